@@ -1,0 +1,287 @@
+"""Model -> GameIR: enumerate observation classes, leader information sets and transitions."""
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Optional
+
+from compiler.bounds import expr_bounds
+from compiler.errors import MechSizeError
+from compiler.ir import GameIR, InfoSet
+from compiler.model import Model
+
+MAX_INFOSETS = 200_000
+MAX_ACTIONS = 20_000
+
+
+def _profiles(counts: list[int]) -> list[tuple[int, ...]]:
+    return list(itertools.product(*[range(c) for c in counts]))
+
+
+def _bundles(n_items: int, unit_demand: bool) -> list[list[int]]:
+    """Every bundle an agent may take (at most one unit of each item), empty first,
+    then by size, then lexicographically -- the order that breaks ties."""
+    out = [list(b) for b in itertools.product((0, 1), repeat=n_items)]
+    out.sort(key=lambda b: (sum(b), [-x for x in b]))
+    if unit_demand:
+        out = [b for b in out if sum(b) <= 1]
+    return out
+
+
+def _class_labels(model: Model, observed: list[int], keys: list[tuple[int, ...]]) -> list[str]:
+    if not observed:
+        return ["(nothing observed)"]
+    labels = []
+    for key in keys:
+        parts = []
+        for j, a in zip(observed, key):
+            f = model.followers[j]
+            parts.append(f"{f.name}.{f.action_name}={f.action_labels[a]}")
+        labels.append(", ".join(parts))
+    return labels
+
+
+def build_ir(model: Model) -> GameIR:
+    """Compile a resolved model into the dense game IR."""
+    n = len(model.followers)
+    m = len(model.items)
+    tcounts = model.type_counts
+    acounts = model.action_counts
+    leader = model.leader
+
+    # -- observation classes -------------------------------------------------
+    observed = sorted(set(leader.observe))
+    class_index: dict[tuple[int, ...], int] = {}
+    obs_class = []
+    for a in _profiles(acounts):
+        key = tuple(a[j] for j in observed)
+        obs_class.append(class_index.setdefault(key, len(class_index)))
+    class_keys = list(class_index)
+    class_labels = _class_labels(model, observed, class_keys)
+
+    # -- action tables -----------------------------------------------------------
+    choices = leader.choices
+    choose_actions = [list(k) for k in _profiles([len(c.labels) for c in choices])] if choices else []
+    rounds = leader.rounds
+    interval = None
+    round_actions: list[tuple[int, list[int]]] = []
+    grid: list[float] = []
+    if rounds is not None:
+        if rounds.price_kind == "grid":
+            grid = list(rounds.grid)
+            for i in range(n):
+                for p in itertools.product(range(len(grid)), repeat=m):
+                    round_actions.append((i, list(p)))
+        else:
+            interval = (rounds.low, rounds.high)
+            round_actions = [(i, [0] * m) for i in range(n)]
+    n_actions = max(len(choose_actions), len(round_actions), 1)
+    if n_actions > MAX_ACTIONS:
+        raise MechSizeError(
+            f"the leader has {n_actions} actions per decision (limit {MAX_ACTIONS})",
+            hint="use a coarser price grid, fewer items, or an interval price",
+        )
+    bundles = _bundles(m, rounds is not None and rounds.valuation == "unit") if rounds else []
+
+    # -- information sets (breadth first) -------------------------------------------
+    infosets: list[InfoSet] = []
+    legal: list[list[bool]] = []
+    labels: list[list[str]] = []
+    round_next: list[list[list[int]]] = []
+    choose_next: list[list[int]] = []
+    index: dict[tuple, int] = {}
+    units = [it.units for it in model.items]
+
+    def choose_label(k: int) -> str:
+        return ", ".join(f"{c.name}={c.labels[v]}" for c, v in zip(choices, choose_actions[k]))
+
+    def round_label(k: int) -> str:
+        i, p = round_actions[k]
+        text = f"visit {model.followers[i].name}"
+        if interval is None and m:
+            text += " at " + ", ".join(f"{model.items[j].name}={grid[p[j]]:g}" for j in range(m))
+        return text
+
+    def add(key: tuple, info: InfoSet) -> int:
+        if key in index:
+            return index[key]
+        if len(infosets) >= MAX_INFOSETS:
+            raise MechSizeError(
+                f"the leader has more than {MAX_INFOSETS} information sets",
+                hint="use fewer agents, items or messages, or `observe remaining` in rounds",
+            )
+        info.id = len(infosets)
+        index[key] = info.id
+        infosets.append(info)
+        legal.append([False] * n_actions)
+        labels.append([""] * n_actions)
+        round_next.append([])
+        choose_next.append([])
+        return info.id
+
+    def round_key(c: int, k: int, visited: tuple, alloc: tuple, stock: tuple) -> tuple:
+        obs = alloc if (rounds and rounds.observe_allocation) else ()
+        return ("round", c, k, visited, obs, stock)
+
+    def round_state(c: int, k: int, visited: tuple, alloc: tuple, stock: tuple) -> int:
+        """The info set for this round state, or -1 when play is over."""
+        if all(visited) or not any(stock):
+            return -1
+        key = round_key(c, k, visited, alloc, stock)
+        if key in index:
+            return index[key]
+        vis_txt = ",".join(model.followers[i].name for i in range(n) if not visited[i])
+        left = ",".join(f"{model.items[j].name}x{stock[j]}" for j in range(m) if stock[j])
+        label = f"[{class_labels[c]}]"
+        if k >= 0:
+            label += f" [{choose_label(k)}]"
+        label += f" agents left: {vis_txt}; items left: {left}"
+        if rounds.observe_allocation and any(any(r) for r in alloc):
+            got = "; ".join(
+                f"{model.followers[i].name} has "
+                + ",".join(model.items[j].name for j in range(m) if alloc[i][j])
+                for i in range(n)
+                if any(alloc[i])
+            )
+            label += f"; {got}"
+        return add(
+            key,
+            InfoSet(
+                id=0, kind="round", cls=c, choice=k, visited=list(visited),
+                alloc=[list(r) for r in alloc], stock=list(stock), label=label,
+            ),
+        )
+
+    zero_alloc = tuple(tuple(0 for _ in range(m)) for _ in range(n))
+    root: list[int] = []
+    for c in range(len(class_keys)):
+        if choices:
+            s = add(("choose", c), InfoSet(id=0, kind="choose", cls=c, label=f"[{class_labels[c]}] choose"))
+            root.append(s)
+        elif rounds is not None:
+            root.append(round_state(c, -1, tuple([0] * n), zero_alloc, tuple(units)))
+        else:
+            raise MechSizeError("the leader has nothing to decide", hint="add a `choose` line or `rounds` block")
+
+    frontier = 0
+    while frontier < len(infosets):
+        info = infosets[frontier]
+        s = info.id
+        frontier += 1
+        if info.kind == "choose":
+            nxt = []
+            for k in range(len(choose_actions)):
+                legal[s][k] = True
+                labels[s][k] = choose_label(k)
+                if rounds is not None:
+                    nxt.append(round_state(info.cls, k, tuple([0] * n), zero_alloc, tuple(units)))
+                else:
+                    nxt.append(-1)
+            choose_next[s] = nxt
+            continue
+        visited, stock = tuple(info.visited), tuple(info.stock)
+        alloc = tuple(tuple(r) for r in info.alloc)
+        for k, (i, p) in enumerate(round_actions):
+            if visited[i]:
+                continue
+            # prices of items already gone are irrelevant: only index 0 is legal
+            if any(stock[j] == 0 and p[j] != 0 for j in range(m)):
+                continue
+            legal[s][k] = True
+            labels[s][k] = round_label(k)
+        table = []
+        for i in range(n):
+            row = []
+            for b in bundles:
+                if visited[i] or any(b[j] > stock[j] for j in range(m)):
+                    row.append(-1)
+                    continue
+                v2 = tuple(1 if q == i else visited[q] for q in range(n))
+                a2 = tuple(
+                    tuple(alloc[q][j] + (b[j] if q == i else 0) for j in range(m)) for q in range(n)
+                )
+                s2 = tuple(stock[j] - b[j] for j in range(m))
+                row.append(round_state(info.cls, info.choice, v2, a2, s2))
+            table.append(row)
+        round_next[s] = table
+
+    for s, row in enumerate(legal):
+        if not any(row):  # cannot happen for well-formed models; guard against NaN softmax
+            raise MechSizeError(f"information set {infosets[s].label} has no legal action")
+
+    features, names = _obs_features(model, infosets, class_keys, observed, len(choose_actions))
+    bounds = [expr_bounds(u, model) for u in model.utilities]
+    return GameIR(
+        model=model,
+        n_followers=n,
+        type_counts=tcounts,
+        action_counts=acounts,
+        n_type_profiles=math.prod(tcounts),
+        n_action_profiles=math.prod(acounts),
+        prior=list(model.prior),
+        utility_bounds=bounds,
+        objective_bounds=expr_bounds(model.objective, model),
+        obs_class=obs_class,
+        class_labels=class_labels,
+        root=root,
+        infosets=infosets,
+        n_actions=n_actions,
+        legal=legal,
+        action_labels=labels,
+        mixed=any(c.mixed for c in choices),
+        choose_actions=choose_actions,
+        round_actions=round_actions,
+        price_grid=grid,
+        interval=interval,
+        bundles=bundles,
+        round_next=round_next,
+        choose_next=choose_next,
+        max_rounds=n if rounds is not None else 0,
+        obs_features=features,
+        obs_feature_names=names,
+    )
+
+
+def _obs_features(
+    model: Model,
+    infosets: list[InfoSet],
+    class_keys: list[tuple[int, ...]],
+    observed: list[int],
+    n_choose: int,
+) -> tuple[list[list[float]], list[str]]:
+    """What the actor sees at each information set: the observed actions (one-hot), the
+    stage, the one-shot choice made, the agents still to visit and the allocation so far."""
+    n, m = len(model.followers), len(model.items)
+    names: list[str] = []
+    for j in observed:
+        f = model.followers[j]
+        names += [f"{f.name}.{f.action_name}={lab}" for lab in f.action_labels]
+    names.append("stage=choose")
+    names += [f"chose#{k}" for k in range(n_choose if model.leader.rounds else 0)]
+    has_rounds = model.leader.rounds is not None
+    if has_rounds:
+        names += [f"left:{f.name}" for f in model.followers]
+        names += [f"stock:{it.name}" for it in model.items]
+        names += [f"has:{f.name}:{it.name}" for f in model.followers for it in model.items]
+    feats = []
+    for info in infosets:
+        row: list[float] = []
+        key = class_keys[info.cls]
+        for j, a in zip(observed, key):
+            onehot = [0.0] * len(model.followers[j].action_labels)
+            onehot[a] = 1.0
+            row += onehot
+        row.append(1.0 if info.kind == "choose" else 0.0)
+        if has_rounds:
+            chose = [0.0] * n_choose
+            if info.choice >= 0:
+                chose[info.choice] = 1.0
+            row += chose
+            if info.kind == "round":
+                row += [1.0 - v for v in info.visited]
+                row += [info.stock[j] / model.items[j].units for j in range(m)]
+                row += [info.alloc[i][j] / model.items[j].units for i in range(n) for j in range(m)]
+            else:
+                row += [1.0] * n + [1.0] * m + [0.0] * (n * m)
+        feats.append(row)
+    return feats, names

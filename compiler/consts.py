@@ -1,0 +1,354 @@
+"""Constant expressions: params, supports, action sets, price grids, table literals.
+
+A small tree-walking evaluator over spec expressions -- never `eval`.  Values are
+floats, bools, strings, lists and tuples.
+
+>>> from compiler.parse import parse
+>>> from compiler.transform import to_spec
+>>> evaluate(to_spec(parse("[0] + midpoints([0, 0.5, 1])", start="value")), ConstEnv())
+[0.0, 0.25, 0.75]
+"""
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Union
+
+from compiler import spec as s
+from compiler.errors import MechSemanticError
+from compiler.model import Span
+
+Value = Union[float, bool, str, list, tuple]
+
+
+@dataclass
+class ConstEnv:
+    """What a constant may refer to.
+
+    `params`: name -> value of the params declared so far; `support`: answers
+    `support(field)` (None where field values are not known yet); `elsewhere`: names
+    that exist but are not constants (name -> what they are), for a better message.
+    """
+
+    params: dict[str, Value] = field(default_factory=dict)
+    support: Optional[Callable[[s.Name], list[float]]] = None
+    elsewhere: dict[str, str] = field(default_factory=dict)
+
+
+def evaluate(expr: s.SExpr, env: ConstEnv) -> Value:
+    """The value of a constant expression (raises MechSemanticError at the bad node)."""
+    return _EVAL[type(expr)](expr, env)
+
+
+def number(expr: s.SExpr, env: ConstEnv, what: str = "a number") -> float:
+    value = evaluate(expr, env)
+    if isinstance(value, bool) or not isinstance(value, float):
+        raise MechSemanticError(f"expected {what}, got {describe(value)}", span=expr.span)
+    return value
+
+
+def whole(expr: s.SExpr, env: ConstEnv, what: str = "a whole number") -> int:
+    return as_whole(number(expr, env, what), expr.span, what)
+
+
+def as_whole(value: float, span: Span, what: str = "a whole number") -> int:
+    if not math.isfinite(value) or value != int(value):
+        raise MechSemanticError(f"expected {what}, got {fmt(value)}", span=span)
+    return int(value)
+
+
+def number_list(expr: s.SExpr, env: ConstEnv, what: str = "a list of numbers") -> list[float]:
+    value = evaluate(expr, env)
+    if not isinstance(value, list) or not all(_is_number(v) for v in value):
+        raise MechSemanticError(f"expected {what}, got {describe(value)}", span=expr.span)
+    return value
+
+
+def describe(value: Value) -> str:
+    if isinstance(value, bool):
+        return "a bool"
+    if isinstance(value, float):
+        return f"the number {fmt(value)}"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, tuple):
+        return f"a {len(value)}-tuple"
+    return f"a list of {len(value)}"
+
+
+def fmt(value) -> str:
+    """Short display of a constant: 0.5, 2, [1,0], (1,2)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}" if value != int(value) or abs(value) >= 1e15 else str(int(value))
+    if isinstance(value, (list, tuple)):
+        inner = ",".join(fmt(v) for v in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner})"
+    return str(value)
+
+
+def did_you_mean(name: str, candidates) -> str:
+    close = difflib.get_close_matches(name, list(candidates), n=1)
+    return f"did you mean '{close[0]}'?" if close else ""
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, float) and not isinstance(v, bool)
+
+
+def _finite(value: float, span: Span) -> float:
+    if not math.isfinite(value):
+        raise MechSemanticError(f"the result {fmt(value)} is not a finite number", span=span)
+    return value
+
+
+# ---- one function per node ---------------------------------------------------
+
+
+def _num(e: s.Num, env: ConstEnv) -> Value:
+    return e.value
+
+
+def _bool(e: s.BoolLit, env: ConstEnv) -> Value:
+    return e.value
+
+
+def _str(e: s.StrLit, env: ConstEnv) -> Value:
+    return e.value
+
+
+def _name(e: s.Name, env: ConstEnv) -> Value:
+    if e.name in env.params:
+        return env.params[e.name]
+    if e.name in env.elsewhere:
+        raise MechSemanticError(
+            f"'{e.name}' is {env.elsewhere[e.name]}, not a constant",
+            span=e.span,
+            hint="only numbers and params may appear here",
+        )
+    raise MechSemanticError(f"unknown name '{e.name}'", span=e.span, hint=did_you_mean(e.name, env.params))
+
+
+def _list(e: s.ListLit, env: ConstEnv) -> Value:
+    return [evaluate(x, env) for x in e.items]
+
+
+def _tuple(e: s.TupleLit, env: ConstEnv) -> Value:
+    return tuple(evaluate(x, env) for x in e.items)
+
+
+def _unary(e: s.UnaryOp, env: ConstEnv) -> Value:
+    if e.op == "not":
+        value = evaluate(e.operand, env)
+        if not isinstance(value, bool):
+            raise MechSemanticError(f"'not' needs a bool, got {describe(value)}", span=e.operand.span)
+        return not value
+    return -number(e.operand, env)
+
+
+def _binary(e: s.BinOp, env: ConstEnv) -> Value:
+    left, right = evaluate(e.left, env), evaluate(e.right, env)
+    if e.op in ("and", "or"):
+        for side, v in ((e.left, left), (e.right, right)):
+            if not isinstance(v, bool):
+                raise MechSemanticError(f"'{e.op}' needs bools, got {describe(v)}", span=side.span)
+        return (left and right) if e.op == "and" else (left or right)
+    if e.op == "+" and isinstance(left, list) and isinstance(right, list):
+        return left + right
+    for side, v in ((e.left, left), (e.right, right)):
+        if not _is_number(v):
+            raise MechSemanticError(
+                f"cannot apply '{e.op}' to {describe(left)} and {describe(right)}",
+                span=e.span,
+                hint="'+' joins two lists; other operators take numbers" if e.op == "+" else "",
+            )
+    return arithmetic(e.op, left, right, e.span)
+
+
+def arithmetic(op: str, left: float, right: float, span: Span) -> Value:
+    """`left op right` on numbers (comparisons give bools); division by zero is an error at `span`."""
+    if op == "/" and right == 0:
+        raise MechSemanticError("division by zero", span=span, hint="the divisor evaluates to 0")
+    if op == "^" and left == 0 and right < 0:
+        raise MechSemanticError("division by zero", span=span, hint="0 raised to a negative power")
+    try:
+        result = _ARITH[op](left, right)
+    except (OverflowError, ValueError, ZeroDivisionError):
+        raise MechSemanticError(f"cannot compute {fmt(left)} {op} {fmt(right)}", span=span) from None
+    if isinstance(result, complex):
+        raise MechSemanticError(f"cannot compute {fmt(left)} {op} {fmt(right)}", span=span)
+    return result if isinstance(result, bool) else _finite(float(result), span)
+
+
+_ARITH = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b,
+    "^": lambda a, b: a**b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def _if(e: s.IfExpr, env: ConstEnv) -> Value:
+    cond = evaluate(e.cond, env)
+    if not isinstance(cond, bool):
+        raise MechSemanticError(f"'if' needs a bool condition, got {describe(cond)}", span=e.cond.span)
+    return evaluate(e.then if cond else e.orelse, env)
+
+
+def _call(e: s.Call, env: ConstEnv) -> Value:
+    func = FUNCTIONS.get(e.func.name)
+    if func is None:
+        if e.func.name in RUNTIME_FUNCTIONS:
+            raise MechSemanticError(f"'{e.func.name}(...)' is not a constant", span=e.span)
+        raise MechSemanticError(
+            f"unknown function '{e.func.name}'", span=e.func.span, hint=did_you_mean(e.func.name, FUNCTIONS)
+        )
+    if e.func.name == "support":
+        return _support(e, env)
+    return func(e, [evaluate(a, env) for a in e.args])
+
+
+def _not_constant(e, env: ConstEnv) -> Value:
+    raise MechSemanticError(
+        "this is not a constant", span=e.span, hint="only numbers, params and lists may appear here"
+    )
+
+
+_EVAL = {
+    s.Num: _num, s.BoolLit: _bool, s.StrLit: _str, s.Name: _name, s.ListLit: _list, s.TupleLit: _tuple,
+    s.UnaryOp: _unary, s.BinOp: _binary, s.IfExpr: _if, s.Call: _call,
+    s.Attr: _not_constant, s.Index: _not_constant, s.AggExpr: _not_constant,
+}
+
+
+# ---- built-in functions --------------------------------------------------------
+
+
+def _args(e: s.Call, args: list, counts: tuple[int, ...]) -> None:
+    if len(args) not in counts:
+        want = " or ".join(str(c) for c in counts)
+        raise MechSemanticError(
+            f"{e.func.name}() takes {want} argument{'s' if counts != (1,) else ''}, got {len(args)}", span=e.span
+        )
+
+
+def _arg_number(e: s.Call, args: list, i: int) -> float:
+    if not _is_number(args[i]):
+        raise MechSemanticError(f"{e.func.name}() needs a number here, got {describe(args[i])}", span=e.args[i].span)
+    return args[i]
+
+
+def _arg_whole(e: s.Call, args: list, i: int) -> int:
+    return as_whole(_arg_number(e, args, i), e.args[i].span, f"a whole number in {e.func.name}()")
+
+
+def _arg_numbers(e: s.Call, args: list, i: int) -> list[float]:
+    v = args[i]
+    if not isinstance(v, list) or not all(_is_number(x) for x in v):
+        raise MechSemanticError(f"{e.func.name}() needs a list of numbers, got {describe(v)}", span=e.args[i].span)
+    return v
+
+
+def _range(e: s.Call, args: list) -> list[float]:
+    _args(e, args, (1, 2))
+    bounds = [_arg_whole(e, args, i) for i in range(len(args))]
+    low, high = (0, bounds[0]) if len(bounds) == 1 else bounds
+    return [float(v) for v in range(low, high)]
+
+
+def _linspace(e: s.Call, args: list) -> list[float]:
+    _args(e, args, (3,))
+    low, high, n = _arg_number(e, args, 0), _arg_number(e, args, 1), _arg_whole(e, args, 2)
+    if n < 1:
+        raise MechSemanticError(f"linspace() needs at least 1 point, got {n}", span=e.args[2].span)
+    if n == 1:
+        return [low]
+    return [(low * (n - 1 - k) + high * k) / (n - 1) for k in range(n)]
+
+
+def _midpoints(e: s.Call, args: list) -> list[float]:
+    _args(e, args, (1,))
+    xs = _arg_numbers(e, args, 0)
+    return [(a + b) / 2 for a, b in zip(xs, xs[1:])]
+
+
+def _sorted(e: s.Call, args: list) -> list[float]:
+    _args(e, args, (1,))
+    return sorted(_arg_numbers(e, args, 0))
+
+
+def _unique(e: s.Call, args: list) -> list:
+    _args(e, args, (1,))
+    if not isinstance(args[0], list):
+        raise MechSemanticError(f"unique() needs a list, got {describe(args[0])}", span=e.args[0].span)
+    out: list = []
+    for v in args[0]:
+        if v not in out:
+            out.append(v)
+    return out
+
+
+def _len(e: s.Call, args: list) -> float:
+    _args(e, args, (1,))
+    if not isinstance(args[0], (list, tuple)):
+        raise MechSemanticError(f"len() needs a list, got {describe(args[0])}", span=e.args[0].span)
+    return float(len(args[0]))
+
+
+def _abs(e: s.Call, args: list) -> float:
+    _args(e, args, (1,))
+    return abs(_arg_number(e, args, 0))
+
+
+def _extreme(pick):
+    def func(e: s.Call, args: list) -> float:
+        if len(args) == 1 and isinstance(args[0], list):
+            xs = _arg_numbers(e, args, 0)
+            if not xs:
+                raise MechSemanticError(f"{e.func.name}() of an empty list", span=e.span)
+            return pick(xs)
+        if not args:
+            _args(e, args, (1, 2))
+        return pick(_arg_number(e, args, i) for i in range(len(args)))
+
+    return func
+
+
+def _sum(e: s.Call, args: list) -> float:
+    _args(e, args, (1,))
+    return float(sum(_arg_numbers(e, args, 0)))
+
+
+def _support(e: s.Call, env: ConstEnv) -> list[float]:
+    if len(e.args) != 1 or not isinstance(e.args[0], s.Name):
+        raise MechSemanticError("support() takes the name of a type field, e.g. support(value)", span=e.span)
+    if env.support is None:
+        raise MechSemanticError(
+            "support() is not available here", span=e.span, hint="use it after the agents are declared: in price grids"
+        )
+    return env.support(e.args[0])
+
+
+FUNCTIONS: dict[str, Callable] = {
+    "range": _range,
+    "linspace": _linspace,
+    "midpoints": _midpoints,
+    "sorted": _sorted,
+    "unique": _unique,
+    "len": _len,
+    "abs": _abs,
+    "min": _extreme(min),
+    "max": _extreme(max),
+    "sum": _sum,
+    "support": _support,
+}
+RUNTIME_FUNCTIONS = ("units", "paid", "worth")

@@ -1,0 +1,98 @@
+"""The game-tree IR: fixed facts first, then the dense arrays every later stage reads.
+
+The leader's policy is a dense table over *leader information sets* (OpenSpiel's
+TabularPolicy): one row per information set, one column per action index, with a
+legal-action mask.  Two kinds of information set exist:
+
+* ``choose``: the one-shot decision (a row, a payment, an item...), made after the
+  leader sees the observed followers' actions; action ``k`` means
+  ``choose_actions[k]`` (one index per declared choice).
+* ``round``: a sequential-price round; action ``k`` means ``round_actions[k]``
+  (visit an agent, post a price per item), after which the visited agent takes its
+  best bundle ``b`` and play moves to ``round_next[s][agent][b]`` (-1: terminal).
+
+The networkx game tree (`compiler.tree`) is derived from these arrays for pictures
+and for the slow reference evaluator used in tests.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Literal, Optional
+
+from pydantic import BaseModel
+
+from compiler.model import Model
+
+
+class InfoSet(BaseModel):
+    id: int
+    kind: Literal["choose", "round"]
+    cls: int  # observation class (what the leader saw of the followers' actions)
+    choice: int = -1  # the one-shot choice already made (round sets), -1 if none
+    visited: list[int] = []  # round sets: 1 per agent already visited
+    alloc: list[list[int]] = []  # round sets: units of each item held by each agent
+    stock: list[int] = []  # round sets: units of each item left
+    label: str = ""
+
+
+class GameIR(BaseModel):
+    """A compiled mechanism.  Serializes to JSON and back without loss."""
+
+    version: int = 1
+    model: Model
+    # -- fixed facts ---------------------------------------------------------
+    n_followers: int
+    type_counts: list[int]
+    action_counts: list[int]
+    n_type_profiles: int
+    n_action_profiles: int
+    prior: list[float]  # [T] flattened C order
+    utility_bounds: list[tuple[float, float]]  # per follower, a sound [lo, hi]
+    objective_bounds: tuple[float, float]
+    # -- leader ----------------------------------------------------------------
+    obs_class: list[int]  # [A] action profile -> observation class
+    class_labels: list[str]
+    root: list[int]  # per class: first information set
+    infosets: list[InfoSet]
+    n_actions: int  # K: width of the policy table
+    legal: list[list[bool]]  # [S][K]
+    action_labels: list[list[str]]  # [S][K] human-readable ('' where illegal)
+    mixed: bool = False  # choose sets may randomize
+    choose_actions: list[list[int]] = []  # [Kc][n_choices]
+    round_actions: list[tuple[int, list[int]]] = []  # [Kr] (agent, price index per item)
+    price_grid: list[float] = []
+    interval: Optional[tuple[float, float]] = None  # continuous prices when set
+    bundles: list[list[int]] = []  # [NB][m] 0/1 per item; bundle 0 is empty
+    round_next: list[list[list[int]]] = []  # [S][n][NB] -> next info set, -1 terminal
+    choose_next: list[list[int]] = []  # [S][Kc] -> next info set (rounds), -1 terminal
+    max_rounds: int = 0
+    obs_features: list[list[float]]  # [S][F] the actor's observation of each info set
+    obs_feature_names: list[str]
+
+    # -- derived helpers ---------------------------------------------------------
+    @property
+    def n_infosets(self) -> int:
+        return len(self.infosets)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.model.items)
+
+    @property
+    def bayesian(self) -> bool:
+        return any(c > 1 for c in self.type_counts)
+
+    def to_json(self, indent: Optional[int] = None) -> str:
+        return self.model_dump_json(indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str) -> "GameIR":
+        return cls.model_validate_json(text)
+
+    def content_hash(self) -> str:
+        """A stable hash of what the game means (not where its file lives)."""
+        data = self.model_dump(mode="json")
+        data["model"].pop("path", None)
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -1,0 +1,231 @@
+"""The resolved model: a spec with every name bound and every constant evaluated.
+
+This is the contract between the front end (text -> parse tree -> `Spec` -> `Model`)
+and the back end (`Model` -> `GameIR` -> evaluator, solver, POMDP).  Nothing here
+refers to source syntax except the `span` kept for error messages.
+
+Conventions
+-----------
+* Followers are numbered 0..n-1 in declaration order; items 0..m-1.
+* A follower's type is one of `len(type_labels)` alternatives; each field gives one
+  value per alternative (a float, an item index, or a list of floats per item).
+* The prior is dense over type profiles, flattened in C order (follower 0 slowest).
+* Every follower has exactly one strategic action set (size >= 1).
+"""
+from __future__ import annotations
+
+from typing import Annotated, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Span(BaseModel):
+    """Where a construct stands in its source file (1-based line and column)."""
+
+    model_config = ConfigDict(frozen=True)
+    line: int
+    column: int
+    end_line: int = 0
+    end_column: int = 0
+
+
+# ---------------------------------------------------------------------------
+# Resolved expressions.  Every node evaluates, for each (type profile, action
+# profile, leader outcome), to a number (bools are 0/1; items, agents and labels
+# are their indices).  `kind` is the discriminator.
+# ---------------------------------------------------------------------------
+
+
+class _E(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    span: Optional[Span] = None
+
+
+class Const(_E):
+    kind: Literal["const"] = "const"
+    value: float
+
+
+class Var(_E):
+    """A variable bound by an aggregate (`sum(i in agents: ...)`); its value is an index."""
+
+    kind: Literal["var"] = "var"
+    name: str
+
+
+class TypeRef(_E):
+    """Field `field` of follower `agent`'s type; `item` indexes a per-item field."""
+
+    kind: Literal["type"] = "type"
+    agent: "Expr"
+    field: str
+    item: Optional["Expr"] = None
+
+
+class ActionRef(_E):
+    """Follower `agent`'s strategic action: its index, or its numeric value if `numeric`."""
+
+    kind: Literal["action"] = "action"
+    agent: "Expr"
+    numeric: bool = False
+
+
+class ChoiceRef(_E):
+    """The leader's one-shot choice `name`: its index, or its numeric value if `numeric`."""
+
+    kind: Literal["choice"] = "choice"
+    name: str
+    numeric: bool = False
+
+
+class Outcome(_E):
+    """What the sequential rounds produced for `agent`.
+
+    `units`: units received (of `item`, or in all); `paid`: total payment;
+    `worth`: value of the bundle under the declared valuation.
+    """
+
+    kind: Literal["outcome"] = "outcome"
+    what: Literal["units", "paid", "worth"]
+    agent: "Expr"
+    item: Optional["Expr"] = None
+
+
+class Table(_E):
+    """A numeric table (nested lists, last axis may be a tuple component) indexed by exprs."""
+
+    kind: Literal["table"] = "table"
+    name: str
+    values: list  # nested lists of floats; ndim == len(index)
+    index: list["Expr"]
+
+
+class Unary(_E):
+    kind: Literal["unary"] = "unary"
+    op: Literal["-", "not", "abs"]
+    operand: "Expr"
+
+
+class Binary(_E):
+    kind: Literal["binary"] = "binary"
+    op: Literal["+", "-", "*", "/", "^", "==", "!=", "<", "<=", ">", ">=", "and", "or", "min", "max"]
+    left: "Expr"
+    right: "Expr"
+
+
+class If(_E):
+    kind: Literal["if"] = "if"
+    cond: "Expr"
+    then: "Expr"
+    orelse: "Expr"
+
+
+class Aggregate(_E):
+    """`func(var in domain: body)` over all agents or all items."""
+
+    kind: Literal["aggregate"] = "aggregate"
+    func: Literal["sum", "max", "min"]
+    var: str
+    domain: Literal["agents", "items"]
+    body: "Expr"
+
+
+Expr = Annotated[
+    Union[Const, Var, TypeRef, ActionRef, ChoiceRef, Outcome, Table, Unary, Binary, If, Aggregate],
+    Field(discriminator="kind"),
+]
+
+for _cls in (TypeRef, ActionRef, Outcome, Table, Unary, Binary, If, Aggregate):
+    _cls.model_rebuild()
+
+
+# ---------------------------------------------------------------------------
+# Declarations.
+# ---------------------------------------------------------------------------
+
+
+class Item(BaseModel):
+    name: str
+    units: int = 1
+    span: Optional[Span] = None
+
+
+class TypeField(BaseModel):
+    name: str
+    kind: Literal["scalar", "item", "per_item"]
+
+
+class Follower(BaseModel):
+    name: str
+    fields: list[TypeField]
+    type_labels: list[str]  # one display label per type alternative, e.g. "value=0.5"
+    type_values: dict[str, list]  # field -> one value per type alternative
+    action_name: str  # e.g. "message"; "none" when the agent has no strategic choice
+    action_labels: list[str]
+    action_values: list[Optional[float]]  # numeric value of each action, None for plain labels
+    span: Optional[Span] = None
+
+
+class Choice(BaseModel):
+    """A one-shot leader decision from a finite set; `mixed` lets it randomize."""
+
+    name: str
+    kind: Literal["label", "number", "item", "agent"]
+    labels: list[str]
+    values: list[Optional[float]]
+    mixed: bool = False
+    span: Optional[Span] = None
+
+
+class Rounds(BaseModel):
+    """Sequential rounds: visit a remaining agent, post a price per remaining item,
+    the agent takes its utility-maximizing bundle; repeat until no agent or no item remains."""
+
+    price_kind: Literal["grid", "interval"]
+    grid: list[float] = []  # for "grid": the candidate prices (same for every item)
+    low: float = 0.0  # for "interval"
+    high: float = 0.0
+    valuation: Literal["unit", "additive"] = "unit"
+    value_field: str = "value"  # scalar (same value for every item) or per_item field
+    tie_buy: bool = True  # buy when utility >= 0 (else only when > 0)
+    observe_allocation: bool = True  # leader sees who bought what, not only what remains
+    span: Optional[Span] = None
+
+
+class Leader(BaseModel):
+    observe: list[int] = []  # followers whose strategic action the leader observes
+    choices: list[Choice] = []
+    rounds: Optional[Rounds] = None
+
+
+class Dynamics(BaseModel):
+    """Follower no-regret dynamics and POMDP sizes (paper defaults filled by the resolver)."""
+
+    step: float = 0.1  # multiplicative-weights epsilon: w *= (1+step)^payoff
+    equilibrium: int = 100  # T equilibrium sub-episodes
+    reward: int = 10  # R reward sub-episodes
+    normalize: bool = True  # scale each follower's payoffs to [0, 1] by its range
+
+
+class Model(BaseModel):
+    name: str
+    doc: str = ""
+    path: str = ""
+    params: dict[str, float] = {}
+    items: list[Item] = []
+    followers: list[Follower]
+    prior: list[float]
+    leader: Leader
+    utilities: list[Expr]  # one per follower
+    objective: Expr
+    objective_name: str = "objective"
+    dynamics: Dynamics = Dynamics()
+    training: dict[str, Union[float, int, str, bool]] = {}
+
+    @property
+    def type_counts(self) -> list[int]:
+        return [len(f.type_labels) for f in self.followers]
+
+    @property
+    def action_counts(self) -> list[int]:
+        return [len(f.action_labels) for f in self.followers]

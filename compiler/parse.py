@@ -1,0 +1,210 @@
+"""Text -> Lark parse tree, with syntax errors a person can read.
+
+The grammar lives in grammar/mech.lark and is loaded with `importlib.resources`, so it
+travels with the installed package.  A failed parse becomes a `MechSyntaxError` that
+points at the offending token and says, in words, what could have come instead.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.resources
+
+import lark
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from compiler.errors import MechSyntaxError
+from compiler.model import Span
+
+STATEMENT_KEYWORDS = (
+    "param", "item", "items", "agent", "agents", "joint", "leader", "valuation",
+    "ties", "table", "utility", "objective", "dynamics", "training",
+)
+OPERATORS = ("+", "-", "*", "/", "^", "==", "!=", "<", "<=", ">", ">=", "and", "or", ".", "[")
+EXPRESSION_STARTS = {"a name", "a number", "'('", "'['", "'-'", "'true'", "'false'", "'if'", "'not'", "'units'"}
+NAMED_TERMINALS = {
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "STRING": 'a "string"',
+    "DOCSTRING": "a docstring",
+    "$END": "end of file",
+}
+
+# Known mistakes, matched by parser state (Lark's `match_examples`); the label is the hint.
+COMMON_MISTAKES = {
+    "a param is written `param name = value`": [
+        "param x 2",
+        "param x: 2",
+    ],
+    "a type is written `type value ~ <distribution>` or `type value in <support>`": [
+        "agent a { type value = 1 }",
+        "agent a { type value: 1 }",
+    ],
+    "an action is written `action name in {A, B}` or `action name in range(n)`": [
+        "agent a { action m range(2) }",
+        "agent a { action m = {A, B} }",
+        "agent a { action m {A, B} }",
+    ],
+    "a leader choice is written `choose name in {A, B}` (add `mixed` to randomize)": [
+        "leader { choose r {A, B} }",
+        "leader { choose r = {A, B} }",
+    ],
+    "separate the members of a set with commas: {A, B, C}": [
+        "agent a { action m in {A B} }",
+    ],
+    "statements inside `agent { }` are `type ...` and `action ...`": [
+        "agent a { param x = 1 }",
+        "agent a { utility = 1 }",
+        "agent a { choose x in {A} }",
+    ],
+    "statements inside `leader { }` are `observe`, `choose` and `rounds { }`": [
+        "leader { action x in {A} }",
+        "leader { param x = 1 }",
+        "leader { utility = 1 }",
+    ],
+    "`rounds { }` holds `visit remaining agent`, `price each item in ...` and `observe remaining`": [
+        "leader { rounds { choose x in {A} } }",
+        "leader { rounds { price x in [1] } }",
+    ],
+    "a table is written `table name[axis, axis] = [[...], ...]`": [
+        "table t = [1]",
+    ],
+    "an `if` needs both branches: `if c then a else b`": [
+        "param x = if 1 then 2",
+        "utility = if c then 2",
+    ],
+}
+
+
+@functools.lru_cache(maxsize=1)
+def parser() -> lark.Lark:
+    """The LALR parser, built once (start rules: `start` for files, `value` for --set).
+
+    The basic lexer reserves every keyword everywhere, so `item x units 2` and the
+    outcome `units(i)` both read `units` as the keyword.
+    """
+    text = (importlib.resources.files("grammar") / "mech.lark").read_text(encoding="utf-8")
+    return lark.Lark(text, parser="lalr", lexer="basic", propagate_positions=True, start=["start", "value"])
+
+
+@functools.lru_cache(maxsize=1)
+def _keywords() -> dict[str, str]:
+    """keyword text -> the terminal that spells it."""
+    return {
+        t.pattern.value: t.name
+        for t in parser().terminals
+        if t.pattern.type == "str" and t.pattern.value.isidentifier()
+    }
+
+
+def parse(text: str, path: str = "", start: str = "start") -> lark.Tree:
+    """Parse a whole spec (or, with start="value", one constant expression)."""
+    try:
+        return parser().parse(text, start=start)
+    except UnexpectedInput as e:
+        raise syntax_error(e, text, path) from None
+
+
+def syntax_error(e: UnexpectedInput, text: str, path: str) -> MechSyntaxError:
+    """Turn a Lark exception into our error: position, what was found, what was expected."""
+    if isinstance(e, UnexpectedCharacters):
+        char = text[e.pos_in_stream] if 0 <= e.pos_in_stream < len(text) else "?"
+        message = f"unexpected character {char!r}"
+        span = Span(line=e.line, column=e.column, end_line=e.line, end_column=e.column + 1)
+        expected = set()
+    elif isinstance(e, UnexpectedEOF):
+        message = "unexpected end of file"
+        line, column = _end_position(text)
+        span = Span(line=line, column=column)
+        expected = set(e.expected)
+    else:
+        assert isinstance(e, UnexpectedToken)
+        token = e.token
+        if token.type == "$END":
+            message = "unexpected end of file"
+            line, column = _end_position(text)
+            span = Span(line=line, column=column)
+        else:
+            message = f"unexpected {_describe_token(token)}"
+            end = token.end_column if token.end_line == token.line else token.column + 1
+            span = Span(line=token.line, column=token.column, end_line=token.line, end_column=end)
+        expected = set(e.accepts or e.expected)
+    hints = []
+    if isinstance(e, UnexpectedToken) and e.token.type in set(_keywords().values()) and "NAME" in expected \
+            and "NUMBER" not in expected:
+        hints.append(f"'{e.token}' is a keyword and cannot be used as a name")
+    if isinstance(e, UnexpectedCharacters):
+        hints.append("that character has no meaning in mechdsl (comments start with #)")
+    label = _match_mistake(e, text)
+    if label:
+        hints.append(label)
+    if expected:
+        hints.append("expected " + expected_words(expected))
+    return MechSyntaxError(message, path=path, span=span, hint="; ".join(hints), source=text)
+
+
+def expected_words(terminals: set[str]) -> str:
+    """Say which tokens would have been accepted, in words, grouping long lists."""
+    words = sorted({_terminal_word(t) for t in terminals if not t.startswith("__IGNORE")})
+    if {"a name", "a number", "'('"} <= set(words):
+        words = [w for w in words if w not in EXPRESSION_STARTS] + ["an expression"]
+    statements = [w for w in words if w.strip("'") in STATEMENT_KEYWORDS]
+    operators = [w for w in words if w.strip("'") in OPERATORS]
+    rest = [w for w in words if w not in statements and w not in operators]
+    parts = []
+    if len(operators) >= 3:
+        parts.append("an operator")
+    else:
+        rest += operators
+    rest = sorted(set(rest), key=_word_order)
+    parts += rest
+    if len(statements) >= 3:
+        parts.append("a new statement (" + ", ".join(w.strip("'") for w in statements[:4]) + ", ...)")
+    else:
+        parts += statements
+    if len(parts) == 1:
+        return parts[0]
+    return "one of: " + ", ".join(parts)
+
+
+def _word_order(word: str) -> tuple[int, str]:
+    # quoted tokens first (they are the most specific), then descriptions, end of file last
+    return (2 if word == "end of file" else 0 if word.startswith("'") else 1, word)
+
+
+@functools.lru_cache(maxsize=None)
+def _terminal_word(name: str) -> str:
+    if name in NAMED_TERMINALS:
+        return NAMED_TERMINALS[name]
+    for term in parser().terminals:
+        if term.name == name and term.pattern.type == "str":
+            return f"'{term.pattern.value}'"
+    return name.lower()
+
+
+def _describe_token(token: lark.Token) -> str:
+    if token.type == "NAME":
+        return f"name {token.value!r}"
+    if token.type == "NUMBER":
+        return f"number {token.value}"
+    return repr(str(token.value))
+
+
+def _match_mistake(e: UnexpectedInput, text: str) -> str:
+    if not isinstance(e, UnexpectedToken) or e.state is None:
+        return ""
+    try:
+        label = e.match_examples(
+            lambda t: parser().parse(t, start="start"), COMMON_MISTAKES, use_accepts=True
+        )
+    except Exception:  # a broken example must never hide the real syntax error
+        return ""
+    return label or ""
+
+
+def _end_position(text: str) -> tuple[int, int]:
+    lines = text.splitlines() or [""]
+    # point just past the last non-blank line
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].strip():
+            return i + 1, len(lines[i].rstrip()) + 1
+    return 1, 1

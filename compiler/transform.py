@@ -1,0 +1,298 @@
+"""Lark parse tree -> `Spec` (compiler/spec.py), keeping every position as a `Span`.
+
+One method per grammar rule (or alias), named after it.  Lark wraps exceptions raised
+inside callbacks in `VisitError`; `to_spec` unwraps them, and turns pydantic's
+`ValidationError` into a `MechSemanticError` at the rule's position.
+"""
+from __future__ import annotations
+
+import inspect
+
+import lark
+from lark import Token, Transformer, v_args
+from lark.exceptions import VisitError
+from pydantic import ValidationError
+
+from compiler import spec as s
+from compiler.errors import MechError, MechSemanticError
+from compiler.model import Span
+
+
+def to_spec(tree: lark.Tree, path: str = "") -> s.Spec:
+    """Build the syntax model of a parsed file (or of a `value` parse: an expression)."""
+    try:
+        result = ToSpec().transform(tree)
+    except VisitError as e:
+        orig = e.orig_exc
+        if isinstance(orig, MechError):
+            raise orig from None
+        if isinstance(orig, ValidationError):
+            meta = getattr(e.obj, "meta", None)
+            span = span_of(meta) if meta is not None and not meta.empty else None
+            first = orig.errors()[0]
+            raise MechSemanticError(
+                f"malformed {getattr(e.obj, 'data', 'construct')}: {first['msg']}", span=span
+            ) from None
+        raise
+    if isinstance(result, s.Spec):
+        result = result.model_copy(update={"path": path})
+    return result
+
+
+def span_of(meta) -> Span:
+    return Span(line=meta.line, column=meta.column, end_line=meta.end_line, end_column=meta.end_column)
+
+
+def tok_span(tok: Token) -> Span:
+    return Span(line=tok.line, column=tok.column, end_line=tok.end_line, end_column=tok.end_column)
+
+
+def ident(tok: Token) -> s.Ident:
+    return s.Ident(name=str(tok), span=tok_span(tok))
+
+
+def _binary(op: str):
+    def method(self, meta, children):
+        left, right = children
+        return s.BinOp(op=op, left=left, right=right, span=span_of(meta))
+
+    return method
+
+
+@v_args(meta=True)
+class ToSpec(Transformer):
+    """Tree -> spec models; each method is named after its rule in grammar/mech.lark."""
+
+    # ---- file -------------------------------------------------------------
+    def start(self, meta, children):
+        doc = ""
+        if children and isinstance(children[0], Token) and children[0].type == "DOCSTRING":
+            doc = inspect.cleandoc(str(children[0])[3:-3]).strip()
+            children = children[1:]
+        span = span_of(meta) if not meta.empty else Span(line=1, column=1)
+        return s.Spec(doc=doc, statements=children, span=span)
+
+    def value(self, meta, children):
+        return children[0]
+
+    # ---- parameters and items ---------------------------------------------
+    def param(self, meta, children):
+        name, value = children
+        return s.ParamDecl(name=ident(name), value=value, span=span_of(meta))
+
+    def item(self, meta, children):
+        units = children[1] if len(children) > 1 else None
+        return s.ItemDecl(name=ident(children[0]), units=units, span=span_of(meta))
+
+    def items(self, meta, children):
+        return s.ItemsDecl(names=[ident(t) for t in children], span=span_of(meta))
+
+    # ---- followers ---------------------------------------------------------
+    def agent(self, meta, children):
+        return s.AgentDecl(name=ident(children[0]), body=children[1:], span=span_of(meta))
+
+    def agents(self, meta, children):
+        name, count, *body = children
+        return s.AgentsDecl(name=ident(name), count=count, body=body, span=span_of(meta))
+
+    def type_decl(self, meta, children):
+        name, *rest = children
+        kind = "scalar"
+        if rest and isinstance(rest[0], str):
+            kind = rest.pop(0)
+        law = rest[0] if rest else None
+        return s.TypeDecl(name=ident(name), kind=kind, law=law, span=span_of(meta))
+
+    def item_mark(self, meta, children):
+        return "item"
+
+    def per_item_mark(self, meta, children):
+        return "per_item"
+
+    def support(self, meta, children):
+        return s.Support(over=children[0], span=span_of(meta))
+
+    def uniform(self, meta, children):
+        return s.Uniform(over=children[0] if children else None, span=span_of(meta))
+
+    def dist_table(self, meta, children):
+        return s.DistTable(entries=children, span=span_of(meta))
+
+    def dist_entry(self, meta, children):
+        key, prob = children
+        return s.DistEntry(key=key, prob=prob, span=span_of(meta))
+
+    def action(self, meta, children):
+        name, domain = children
+        return s.ActionDecl(name=ident(name), domain=domain, span=span_of(meta))
+
+    def labelset(self, meta, children):
+        return s.LabelSet(labels=[ident(t) for t in children], span=span_of(meta))
+
+    def all_items(self, meta, children):
+        return s.AllItems(span=span_of(meta))
+
+    def all_agents(self, meta, children):
+        return s.AllAgents(span=span_of(meta))
+
+    def joint(self, meta, children):
+        *fields, dist = children
+        return s.JointDecl(fields=fields, dist=dist, span=span_of(meta))
+
+    def field_ref(self, meta, children):
+        agent, field = children
+        return s.FieldRef(agent=ident(agent), field=ident(field), span=span_of(meta))
+
+    # ---- the leader --------------------------------------------------------
+    def leader(self, meta, children):
+        return s.LeaderDecl(body=children, span=span_of(meta))
+
+    def observe(self, meta, children):
+        return s.ObserveDecl(targets=children, span=span_of(meta))
+
+    def observe_target(self, meta, children):
+        if len(children) == 2:
+            return s.ObserveTarget(agent=ident(children[0]), action=ident(children[1]), span=span_of(meta))
+        return s.ObserveTarget(action=ident(children[0]), span=span_of(meta))
+
+    def choose(self, meta, children):
+        name, domain, *mixed = children
+        return s.ChooseDecl(name=ident(name), domain=domain, mixed=bool(mixed), span=span_of(meta))
+
+    def mixed(self, meta, children):
+        return True
+
+    def rounds(self, meta, children):
+        return s.RoundsDecl(body=children, span=span_of(meta))
+
+    def visit(self, meta, children):
+        return s.VisitDecl(span=span_of(meta))
+
+    def price_grid(self, meta, children):
+        return s.PriceGrid(grid=children[0], span=span_of(meta))
+
+    def price_interval(self, meta, children):
+        low, high = children
+        return s.PriceInterval(low=low, high=high, span=span_of(meta))
+
+    def observe_remaining(self, meta, children):
+        return s.RoundsObserve(what="remaining", span=span_of(meta))
+
+    def observe_allocation(self, meta, children):
+        return s.RoundsObserve(what="allocation", span=span_of(meta))
+
+    def valuation_unit(self, meta, children):
+        return s.ValuationDecl(kind="unit", field=ident(children[-1]), span=span_of(meta))
+
+    def valuation_additive(self, meta, children):
+        return s.ValuationDecl(kind="additive", field=ident(children[-1]), span=span_of(meta))
+
+    def ties_buy(self, meta, children):
+        return s.TiesDecl(buy=True, span=span_of(meta))
+
+    def ties_pass(self, meta, children):
+        return s.TiesDecl(buy=False, span=span_of(meta))
+
+    # ---- payoffs -----------------------------------------------------------
+    def table(self, meta, children):
+        name, *axes, value = children
+        return s.TableDecl(name=ident(name), axes=axes, value=value, span=span_of(meta))
+
+    def table_axis(self, meta, children):
+        return ident(children[0])
+
+    def items_axis(self, meta, children):
+        return s.Ident(name="items", span=span_of(meta))
+
+    def agents_axis(self, meta, children):
+        return s.Ident(name="agents", span=span_of(meta))
+
+    def utility(self, meta, children):
+        agent = ident(children[0]) if len(children) == 2 else None
+        return s.UtilityDecl(agent=agent, expr=children[-1], span=span_of(meta))
+
+    def objective_expr(self, meta, children):
+        return s.ObjectiveDecl(expr=children[0], span=span_of(meta))
+
+    def objective_named(self, meta, children):
+        return s.ObjectiveDecl(named=ident(children[0]), span=span_of(meta))
+
+    def dynamics(self, meta, children):
+        return s.DynamicsDecl(settings=children, span=span_of(meta))
+
+    def training(self, meta, children):
+        return s.TrainingDecl(settings=children, span=span_of(meta))
+
+    def setting(self, meta, children):
+        name, value = children
+        if isinstance(value, Token):  # STRING
+            value = s.StrLit(value=str(value)[1:-1], span=tok_span(value))
+        return s.Setting(name=ident(name), value=value, span=span_of(meta))
+
+    # ---- expressions -------------------------------------------------------
+    def number(self, meta, children):
+        return s.Num(value=float(children[0]), span=span_of(meta))
+
+    def name(self, meta, children):
+        return s.Name(name=str(children[0]), span=span_of(meta))
+
+    def true(self, meta, children):
+        return s.BoolLit(value=True, span=span_of(meta))
+
+    def false(self, meta, children):
+        return s.BoolLit(value=False, span=span_of(meta))
+
+    def tuple(self, meta, children):
+        return s.TupleLit(items=children, span=span_of(meta))
+
+    def list(self, meta, children):
+        return s.ListLit(items=children, span=span_of(meta))
+
+    def call(self, meta, children):
+        func, *args = children
+        return s.Call(func=ident(func), args=args, span=span_of(meta))
+
+    def units_call(self, meta, children):
+        func = s.Ident(
+            name="units", span=Span(line=meta.line, column=meta.column, end_line=meta.line, end_column=meta.column + 5)
+        )
+        return s.Call(func=func, args=children, span=span_of(meta))
+
+    def agg_domain(self, meta, children):
+        return str(children[0])
+
+    def aggregate(self, meta, children):
+        func, var, domain, body = children
+        return s.AggExpr(func=ident(func), var=ident(var), domain=str(domain), body=body, span=span_of(meta))
+
+    def index(self, meta, children):
+        obj, *indices = children
+        return s.Index(obj=obj, indices=indices, span=span_of(meta))
+
+    def attr(self, meta, children):
+        obj, name = children
+        return s.Attr(obj=obj, name=ident(name), span=span_of(meta))
+
+    def if_expr(self, meta, children):
+        cond, then, orelse = children
+        return s.IfExpr(cond=cond, then=then, orelse=orelse, span=span_of(meta))
+
+    def neg(self, meta, children):
+        return s.UnaryOp(op="-", operand=children[0], span=span_of(meta))
+
+    def not_(self, meta, children):
+        return s.UnaryOp(op="not", operand=children[0], span=span_of(meta))
+
+    or_ = _binary("or")
+    and_ = _binary("and")
+    eq = _binary("==")
+    ne = _binary("!=")
+    lt = _binary("<")
+    le = _binary("<=")
+    gt = _binary(">")
+    ge = _binary(">=")
+    add = _binary("+")
+    sub = _binary("-")
+    mul = _binary("*")
+    div = _binary("/")
+    pow = _binary("^")

@@ -1,0 +1,550 @@
+"""The explicit game tree, derived from the IR: for pictures and for the reference evaluator.
+
+The tree reads top to bottom as one play of the game:
+
+    chance (type profile, with its prior probability)
+      -> follower 0 decides, then follower 1, ... (simultaneous moves written one after
+         another; follower i's information set is (i, own type))
+      -> leader nodes, each labelled with its IR information set, one edge per LEGAL action
+         (a one-shot choice, or: visit an agent and post a price per item)
+      -> in rounds, a response node for the visited agent: one edge, the bundle its type
+         takes (the best feasible non-empty bundle, first in ``ir.bundles`` on ties,
+         bought when its utility is >= 0, or > 0 under ``ties pass``)
+      -> ... -> terminal nodes with ``payoffs`` = (leader objective, follower 0, ..., n-1).
+
+Terminal payoffs come from `value`, a small scalar interpreter of the resolved
+expressions written apart from `mechdsl.evaluate` so that the two can be checked
+against each other.  While it walks, the tree also checks the IR's transitions
+(`round_next`, `choose_next`, legal masks) against the state it tracks itself and
+raises `TreeError` on any disagreement.
+
+Prices drawn from an interval cannot be enumerated: `game_tree` returns None for such
+games and `collapsed_graph` (information sets and transitions) is the view to show.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import Callable, Optional, Sequence
+
+import networkx as nx
+
+from compiler.ir import GameIR
+from compiler.model import Model
+
+TOL = 1e-9  # numbers this close compare equal; a utility within TOL of 0 counts as 0
+KINDS = ("chance", "follower", "leader", "response", "terminal")
+MAX_NODES = 200_000
+
+
+class TreeError(ValueError):
+    """The IR's transitions disagree with the game the tree plays out (a compiler bug)."""
+
+
+# ---------------------------------------------------------------------------
+# scalar interpreter of resolved expressions
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Scope:
+    """Everything an expression may read at one terminal of the game."""
+
+    model: Model
+    types: tuple[int, ...]  # type index per follower
+    actions: tuple[int, ...]  # action index per follower
+    choice: Optional[tuple[int, ...]]  # index per declared leader choice (None: no choice made)
+    alloc: tuple[tuple[int, ...], ...]  # units of each item held by each follower
+    paid: tuple[float, ...]  # total paid by each follower
+
+
+def _at(seq: Sequence, i: int, what: str):
+    if not 0 <= i < len(seq):
+        raise IndexError(f"{what} index {i} out of range 0..{len(seq) - 1}")
+    return seq[i]
+
+
+def _truth(x: float) -> float:
+    return 1.0 if x != 0 else 0.0
+
+
+def worth(model: Model, agent: int, type_index: int, held: Sequence[int]) -> float:
+    """The value of a bundle to a follower under the declared valuation (0 without rounds)."""
+    rounds = model.leader.rounds
+    if rounds is None or not any(held):
+        return 0.0
+    vals = item_values(model, agent, type_index)
+    if rounds.valuation == "additive":
+        return sum(h * v for h, v in zip(held, vals))
+    return max(v for h, v in zip(held, vals) if h > 0)
+
+
+def item_values(model: Model, agent: int, type_index: int) -> list[float]:
+    """The follower's value for each item (a scalar value field counts for every item)."""
+    f = model.followers[agent]
+    v = f.type_values[model.leader.rounds.value_field][type_index]
+    return [float(x) for x in v] if isinstance(v, list) else [float(v)] * len(model.items)
+
+
+def value(e, sc: Scope, env: Optional[dict[str, int]] = None) -> float:
+    """The number a resolved expression stands for at one terminal.
+
+    Bools are 0/1, items/agents/labels their indices; comparisons hold within `TOL`.
+    """
+    env = env if env is not None else {}
+    model = sc.model
+    k = e.kind
+    if k == "const":
+        return float(e.value)
+    if k == "var":
+        return float(env[e.name])
+    if k == "type":
+        i = index(e.agent, sc, env)
+        f = _at(model.followers, i, "agent")
+        v = f.type_values[e.field][sc.types[i]]
+        if isinstance(v, list):
+            if e.item is None:
+                raise ValueError(f"per-item field {e.field} used without an item")
+            return float(_at(v, index(e.item, sc, env), "item"))
+        return float(v)
+    if k == "action":
+        i = index(e.agent, sc, env)
+        f = _at(model.followers, i, "agent")
+        a = sc.actions[i]
+        num = f.action_values[a]
+        return float(num) if e.numeric and num is not None else float(a)
+    if k == "choice":
+        q = next(q for q, c in enumerate(model.leader.choices) if c.name == e.name)
+        if sc.choice is None:
+            raise ValueError(f"choice {e.name} read before the leader chose")
+        c = model.leader.choices[q]
+        idx = sc.choice[q]
+        num = c.values[idx]
+        return float(num) if e.numeric and num is not None else float(idx)
+    if k == "outcome":
+        i = index(e.agent, sc, env)
+        _at(model.followers, i, "agent")
+        if e.what == "paid":
+            return float(sc.paid[i])
+        held = sc.alloc[i]
+        if e.what == "units":
+            if e.item is None:
+                return float(sum(held))
+            return float(_at(held, index(e.item, sc, env), "item"))
+        return worth(model, i, sc.types[i], held)
+    if k == "table":
+        cell = e.values
+        for ix in e.index:
+            cell = _at(cell, index(ix, sc, env), f"table {e.name}")
+        return float(cell)
+    if k == "unary":
+        x = value(e.operand, sc, env)
+        if e.op == "-":
+            return -x
+        if e.op == "abs":
+            return abs(x)
+        return 1.0 - _truth(x)
+    if k == "binary":
+        return _binary(e.op, value(e.left, sc, env), value(e.right, sc, env))
+    if k == "if":
+        return value(e.then if _truth(value(e.cond, sc, env)) else e.orelse, sc, env)
+    if k == "aggregate":
+        count = len(model.followers) if e.domain == "agents" else len(model.items)
+        parts = [value(e.body, sc, {**env, e.var: j}) for j in range(count)]
+        if not parts:
+            return 0.0
+        if e.func == "sum":
+            total = parts[0]
+            for p in parts[1:]:
+                total += p
+            return total
+        return max(parts) if e.func == "max" else min(parts)
+    raise ValueError(f"unknown expression kind {k}")
+
+
+def index(e, sc: Scope, env: dict[str, int]) -> int:
+    """An expression used as an index (agent, item, table axis): its value, rounded."""
+    return int(round(value(e, sc, env)))
+
+
+def _binary(op: str, a: float, b: float) -> float:
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    if op == "/":
+        return a / b
+    if op == "^":
+        return a**b
+    if op == "min":
+        return min(a, b)
+    if op == "max":
+        return max(a, b)
+    if op == "and":
+        return _truth(a) * _truth(b)
+    if op == "or":
+        return max(_truth(a), _truth(b))
+    holds = {
+        "==": abs(a - b) <= TOL,
+        "!=": abs(a - b) > TOL,
+        "<": a < b - TOL,
+        "<=": a <= b + TOL,
+        ">": a > b + TOL,
+        ">=": a >= b - TOL,
+    }[op]
+    return 1.0 if holds else 0.0
+
+
+# ---------------------------------------------------------------------------
+# the game, one node at a time
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _State:
+    """Where play stands; the tree's nodes are these, expanded by `_Game.children`."""
+
+    kind: str
+    types: tuple[int, ...] = ()
+    actions: tuple[int, ...] = ()  # follower actions chosen so far
+    infoset: int = -1  # leader and response nodes: the IR information set
+    choice: int = -1  # the choose action taken (-1: none)
+    visited: tuple[int, ...] = ()
+    alloc: tuple[tuple[int, ...], ...] = ()
+    paid: tuple[float, ...] = ()
+    stock: tuple[int, ...] = ()
+    agent: int = -1  # response nodes: who was visited
+    prices: tuple[float, ...] = ()  # response nodes: the posted prices
+
+
+Edge = dict  # label, action (the index the move picks), prob (chance edges)
+
+
+class _Game:
+    """The game tree implied by the IR, expanded lazily (shared by `game_tree` and the
+    reference evaluator, so both play exactly the same game)."""
+
+    def __init__(self, ir: GameIR):
+        if ir.interval is not None:
+            raise ValueError("the game tree cannot enumerate prices drawn from an interval")
+        self.ir = ir
+        self.model = ir.model
+        self.n, self.m = ir.n_followers, ir.n_items
+        self.type_profiles = list(itertools.product(*[range(c) for c in ir.type_counts]))
+        self.units = tuple(it.units for it in self.model.items)
+
+    # -- helpers -----------------------------------------------------------------
+    def action_profile(self, actions: Sequence[int]) -> int:
+        flat = 0
+        for a, c in zip(actions, self.ir.action_counts):
+            flat = flat * c + a
+        return flat
+
+    def _fresh(self, st: _State, infoset: int, choice: int) -> _State:
+        n, m = self.n, self.m
+        return replace(
+            st, kind="leader", infoset=infoset, choice=choice, visited=(0,) * n,
+            alloc=((0,) * m,) * n, paid=(0.0,) * n, stock=self.units,
+        )
+
+    def _check(self, st: _State) -> None:
+        """The IR's information set must describe the state the tree reached."""
+        info = self.ir.infosets[st.infoset]
+        cls = self.ir.obs_class[self.action_profile(st.actions)]
+        ok = info.cls == cls
+        if info.kind == "round":
+            rounds = self.model.leader.rounds
+            ok = ok and info.choice == st.choice and tuple(info.visited) == st.visited
+            ok = ok and tuple(info.stock) == st.stock
+            if rounds.observe_allocation:
+                ok = ok and tuple(tuple(r) for r in info.alloc) == st.alloc
+        elif st.choice != -1:
+            ok = False
+        if not ok:
+            raise TreeError(f"information set {st.infoset} ({info.label}) does not match the play {st}")
+
+    def _end(self, st: _State) -> _State:
+        return replace(st, kind="terminal", infoset=-1, agent=-1, prices=())
+
+    def _after_followers(self, st: _State) -> _State:
+        s = self.ir.root[self.ir.obs_class[self.action_profile(st.actions)]]
+        nxt = self._fresh(st, s, -1)
+        self._check(nxt)
+        return nxt
+
+    def response(self, st: _State) -> int:
+        """The bundle the visited agent takes: best feasible non-empty bundle (first on
+        ties), bought iff its utility is >= 0 (> 0 under `ties pass`); else bundle 0."""
+        rounds = self.model.leader.rounds
+        i = st.agent
+        vals = item_values(self.model, i, st.types[i])
+        best, best_u = 0, -math.inf
+        for b, bundle in enumerate(self.ir.bundles):
+            if b == 0 or any(x > s for x, s in zip(bundle, st.stock)):
+                continue
+            u = worth(self.model, i, st.types[i], bundle) - sum(p * x for p, x in zip(st.prices, bundle))
+            if u > best_u:
+                best, best_u = b, u
+        buys = best_u >= -TOL if rounds.tie_buy else best_u > TOL
+        return best if best and buys else 0
+
+    # -- the tree ----------------------------------------------------------------
+    def root(self) -> _State:
+        return _State(kind="chance")
+
+    def payoffs(self, st: _State) -> tuple[float, ...]:
+        choice = tuple(self.ir.choose_actions[st.choice]) if st.choice >= 0 else None
+        sc = Scope(self.model, st.types, st.actions, choice, st.alloc, st.paid)
+        return (value(self.model.objective, sc),) + tuple(value(u, sc) for u in self.model.utilities)
+
+    def node_attrs(self, st: _State) -> dict:
+        model = self.model
+        if st.kind == "chance":
+            return {"kind": "chance", "label": "types"}
+        if st.kind == "follower":
+            i = len(st.actions)
+            f = model.followers[i]
+            return {
+                "kind": "follower", "player": i, "infoset": (i, st.types[i]),
+                "label": f"{f.name} [{f.type_labels[st.types[i]]}]",
+            }
+        if st.kind == "leader":
+            return {"kind": "leader", "infoset": st.infoset, "label": self.ir.infosets[st.infoset].label}
+        if st.kind == "response":
+            f = model.followers[st.agent]
+            at = ", ".join(f"{it.name}={p:g}" for it, p in zip(model.items, st.prices))
+            return {"kind": "response", "agent": st.agent, "label": f"{f.name} at {at}"}
+        pay = self.payoffs(st)
+        return {"kind": "terminal", "payoffs": pay, "label": "(" + ", ".join(f"{x:g}" for x in pay) + ")"}
+
+    def children(self, st: _State) -> list[tuple[Edge, _State]]:
+        ir, model = self.ir, self.model
+        if st.kind == "chance":
+            out = []
+            for t, prof in enumerate(self.type_profiles):
+                label = ", ".join(f"{f.name}:{f.type_labels[x]}" for f, x in zip(model.followers, prof))
+                child = replace(st, kind="follower", types=prof)
+                out.append(({"label": label, "action": t, "prob": ir.prior[t]},
+                            child if self.n else self._after_followers(child)))
+            return out
+        if st.kind == "follower":
+            f = model.followers[len(st.actions)]
+            out = []
+            for a, label in enumerate(f.action_labels):
+                child = replace(st, actions=st.actions + (a,))
+                if len(child.actions) == self.n:
+                    child = self._after_followers(child)
+                out.append(({"label": label, "action": a}, child))
+            return out
+        if st.kind == "leader":
+            return self._leader_moves(st)
+        if st.kind == "response":
+            return [self._respond(st)]
+        return []
+
+    def _leader_moves(self, st: _State) -> list[tuple[Edge, _State]]:
+        ir = self.ir
+        s = st.infoset
+        info = ir.infosets[s]
+        out = []
+        for k, ok in enumerate(ir.legal[s]):
+            if not ok:
+                continue
+            edge = {"label": ir.action_labels[s][k], "action": k}
+            if info.kind == "choose":
+                nxt = ir.choose_next[s][k] if ir.choose_next[s] else -1
+                if nxt < 0:
+                    if self.model.leader.rounds is not None:
+                        raise TreeError(f"choose set {s} ends the game before the rounds")
+                    out.append((edge, self._end(replace(st, choice=k))))
+                else:
+                    child = self._fresh(st, nxt, k)
+                    self._check(child)
+                    out.append((edge, child))
+                continue
+            agent, pidx = ir.round_actions[k]
+            if st.visited[agent]:
+                raise TreeError(f"information set {s} lets the leader visit {agent} twice")
+            prices = tuple(ir.price_grid[p] for p in pidx)
+            out.append((edge, replace(st, kind="response", agent=agent, prices=prices)))
+        return out
+
+    def _respond(self, st: _State) -> tuple[Edge, _State]:
+        ir, model = self.ir, self.model
+        i = st.agent
+        b = self.response(st)
+        bundle = ir.bundles[b]
+        visited = tuple(1 if q == i else v for q, v in enumerate(st.visited))
+        alloc = tuple(
+            tuple(h + (x if q == i else 0) for h, x in zip(row, bundle)) for q, row in enumerate(st.alloc)
+        )
+        spent = sum(p * x for p, x in zip(st.prices, bundle))
+        paid = tuple(pd + (spent if q == i else 0.0) for q, pd in enumerate(st.paid))
+        stock = tuple(s - x for s, x in zip(st.stock, bundle))
+        nxt = ir.round_next[st.infoset][i][b]
+        over = all(visited) or not any(stock)
+        if (nxt < 0) != over:
+            raise TreeError(f"round_next[{st.infoset}][{i}][{b}] = {nxt}, but play is {'over' if over else 'not over'}")
+        got = ", ".join(it.name for it, x in zip(model.items, bundle) if x) or "nothing"
+        edge = {"label": f"takes {got}", "action": b}
+        child = replace(st, visited=visited, alloc=alloc, paid=paid, stock=stock, agent=-1, prices=())
+        if nxt < 0:
+            return edge, self._end(child)
+        child = replace(child, kind="leader", infoset=nxt)
+        self._check(child)
+        return edge, child
+
+
+# ---------------------------------------------------------------------------
+# public views
+# ---------------------------------------------------------------------------
+
+
+def _size_floor(ir: GameIR) -> int:
+    """Nodes every tree of this IR has at least: root, follower layers, leader roots and
+    one child each -- so hopeless sizes are refused without building anything."""
+    T = ir.n_type_profiles
+    layers = sum(math.prod(ir.action_counts[:i]) for i in range(ir.n_followers))
+    return 1 + T * layers + 2 * T * ir.n_action_profiles
+
+
+def game_tree(ir: GameIR, max_nodes: int = MAX_NODES) -> Optional[nx.DiGraph]:
+    """The full extensive-form tree (nodes numbered breadth first, root 0), or None when
+    it has more than `max_nodes` nodes or prices come from an interval.
+
+    Node attributes: ``kind`` (chance/follower/leader/response/terminal), ``label``,
+    ``depth``; followers ``player`` and ``infoset`` = (i, own type); leader nodes
+    ``infoset`` (IR id); response nodes ``agent``; terminals ``payoffs`` (objective,
+    then each follower).  Edge attributes: ``label``, ``action`` (type-profile index,
+    action index, policy column, or bundle index), chance edges ``prob``.
+    """
+    if ir.interval is not None or _size_floor(ir) > max_nodes:
+        return None
+    game = _Game(ir)
+    g = nx.DiGraph()
+    root = game.root()
+    g.add_node(0, depth=0, **game.node_attrs(root))
+    queue = deque([(0, root)])
+    while queue:
+        u, st = queue.popleft()
+        depth = g.nodes[u]["depth"] + 1
+        for edge, child in game.children(st):
+            v = g.number_of_nodes()
+            if v >= max_nodes:
+                return None
+            g.add_node(v, depth=depth, **game.node_attrs(child))
+            g.add_edge(u, v, **edge)
+            queue.append((v, child))
+    return g
+
+
+def collapsed_graph(ir: GameIR) -> nx.DiGraph:
+    """Leader information sets as nodes (ids = IR ids, label = info-set label), plus
+    ``"start"`` (the followers' move; edges labelled by observation class) and
+    ``"end"``; edges are `choose_next` / `round_next` transitions labelled by the choice
+    or by the visited agent's response.  Parallel transitions share one edge whose
+    ``labels`` lists them all.  The view shown when the full tree is too large."""
+    model = ir.model
+    g = nx.DiGraph()
+    g.add_node("start", kind="chance", label="followers act")
+    for info in ir.infosets:
+        g.add_node(info.id, kind="leader", stage=info.kind, infoset=info.id, label=info.label)
+    g.add_node("end", kind="terminal", label="end")
+
+    def link(u, v, label: str) -> None:
+        v = "end" if v == -1 else v
+        if g.has_edge(u, v):
+            g.edges[u, v]["labels"].append(label)
+        else:
+            g.add_edge(u, v, labels=[label])
+
+    for c, s in enumerate(ir.root):
+        link("start", s, ir.class_labels[c])
+    for info in ir.infosets:
+        s = info.id
+        if info.kind == "choose":
+            for k, ok in enumerate(ir.legal[s]):
+                if ok:
+                    link(s, ir.choose_next[s][k] if ir.choose_next[s] else -1, ir.action_labels[s][k])
+            continue
+        for i, row in enumerate(ir.round_next[s]):
+            if info.visited[i]:
+                continue
+            for b, nxt in enumerate(row):
+                bundle = ir.bundles[b]
+                if any(x > st for x, st in zip(bundle, info.stock)):
+                    continue
+                got = ", ".join(it.name for it, x in zip(model.items, bundle) if x) or "nothing"
+                link(s, nxt, f"{model.followers[i].name} takes {got}")
+    for _, _, data in g.edges(data=True):
+        data["label"] = "; ".join(data["labels"])
+    return g
+
+
+_SHAPES = {"chance": "diamond", "follower": "box", "leader": "box", "response": "ellipse", "terminal": "plaintext"}
+
+
+def _quote(text) -> str:
+    s = str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "")
+    return f'"{s}"'
+
+
+def to_dot(graph: nx.DiGraph, name: str = "mechdsl") -> str:
+    """Graphviz DOT text for a tree or collapsed graph (one line per node and edge).
+
+    >>> g = nx.DiGraph(); g.add_node(0, kind="leader", label='say "hi"')
+    >>> print(to_dot(g))
+    digraph "mechdsl" {
+      n0 [label="say \\"hi\\"", shape=box];
+    }
+    """
+    ids = {node: f"n{k}" for k, node in enumerate(graph.nodes)}
+    lines = [f"digraph {_quote(name)} {{"]
+    for node, data in graph.nodes(data=True):
+        shape = _SHAPES.get(data.get("kind"), "box")
+        style = ", style=rounded" if data.get("kind") == "follower" else ""
+        lines.append(f"  {ids[node]} [label={_quote(data.get('label', node))}, shape={shape}{style}];")
+    for u, v, data in graph.edges(data=True):
+        label = data.get("label", "")
+        if "prob" in data:
+            label = f"{label} ({data['prob']:.4g})"
+        lines.append(f"  {ids[u]} -> {ids[v]} [label={_quote(label)}];")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def tree_summary(ir: GameIR, max_nodes: int = MAX_NODES) -> dict:
+    """Node counts by kind and depth of the full tree, or the collapsed graph's size
+    (``view == "collapsed"``, with the reason) when the tree cannot be drawn."""
+    g = game_tree(ir, max_nodes)
+    if g is None:
+        c = collapsed_graph(ir)
+        reason = "interval prices" if ir.interval is not None else f"more than {max_nodes} nodes"
+        return {"view": "collapsed", "reason": reason, "infosets": ir.n_infosets,
+                "nodes": c.number_of_nodes(), "edges": c.number_of_edges()}
+    counts = dict.fromkeys(KINDS, 0)
+    for _, kind in g.nodes(data="kind"):
+        counts[kind] += 1
+    return {"view": "tree", "nodes": g.number_of_nodes(), "edges": g.number_of_edges(),
+            "by_kind": counts, "depth": max(d for _, d in g.nodes(data="depth"))}
+
+
+# ---------------------------------------------------------------------------
+# access to either form of the tree, for the reference evaluator
+# ---------------------------------------------------------------------------
+
+
+def walker(ir: GameIR, tree: Optional[nx.DiGraph] = None):
+    """(root, node_attrs, children) over the lazily expanded tree, or over a
+    materialized `game_tree` when one is given."""
+    if tree is None:
+        game = _Game(ir)
+        return game.root(), game.node_attrs, game.children
+    root = next(u for u, d in tree.in_degree() if d == 0)
+    attrs: Callable = lambda u: tree.nodes[u]
+    children: Callable = lambda u: [(tree.edges[u, v], v) for v in tree.successors(u)]
+    return root, attrs, children

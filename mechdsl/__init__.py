@@ -1,0 +1,34 @@
+"""mechdsl: a declarative mechanism-design language and a Stackelberg-POMDP learner.
+
+The front door:
+
+>>> import mechdsl
+>>> model = mechdsl.load("specs/paper/allocation.mech", {"messages": "2"})  # doctest: +SKIP
+>>> ir = mechdsl.compile(model)                                            # doctest: +SKIP
+"""
+from __future__ import annotations
+
+from compiler.build import build_ir
+from compiler.ir import GameIR
+from compiler.model import Model
+
+__all__ = ["load", "compile", "GameIR", "Model", "make_env"]
+
+
+def load(path: str, overrides: dict | None = None) -> Model:
+    """Read and resolve a .mech file (``overrides``: ``--set`` values as text)."""
+    from compiler import load as _load
+
+    return _load(path, overrides or {})
+
+
+def compile(model: Model) -> GameIR:  # noqa: A001 - the stage is called compile
+    """Compile a resolved model into the game-tree IR."""
+    return build_ir(model)
+
+
+def make_env(spec_path: str, **overrides):
+    """A Gymnasium environment for the spec's Stackelberg POMDP (see mechdsl.env)."""
+    from mechdsl.env import make_env as _make
+
+    return _make(spec_path, **overrides)

@@ -1,0 +1,1 @@
+"""`mechdsl train` and `mechdsl eval` (owned by the trainer work; placeholder until it lands)."""
