@@ -281,7 +281,6 @@ class _Game:
         ties), bought iff its utility is >= 0 (> 0 under `ties pass`); else bundle 0."""
         rounds = self.model.leader.rounds
         i = st.agent
-        vals = item_values(self.model, i, st.types[i])
         best, best_u = 0, -math.inf
         for b, bundle in enumerate(self.ir.bundles):
             if b == 0 or any(x > s for x, s in zip(bundle, st.stock)):

@@ -162,6 +162,7 @@ def _simulate(tb: Tables, policy: Policy, forced_choice: Optional[int] = None):
                 break
             s = state.clamp(min=0)
             k = act[bidx, s]  # [B, C, T]
+            k = torch.where(active, k, torch.zeros_like(k))  # finished plays: any round action
             agent = tb.round_agent[k]
             if tb.ir.interval is not None:
                 prices = policy.prices[bidx, s]  # [B, C, T, m]
