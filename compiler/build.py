@@ -211,7 +211,7 @@ def build_ir(model: Model) -> GameIR:
 
     features, names = _obs_features(model, infosets, class_keys, observed, len(choose_actions))
     bounds = [expr_bounds(u, model) for u in model.utilities]
-    return GameIR(
+    ir = GameIR(
         model=model,
         n_followers=n,
         type_counts=tcounts,
@@ -240,6 +240,18 @@ def build_ir(model: Model) -> GameIR:
         obs_features=features,
         obs_feature_names=names,
     )
+    return _tighten_bounds(ir)
+
+
+def _tighten_bounds(ir: GameIR) -> GameIR:
+    """Replace interval-arithmetic bounds by the exact payoff range when the game is
+    small enough to walk (see `compiler.tree.payoff_range`)."""
+    from compiler.tree import payoff_range
+
+    exact = payoff_range(ir)
+    if exact is None:
+        return ir
+    return ir.model_copy(update={"objective_bounds": exact[0], "utility_bounds": exact[1:]})
 
 
 def _obs_features(

@@ -547,3 +547,32 @@ def walker(ir: GameIR, tree: Optional[nx.DiGraph] = None):
     attrs: Callable = lambda u: tree.nodes[u]
     children: Callable = lambda u: [(tree.edges[u, v], v) for v in tree.successors(u)]
     return root, attrs, children
+
+
+def payoff_range(ir: GameIR, max_nodes: int = 100_000) -> Optional[list[tuple[float, float]]]:
+    """The exact [lo, hi] of the objective and of each follower's utility over every play
+    of the game (all types, actions and leader moves), or None when the game has more
+    than `max_nodes` nodes or continuous prices.  Tighter than interval arithmetic, so
+    normalized payoffs fill [0, 1] and the followers' dynamics move at the declared pace."""
+    if ir.interval is not None or _size_floor(ir) > max_nodes:
+        return None
+    game = _Game(ir)
+    lo: list[float] = []
+    hi: list[float] = []
+    stack = [game.root()]
+    seen = 0
+    while stack:
+        st = stack.pop()
+        seen += 1
+        if seen > max_nodes:
+            return None
+        if st.kind == "terminal":
+            pay = game.payoffs(st)
+            if not lo:
+                lo, hi = list(pay), list(pay)
+            else:
+                lo = [min(a, b) for a, b in zip(lo, pay)]
+                hi = [max(a, b) for a, b in zip(hi, pay)]
+            continue
+        stack.extend(child for _, child in game.children(st))
+    return list(zip(lo, hi)) if lo else None

@@ -65,12 +65,18 @@ from mechdsl.dynamics import (
 )
 from mechdsl.evaluate import Policy, Tables, evaluate
 
-DEFAULT_LIMIT = 5_000_000  # leader policies to enumerate (after merging equivalent ones)
-MAX_PROFILES = 100_000  # pure follower strategy profiles (one LP / MILP each)
+DEFAULT_LIMIT = 1_000_000  # leader policies to enumerate (after merging equivalent ones)
+PROFILE_BOUND_MAX = 256  # use the per-profile value bound up to this many follower profiles
+MAX_PROFILES = 20_000  # pure follower strategy profiles (one LP / MILP each)
 VALUE_TOL = 1e-9  # values this close are ties
 INTERIOR_STEP = 1e-3  # how far a supremum policy is moved toward the interior
-EVAL_CHUNK = 4096  # sub-policies per evaluate() call
-MW_CHUNK = 4096  # full policies per batched MW run
+EVAL_CHUNK = 4096  # at most this many sub-policies per evaluate() call
+MW_CHUNK = 4096  # at most this many full policies per batched MW run
+CHUNK_ELEMENTS = 2_000_000  # and at most about this many payoff entries per batch
+
+
+def _chunk(cap: int, per_item: int) -> int:
+    return max(1, min(cap, CHUNK_ELEMENTS // max(1, per_item)))
 
 FOLLOWER_MODELS = ("mw", "favourable")
 
@@ -193,7 +199,8 @@ def _fmt_count(x: float) -> str:
     man = x / 10**exp
     if round(man, 1) >= 10:
         man, exp = man / 10, exp + 1
-    return f"{man:.1f}e{exp}"
+    text = f"{man:.1f}"
+    return f"{text[:-2] if text.endswith('.0') else text}e{exp}"
 
 
 @dataclass
@@ -261,8 +268,9 @@ def _build_space(ir: GameIR, tb: Tables, limit: int) -> _Space:
     Us: list[list[torch.Tensor]] = [[] for _ in range(C)]
     Vs: list[list[torch.Tensor]] = [[] for _ in range(C)]
     pidx = [torch.tensor(p, dtype=torch.long) for p in profiles]
-    for start in range(0, width, EVAL_CHUNK):
-        stop = min(width, start + EVAL_CHUNK)
+    step = _chunk(EVAL_CHUNK, (ir.n_followers + 1) * ir.n_type_profiles * ir.n_action_profiles)
+    for start in range(0, width, step):
+        stop = min(width, start + step)
         act = torch.tensor(default, dtype=torch.long).repeat(stop - start, 1)
         for b in range(start, stop):
             for c in range(C):
@@ -515,10 +523,16 @@ def _profile_table(space: _Space, prof: _Profiles) -> list[torch.Tensor]:
     tb = space.tb
     out = []
     for c in range(len(space.subs)):
-        Vfull = torch.zeros(space.V[c].shape[0], tb.T, tb.A, dtype=tb.dtype)
+        N = space.V[c].shape[0]
+        Vfull = torch.zeros(N, tb.T, tb.A, dtype=tb.dtype)
         Vfull[:, :, torch.tensor(space.profiles[c], dtype=torch.long)] = space.V[c]
-        g = Vfull[:, torch.arange(tb.T).view(1, -1), prof.act]  # [N_c, P, T]
-        out.append((g * tb.prior.view(1, 1, -1)).sum(-1))
+        parts = []
+        step = _chunk(prof.count, N * tb.T)
+        for start in range(0, prof.count, step):
+            act = prof.act[start:start + step]
+            g = Vfull[:, torch.arange(tb.T).view(1, -1), act]  # [N_c, p, T]
+            parts.append((g * tb.prior.view(1, 1, -1)).sum(-1))
+        out.append(torch.cat(parts, 1))
     return out
 
 
@@ -546,8 +560,9 @@ def _upper_bounds(space: _Space, mw: _BatchMW, idx: torch.Tensor, U: torch.Tenso
     return (best * tb.prior.view(1, -1)).sum(-1)
 
 
-def _search_mw(space: _Space, cfg: MWConfig, limit: int) -> tuple[list[int], float, int, str]:
-    """Best full policy under MW.  Returns (idx per class, value, policies run, note)."""
+def _search_mw(space: _Space, cfg: MWConfig, limit: int, prune: bool = True) -> tuple[list[int], float, int, str]:
+    """Best full policy under MW.  Returns (idx per class, value, policies run, note).
+    prune False runs every policy (for checking the bound)."""
     tb = space.tb
     total = space.total
     if total > limit:
@@ -558,22 +573,26 @@ def _search_mw(space: _Space, cfg: MWConfig, limit: int) -> tuple[list[int], flo
         )
     mw = _BatchMW(tb, cfg)
     counts = space.counts
-    use_profiles = _profile_count(tb.ir) <= 4096
+    use_profiles = _profile_count(tb.ir) <= PROFILE_BOUND_MAX
     prof = _all_profiles(tb) if use_profiles else None
     gtab = _profile_table(space, prof) if use_profiles else None
+    step = _chunk(MW_CHUNK, 4 * (tb.n + 1) * tb.T * tb.A + (prof.count if prof is not None else 0))
     # 1. bounds for every policy
     ub = torch.empty(total, dtype=tb.dtype)
-    for start in range(0, total, MW_CHUNK):
-        flat = torch.arange(start, min(total, start + MW_CHUNK))
+    for start in range(0, total, step):
+        flat = torch.arange(start, min(total, start + step))
         idx = _unrank(flat, counts)
         U, V = space.assemble(idx)
-        ub[start:start + len(flat)] = _upper_bounds(space, mw, idx, U, V, gtab, prof)
+        if prune:
+            ub[start:start + len(flat)] = _upper_bounds(space, mw, idx, U, V, gtab, prof)
+        else:
+            ub[start:start + len(flat)] = math.inf
     order = torch.argsort(-ub, stable=True)
     # 2. MW on policies by decreasing bound, until the bound falls below the best
     best = None  # (value, regret, flat index)
     ran = 0
-    for start in range(0, total, MW_CHUNK):
-        flat = order[start:start + MW_CHUNK]
+    for start in range(0, total, step):
+        flat = order[start:start + step]
         if best is not None:
             keep = ub[flat] >= best[0] - VALUE_TOL
             flat = flat[keep]
@@ -692,7 +711,7 @@ class _ProfileBuilder:
 
 
 def _milp(prob: _ProfileProblem, groups: Optional[list[list[int]]], slack: bool = False,
-          allowed: Optional[list[np.ndarray]] = None):
+          allowed: Optional[list[np.ndarray]] = None, at_least: Optional[float] = None):
     """Maximize the leader's value for one profile.
 
     groups None: pure policy, one binary per distinct sub-policy per class.
@@ -700,6 +719,8 @@ def _milp(prob: _ProfileProblem, groups: Optional[list[list[int]]], slack: bool 
     group has several members, binaries allow at most one of them.
     slack: instead maximize the smallest incentive margin (for interior points), over
     the sub-policies `allowed` (per class, bool mask).
+    at_least: instead, among solutions worth at least this much, prefer the earliest
+    sub-policies (smallest sum of indices) -- a deterministic tie-break.
     Returns (x per class, objective) or None when infeasible."""
     from scipy.optimize import Bounds, LinearConstraint, milp
 
@@ -721,6 +742,8 @@ def _milp(prob: _ProfileProblem, groups: Optional[list[list[int]]], slack: bool 
     cvec = np.zeros(nvar)
     if slack:
         cvec[-1] = -1.0
+    elif at_least is not None:
+        cvec[:nx] = np.concatenate([np.arange(s, dtype=float) for s in sizes])
     else:
         cvec[:nx] = -np.concatenate(prob.g)
     A_rows, lo, hi = [], [], []
@@ -730,6 +753,12 @@ def _milp(prob: _ProfileProblem, groups: Optional[list[list[int]]], slack: bool 
         A_rows.append(row)
         lo.append(1.0)
         hi.append(1.0)
+    if at_least is not None:
+        row = np.zeros(nvar)
+        row[:nx] = np.concatenate(prob.g)
+        A_rows.append(row)
+        lo.append(at_least - VALUE_TOL * max(1.0, abs(at_least)))
+        hi.append(np.inf)
     if R:
         Hall = np.concatenate(prob.H, axis=0)  # [nx, R]
         scale = np.maximum(np.abs(Hall).max(0), 1e-12)
@@ -874,6 +903,10 @@ def _solve_profiles(space: _Space, groups: Optional[list[list[int]]], strict: bo
             cand["interior"] = [v / v.sum() for v in inner]
             cand["strict_at_optimum"] = _ic_margin(prob, xs) > 1e-9
         best = cand
+    if best is not None and groups is None:
+        again = _milp(best["prob"], None, at_least=best["value"])
+        if again is not None and again[1] >= best["value"] - VALUE_TOL:
+            best["xs"], best["value"] = again
     if best is not None:
         best["solved"] = solved
         best["strategies"] = [s[best["profile"]].tolist() for s in prof.strat]
@@ -941,6 +974,8 @@ def _mixed_policy(space: _Space, xs: list[np.ndarray]) -> tuple[list[int], list[
     for c, x in enumerate(xs):
         root = ir.root[c]
         row = [0.0] * K
+        x = np.where(x > 1e-12, x, 0.0)
+        x = x / x.sum()
         for j, w in enumerate(x):
             if w <= 0:
                 continue
@@ -1176,6 +1211,18 @@ def _response_text(ir: GameIR, agent: int, bundles: list[int]) -> str:
     return f"{name} " + " or ".join(parts)
 
 
+def _round_text(ir: GameIR, s: int, k: int) -> str:
+    """'visit a2 at good=0.25', listing only the items still in stock."""
+    agent, prices = ir.round_actions[k]
+    text = f"visit {ir.model.followers[agent].name}"
+    stock = ir.infosets[s].stock
+    if ir.interval is None and ir.price_grid:
+        shown = [f"{it.name}={ir.price_grid[prices[j]]:g}" for j, it in enumerate(ir.model.items) if not stock or stock[j] > 0]
+        if shown:
+            text += " at " + ", ".join(shown)
+    return text
+
+
 def _tree_lines(ir: GameIR, s: int, actions, probs, indent: str) -> list[str]:
     info = ir.infosets[s]
     if info.kind == "choose":
@@ -1197,7 +1244,7 @@ def _tree_lines(ir: GameIR, s: int, actions, probs, indent: str) -> list[str]:
             lines += _tree_lines(ir, ch, actions, probs, indent)
         return lines
     k = actions[s]
-    lines = [indent + ir.action_labels[s][k]]
+    lines = [indent + _round_text(ir, s, k)]
     agent = ir.round_actions[k][0]
     by_next: dict[int, list[int]] = {}
     for b, nxt in enumerate(ir.round_next[s][agent]):
@@ -1242,8 +1289,14 @@ def describe(ir: GameIR, solution: Solution) -> str:
     out.append(f"Followers ({title}):")
     for i, f in enumerate(model.followers):
         strat = sol.follower_strategies[f.name]
-        parts = [f"{t} -> {a}" if t not in ("-", "") else a for t, a in strat.items()]
-        line = f"  {f.name} ({f.action_name}): " + "; ".join(parts)
+        if len(f.action_labels) == 1:
+            what = "no strategic action" if f.action_name == "none" else f"{f.action_name} = {f.action_labels[0]} (its only action)"
+            out.append(f"  {f.name}: {what}")
+            continue
+        if len(strat) == 1:
+            line = f"  {f.name} ({f.action_name}): " + next(iter(strat.values()))
+        else:
+            line = f"  {f.name} ({f.action_name}): " + "; ".join(f"{t} -> {a}" for t, a in strat.items())
         regs = sol.regret[f.name]
         worst = max(regs.values()) if regs else 0.0
         line += f"   regret {worst:.3g}" if worst > 1e-9 else "   regret 0"

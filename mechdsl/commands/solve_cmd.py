@@ -5,6 +5,7 @@ import json
 
 import click
 
+from compiler.errors import MechError
 from mechdsl.cli import json_option, load_ir, main, spec_argument
 
 
@@ -30,7 +31,7 @@ def _limit(text: str) -> int:
 )
 @click.option(
     "--limit",
-    default="5e6",
+    default="1e6",
     show_default=True,
     metavar="N",
     help="Most leader policies to enumerate (after merging equivalent ones); larger specs stop with exit status 2.",
@@ -51,10 +52,13 @@ def solve_command(spec: str, sets: tuple[str, ...], follower_model: str, limit: 
       mechdsl solve specs/paper/allocation.mech --set messages=2 --json
       mechdsl solve specs/paper/maintain_mixed.mech --follower-model favourable
     """
-    from mechdsl.solve import describe, solve
+    from mechdsl.solve import _fmt_count, describe, solve
 
     ir = load_ir(spec, sets)
-    sol = solve(ir, follower_model=follower_model, limit=_limit(limit))
+    try:
+        sol = solve(ir, follower_model=follower_model, limit=_limit(limit))
+    except MechError as err:
+        raise err.located(spec, None)
     if as_json:
         data = sol.model_dump(mode="json")
         data["spec"] = spec
@@ -63,7 +67,7 @@ def solve_command(spec: str, sets: tuple[str, ...], follower_model: str, limit: 
     click.echo(describe(ir, sol))
     click.echo("")
     merged = " x ".join(str(c) for c in sol.distinct_subpolicies)
-    stats = f"{sol.policies_total} leader policies ({merged} distinct per class)"
+    stats = f"{_fmt_count(sol.policies_total)} leader policies ({merged} distinct per class)"
     if sol.policies_enumerated:
         stats += f", {sol.policies_enumerated} run through MW"
     if sol.profiles_solved:
