@@ -30,6 +30,7 @@ at a decision is what does not depend on the action taken there:
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -60,7 +61,7 @@ class TrainConfig:
     algo: str = "mappo"
     """`mappo` (centralized critic) or `ppo` (critic sees only the actor's observation)."""
     lr: float = 1e-2
-    """Adam learning rate of actor and critic."""
+    """Adam learning rate of the actor."""
     episodes: int = 256
     """POMDP episodes simulated in parallel per iteration (each one a full map draw)."""
     epochs: int = 4
@@ -70,9 +71,15 @@ class TrainConfig:
     clip: float = 0.2
     """PPO ratio clip."""
     ent_coef: float = 0.0
-    """Entropy bonus coefficient."""
-    vf_coef: float = 0.5
-    """Value-loss coefficient."""
+    """Entropy bonus coefficient at the start (keeps early choices open)."""
+    ent_iterations: int = 0
+    """Iterations over which the entropy bonus falls linearly to 0 (0: constant)."""
+    critic_lr: float = 1e-3
+    """Adam learning rate of the critic (its own optimizer)."""
+    critic_epochs: int = 4
+    """Passes of critic regression over each iteration's decisions."""
+    critic_minibatch: int = 256
+    """Decisions per critic minibatch."""
     max_grad_norm: float = 0.5
     """Gradient-norm clip."""
     hidden: int = 64
@@ -181,6 +188,9 @@ class Agent(nn.Module):
         self.critic = mlp(n_central, hidden, 1, out_std=1.0)
         self.K = K
 
+    def actor_parameters(self):
+        return [*self.actor.parameters(), self.weight_log_std, self.price_log_std]
+
     def heads(self, obs: torch.Tensor, legal: torch.Tensor):
         out = self.actor(obs)
         logits = out[:, : self.K].masked_fill(~legal, -1e9)
@@ -264,31 +274,23 @@ class Head:
 # ---------------------------------------------------------------------------
 
 
-def central_features(p: StackelbergPOMDP, st: State, b_idx: torch.Tensor, s_idx: torch.Tensor, sample: Sample) -> torch.Tensor:
-    """The centralized state at each decision (b, s), restricted to what does not depend
-    on the action taken there: the info set's features, the exogenous type draws of the
-    episode (as frequencies minus the prior), and the other entries of the map."""
-    obs = p.features[s_idx]
+def central_features(p: StackelbergPOMDP, st: State, b_idx: torch.Tensor, s_idx: torch.Tensor) -> torch.Tensor:
+    """MAPPO's critic input at decision (b, s): the information set's features and the
+    episode's exogenous draws -- how often each type profile came up in its equilibrium
+    and its reward sub-episodes, minus the prior.  (The followers' weights and the phase
+    at a decision are their initial values, the same for every decision, so they carry
+    nothing; the action taken at s cannot change any of these inputs, so the baseline
+    leaves the policy gradient unbiased.)"""
     prior = p.tb.prior.float()
     eq = st.eq_types.float()
     eq = eq / eq.sum(-1, keepdim=True).clamp(min=1) - prior
     rw = torch.nn.functional.one_hot(st.reward_types, p.T).float().mean(1) - prior
-    onehot = torch.nn.functional.one_hot(sample.action, p.K).float()  # [B, S, K]
-    if sample.weights is not None:
-        onehot = torch.where(p.mixed_sets.view(1, -1, 1), torch.softmax(sample.weights.float().masked_fill(~p.legal, -1e9), -1), onehot)
-    others = onehot[b_idx]  # [N, S, K]
-    others[torch.arange(len(s_idx)), s_idx] = 0.0
-    parts = [obs, eq[b_idx] * math.sqrt(p.T), rw[b_idx] * math.sqrt(p.T), others.flatten(1)]
-    if sample.prices is not None:
-        pr = torch.sigmoid(sample.prices.float())[b_idx] * p.priced.float()
-        pr[torch.arange(len(s_idx)), s_idx] = 0.0
-        parts.append(pr.flatten(1))
-    return torch.cat(parts, 1)
+    scale = math.sqrt(p.T)
+    return torch.cat([p.features[s_idx], eq[b_idx] * scale, rw[b_idx] * scale], 1)
 
 
 def n_central(p: StackelbergPOMDP) -> int:
-    extra = p.S * p.m if p.ir.interval is not None else 0
-    return p.features.shape[1] + 2 * p.T + p.S * p.K + extra
+    return p.features.shape[1] + 2 * p.T
 
 
 # ---------------------------------------------------------------------------
@@ -379,7 +381,8 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
     mappo = config.algo == "mappo"
     F = pomdp.features.shape[1]
     agent = Agent(F, n_central(pomdp) if mappo else F, pomdp.K, pomdp.m, config.hidden).to(dev)
-    optimizer = torch.optim.Adam(agent.parameters(), lr=config.lr, eps=1e-5)
+    actor_opt = torch.optim.Adam(agent.actor_parameters(), lr=config.lr, eps=1e-5)
+    critic_opt = torch.optim.Adam(agent.critic.parameters(), lr=config.critic_lr, eps=1e-5)
     span = pomdp.span
 
     steps, it, elapsed = 0, 0, 0.0
@@ -389,7 +392,8 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
     next_eval = 0
     if resume is not None and resume.get("seed") == seed:
         agent.load_state_dict(resume["agent"])
-        optimizer.load_state_dict(resume["optimizer"])
+        actor_opt.load_state_dict(resume["actor_opt"])
+        critic_opt.load_state_dict(resume["critic_opt"])
         gen.set_state(resume["generator"])
         steps, it, elapsed = resume["steps"], resume["it"], resume["elapsed"]
         curve, best, since_best, next_eval = resume["curve"], resume["best"], resume["since_best"], resume["next_eval"]
@@ -397,14 +401,18 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
     last_ckpt = time.time()
 
     def blob() -> dict[str, Any]:
-        return {"seed": seed, "agent": agent.state_dict(), "optimizer": optimizer.state_dict(),
-                "generator": gen.get_state(), "steps": steps, "it": it, "elapsed": time.time() - t_start,
-                "curve": curve, "best": best, "since_best": since_best, "next_eval": next_eval}
+        """A deep copy of everything the run needs to continue exactly where it is."""
+        return copy.deepcopy({
+            "seed": seed, "agent": agent.state_dict(), "actor_opt": actor_opt.state_dict(),
+            "critic_opt": critic_opt.state_dict(), "generator": gen.get_state(), "steps": steps, "it": it,
+            "elapsed": time.time() - t_start, "curve": curve, "best": best, "since_best": since_best,
+            "next_eval": next_eval, "stopped": stopped,
+        })
 
-    stopped = "budget"
-    greedy_value = None
+    stopped = resume.get("stopped", "budget") if resume is not None and resume.get("seed") == seed else "budget"
+    snapshot = blob()
     try:
-        while steps < config.steps:
+        while steps < config.steps and stopped == "budget":
             # ---- rollout: B sampled maps (+ the greedy map when an evaluation is due) ----
             B = config.episodes
             sample = head.sample(agent, B, gen)
@@ -431,17 +439,20 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
             with torch.no_grad():
                 b_logp, _ = head.logprob_entropy(agent, s_idx, b_act, b_w, b_p)
                 if mappo:
-                    b_cin = central_features(pomdp, _rows(st, B), b_idx, s_idx, sample)
+                    b_cin = central_features(pomdp, _rows(st, B), b_idx, s_idx)
                 else:
                     b_cin = pomdp.features[s_idx]
                 b_values = agent.critic(b_cin).squeeze(-1)
             b_returns = target[b_idx]
             b_adv = b_returns - b_values
 
-            # ---- PPO update ----
+            # ---- PPO update of the actor ----
+            ent_coef = config.ent_coef
+            if config.ent_iterations:
+                ent_coef *= max(0.0, 1.0 - (it - 1) / config.ent_iterations)
             N = len(b_idx)
-            mb_size = max(1, N // config.minibatches)
-            clipfracs, approx_kl, v_loss, pg_loss, entropy = [], 0.0, 0.0, 0.0, 0.0
+            mb_size = max(1, math.ceil(N / config.minibatches))
+            clipfracs, approx_kl, pg_loss, entropy = [], 0.0, 0.0, 0.0
             for _ in range(config.epochs):
                 perm = torch.randperm(N, generator=gen, device=dev)
                 for start in range(0, N, mb_size):
@@ -460,19 +471,33 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
                     pg1 = -mb_adv * ratio
                     pg2 = -mb_adv * torch.clamp(ratio, 1 - config.clip, 1 + config.clip)
                     pg = torch.max(pg1, pg2).mean()
+                    entropy_loss = ent.mean()
+                    loss = pg - ent_coef * entropy_loss
+                    actor_opt.zero_grad()
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(agent.actor_parameters(), config.max_grad_norm)
+                    actor_opt.step()
+                    pg_loss, entropy = float(pg.detach()), float(entropy_loss.detach())
+
+            # ---- the critic: regress the return on the critic's input ----
+            v_loss = 0.0
+            cmb = max(1, min(N, config.critic_minibatch))
+            for _ in range(config.critic_epochs):
+                perm = torch.randperm(N, generator=gen, device=dev)
+                for start in range(0, N, cmb):
+                    mb = perm[start : start + cmb]
                     newv = agent.critic(b_cin[mb]).squeeze(-1)
                     vl = 0.5 * ((newv - b_returns[mb]) ** 2).mean()
-                    entropy_loss = ent.mean()
-                    loss = pg - config.ent_coef * entropy_loss + config.vf_coef * vl
-                    optimizer.zero_grad()
-                    loss.backward()
-                    nn.utils.clip_grad_norm_(agent.parameters(), config.max_grad_norm)
-                    optimizer.step()
-                    v_loss, pg_loss, entropy = float(vl.detach()), float(pg.detach()), float(entropy_loss.detach())
+                    critic_opt.zero_grad()
+                    vl.backward()
+                    nn.utils.clip_grad_norm_(agent.critic.parameters(), config.max_grad_norm)
+                    critic_opt.step()
+                    v_loss = float(vl.detach())
             var_y = float(b_returns.var()) if N > 1 else 0.0
             explained_var = math.nan if var_y == 0 else 1 - float((b_returns - b_values).var()) / var_y
 
             # ---- greedy evaluation: the POMDP's reward phase and the exact value ----
+            row = None
             if evaluating:
                 next_eval = steps + config.eval_every
                 gmap = head.to_map(g)
@@ -483,10 +508,9 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
                     if key is not None:
                         exact_cache[key] = ex
                 value = float(ex.value[0])
-                greedy_value = value
+                # converged: the sampled maps do as well as the greedy one and vary no more
                 gap = float(worth[B:].mean() - worth[:B].mean())
                 spread = float(worth[:B].std() - worth[B:].std()) if E > 1 else 0.0
-                converged = gap <= config.min_delta and spread <= config.min_delta
                 row = {
                     "steps": steps, "seconds": time.time() - t_start, "iteration": it,
                     "value": value, "normalized": float(ex.normalized[0]), "regret": float(ex.regret[0]),
@@ -496,36 +520,32 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
                     "policy_loss": pg_loss, "explained_variance": explained_var,
                 }
                 curve.append(row)
-                if callback is not None:
-                    callback({"seed": seed, **row})
                 if value > best + config.min_delta * span:
                     best, since_best = value, 0
                 else:
                     best, since_best = max(best, value), since_best + 1
                 if config.target is not None and value >= config.target - config.tol * span:
                     stopped = "target"
-                    break
-                if since_best >= config.patience and converged:
+                elif since_best >= config.patience and gap <= config.min_delta and spread <= config.min_delta:
                     stopped = "converged"
-                    break
             if config.max_seconds and time.time() - t_start > config.max_seconds:
                 stopped = "time"
+            snapshot = blob()  # the state after a whole iteration: what Ctrl-C saves
+            if row is not None and callback is not None:
+                callback({"seed": seed, **row})
+            if stopped != "budget":
                 break
             if checkpoint is not None and time.time() - last_ckpt > checkpoint_every:
-                checkpoint(blob())
+                checkpoint(snapshot)
                 last_ckpt = time.time()
     except KeyboardInterrupt:
         if checkpoint is not None:
-            checkpoint(blob())
+            checkpoint(snapshot)
         raise
 
     gmap = head.to_map(head.greedy(agent))
     ex = pomdp.exact(gmap)
-    policy = {"action": gmap.action[0].cpu()}
-    if gmap.probs is not None:
-        policy["probs"] = gmap.probs[0].cpu()
-    if gmap.prices is not None:
-        policy["prices"] = gmap.prices[0].cpu()
+    policy = _policy_dict(gmap)
     return SeedResult(
         seed=seed, value=float(ex.value[0]), normalized=float(ex.normalized[0]), regret=float(ex.regret[0]),
         steps=steps, seconds=time.time() - t_start, curve=curve, policy=policy,
@@ -571,6 +591,26 @@ def _map_key(p: Policy) -> Optional[bytes]:
     if p.probs is not None or p.prices is not None:
         return None
     return p.action.cpu().numpy().tobytes()
+
+
+def _policy_dict(gmap: Policy) -> dict[str, torch.Tensor]:
+    policy = {"action": gmap.action[0].cpu()}
+    if gmap.probs is not None:
+        policy["probs"] = gmap.probs[0].cpu()
+    if gmap.prices is not None:
+        policy["prices"] = gmap.prices[0].cpu()
+    return policy
+
+
+def greedy_policy(ir: GameIR, config: TrainConfig, agent_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The greedy map of a saved agent (e.g. from an interrupted run's checkpoint)."""
+    pomdp = StackelbergPOMDP(ir)
+    F = pomdp.features.shape[1]
+    n_c = agent_state["critic.0.weight"].shape[1]
+    agent = Agent(F, n_c, pomdp.K, pomdp.m, config.hidden)
+    agent.load_state_dict(agent_state)
+    head = Head(pomdp)
+    return _policy_dict(head.to_map(head.greedy(agent)))
 
 
 def policy_map(policy: dict[str, torch.Tensor], device: str = "cpu") -> Policy:
