@@ -30,8 +30,8 @@ from compiler.errors import MechUsageError
 from compiler.ir import GameIR
 
 METRIC_FIELDS = [
-    "seed", "steps", "seconds", "iteration", "value", "normalized", "regret", "greedy_reward", "return",
-    "policy_gap", "policy_spread", "entropy", "approx_kl", "clipfrac", "value_loss", "policy_loss",
+    "seed", "steps", "seconds", "iteration", "value", "best", "normalized", "regret", "greedy_reward", "return",
+    "policy_gap", "policy_spread", "entropy", "approx_kl", "lr", "clipfrac", "value_loss", "policy_loss",
     "explained_variance",
 ]
 

@@ -15,25 +15,30 @@ rollout of every equilibrium sub-episode (each follower, each alternative action
 every reward sub-episode.  `mechdsl.env.StackelbergEnv` takes exactly that many steps
 for the same episode.  ``TrainConfig.steps`` is a budget in these steps.
 
-The critic.  Every decision of an episode is taken before any reward arrives, when the
-followers' weights are still at their initial value, so what a critic can usefully know
-at a decision is what does not depend on the action taken there:
+The critic.  Every decision of an episode is taken when its information set is first
+met, in the first sub-episodes, before any reward and while the followers' weights are
+still at their initial value; the rewards come at the end.  So:
 
-* ``mappo``: the centralized state -- the information set's features, the phase and
-  follower weights at the decision (initial), and the episode's exogenous draws: the
-  type profiles of its equilibrium and reward sub-episodes and the other information
-  sets' entries of the observation-action map.  Its regression target is the return
-  with the reward sub-episodes integrated out given the state after the equilibrium
-  phase (the followers' weights and the map): the value a perfect centralized critic
-  assigns to that state, computed exactly from the same payoff tensors.
-* ``ppo``: the actor's observation only; its target is the sampled return.
+* ``mappo``: the critic sees the centralized state at the decision -- the information
+  set's features plus what the actor cannot see and the action taken there cannot
+  change: the episode's exogenous type draws (equilibrium and reward sub-episodes; the
+  phase and the followers' weights at a decision are always the initial ones).  Its
+  target, and the actor's return, is the reward of the state after the equilibrium
+  phase with the reward sub-episodes' type draws integrated out -- the followers'
+  argmax play valued under the prior, i.e. the value a perfect centralized critic gives
+  that state (R -> infinity), computed exactly from the payoff tensors already at hand.
+* ``ppo``: the critic sees only the actor's observation; the return is the sampled one.
+
+Population.  ``population`` learners (actor, critic, optimizers) train side by side on
+one batched simulation -- independent restarts that cost one simulation -- and the run
+returns the learner whose greedy map has the highest exact value.
 """
 from __future__ import annotations
 
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Callable, Optional
 
 import torch
@@ -41,7 +46,7 @@ from torch import nn
 
 from compiler.ir import GameIR
 from mechdsl.dynamics import MWConfig
-from mechdsl.evaluate import Policy
+from mechdsl.evaluate import Payoffs, Policy
 from mechdsl.pomdp import StackelbergPOMDP, State
 
 ALGOS = ("mappo", "ppo")
@@ -70,6 +75,12 @@ class TrainConfig:
     """Minibatches per epoch."""
     clip: float = 0.2
     """PPO ratio clip."""
+    target_kl: Optional[float] = 0.1
+    """KL budget per iteration (None: off).  The actor's epochs stop once the approximate
+    KL to the sampling policy passes 1.5x this, and its learning rate adapts (at most `lr`):
+    divided by 1.5 after an iteration that moved the policy more than 2x this, multiplied
+    by 1.5 after one that moved it less than half -- so Gaussian heads whose noise has
+    shrunk take small steps while categorical ones keep large ones."""
     ent_coef: float = 0.0
     """Entropy bonus coefficient at the start (keeps early choices open)."""
     ent_iterations: int = 0
@@ -84,13 +95,21 @@ class TrainConfig:
     """Gradient-norm clip."""
     hidden: int = 64
     """Width of the two hidden layers of actor and critic."""
+    init_log_std: float = -1.0
+    """Initial log standard deviation of the Gaussian heads (mixed-row weights as logits,
+    interval prices as logits of their position in [low, high])."""
+    population: int = 1
+    """Learners trained side by side on one batched simulation (each its own actor, critic
+    and `episodes`); the run keeps the one whose greedy map is worth most."""
     eval_every: int = 0
     """Steps between greedy evaluations (0: after every iteration)."""
     eval_episodes: int = 16
     """POMDP episodes run with the greedy (argmax) map at each evaluation."""
     patience: int = 10
     """Stop after this many evaluations without improvement once the policy has converged:
-    its own episodes do as well as the greedy map's, and vary no more (within `tol`)."""
+    its own episodes do as well as the greedy map's and vary no more (within `min_delta`)."""
+    stall: int = 100
+    """Stop after this many evaluations without improvement in any case."""
     tol: float = 0.01
     """Success tolerance for `target`, as a fraction of the objective's range."""
     min_delta: float = 0.001
@@ -180,11 +199,11 @@ def mlp(n_in: int, hidden: int, n_out: int, out_std: float) -> nn.Sequential:
 
 
 class Agent(nn.Module):
-    def __init__(self, n_obs: int, n_central: int, K: int, m: int, hidden: int):
+    def __init__(self, n_obs: int, n_central: int, K: int, m: int, hidden: int, init_log_std: float = 0.0):
         super().__init__()
         self.actor = mlp(n_obs, hidden, K + m, out_std=0.01)  # K logits (or row weights), m price logits
-        self.weight_log_std = nn.Parameter(torch.zeros(K))
-        self.price_log_std = nn.Parameter(torch.zeros(m))
+        self.weight_log_std = nn.Parameter(torch.full((K,), float(init_log_std)))
+        self.price_log_std = nn.Parameter(torch.full((m,), float(init_log_std)))
         self.critic = mlp(n_central, hidden, 1, out_std=1.0)
         self.K = K
 
@@ -366,10 +385,120 @@ def train(config: TrainConfig, ir: GameIR, callback: Optional[Callback] = None,
     return TrainResult(config=config, runs=done, seconds=time.time() - t0)
 
 
+class Learner:
+    """One actor-critic of the population with its optimizers and its own stopping state."""
+
+    def __init__(self, agent: Agent, config: TrainConfig):
+        self.agent = agent
+        self.actor_opt = torch.optim.Adam(agent.actor_parameters(), lr=config.lr, eps=1e-5)
+        self.critic_opt = torch.optim.Adam(agent.critic.parameters(), lr=config.critic_lr, eps=1e-5)
+        self.best, self.since_best, self.done = -math.inf, 0, False
+        self.value, self.regret, self.row = -math.inf, math.inf, {}
+        self.lr = config.lr
+        self.best_map: Optional[Policy] = None  # the greedy map of its best evaluation
+        self.best_regret = math.inf
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"agent": self.agent.state_dict(), "actor_opt": self.actor_opt.state_dict(),
+                "critic_opt": self.critic_opt.state_dict(), "best": self.best, "since_best": self.since_best,
+                "done": self.done, "value": self.value, "regret": self.regret, "row": self.row, "lr": self.lr,
+                "best_map": self.best_map, "best_regret": self.best_regret}
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        self.agent.load_state_dict(d["agent"])
+        self.actor_opt.load_state_dict(d["actor_opt"])
+        self.critic_opt.load_state_dict(d["critic_opt"])
+        self.best, self.since_best, self.done = d["best"], d["since_best"], d["done"]
+        self.value, self.regret, self.row, self.lr = d["value"], d["regret"], d["row"], d["lr"]
+        self.best_map, self.best_regret = d["best_map"], d["best_regret"]
+
+
+def ppo_update(config: TrainConfig, pomdp: StackelbergPOMDP, head: Head, learner: Learner, sample: Sample,
+               st: State, target: torch.Tensor, ent_coef: float, gen: torch.Generator) -> dict[str, float]:
+    """PPO on one learner's decisions: every information set each episode encountered,
+    with the episode's return; then the critic's regression."""
+    agent, dev = learner.agent, target.device
+    b_idx, s_idx = st.encountered.nonzero(as_tuple=True)
+    b_act = sample.action[b_idx, s_idx]
+    b_w = sample.weights[b_idx, s_idx].float() if sample.weights is not None else None
+    b_p = sample.prices[b_idx, s_idx].float() if sample.prices is not None else None
+    with torch.no_grad():
+        b_logp, _ = head.logprob_entropy(agent, s_idx, b_act, b_w, b_p)
+        b_cin = central_features(pomdp, st, b_idx, s_idx) if config.algo == "mappo" else pomdp.features[s_idx]
+        b_values = agent.critic(b_cin).squeeze(-1)
+    b_returns = target[b_idx]
+    b_adv = b_returns - b_values
+
+    # the actor
+    N = len(b_idx)
+    mb_size = max(1, math.ceil(N / config.minibatches))
+    clipfracs, approx_kl, pg_loss, entropy = [], 0.0, 0.0, 0.0
+    for _ in range(config.epochs):
+        if config.target_kl is not None and approx_kl > 1.5 * config.target_kl:
+            break
+        perm = torch.randperm(N, generator=gen, device=dev)
+        for start in range(0, N, mb_size):
+            mb = perm[start : start + mb_size]
+            newlogp, ent = head.logprob_entropy(
+                agent, s_idx[mb], b_act[mb], None if b_w is None else b_w[mb], None if b_p is None else b_p[mb]
+            )
+            logratio = newlogp - b_logp[mb]
+            ratio = logratio.exp()
+            with torch.no_grad():
+                approx_kl = float(((ratio - 1) - logratio).mean())
+                clipfracs.append(float(((ratio - 1.0).abs() > config.clip).float().mean()))
+            mb_adv = b_adv[mb]
+            if len(mb) > 1:
+                mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
+            pg1 = -mb_adv * ratio
+            pg2 = -mb_adv * torch.clamp(ratio, 1 - config.clip, 1 + config.clip)
+            pg = torch.max(pg1, pg2).mean()
+            entropy_loss = ent.mean()
+            loss = pg - ent_coef * entropy_loss
+            learner.actor_opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(agent.actor_parameters(), config.max_grad_norm)
+            learner.actor_opt.step()
+            pg_loss, entropy = float(pg.detach()), float(entropy_loss.detach())
+
+    with torch.no_grad():  # how far this iteration moved the policy, on all its decisions
+        newlogp, _ = head.logprob_entropy(agent, s_idx, b_act, b_w, b_p)
+        logratio = newlogp - b_logp
+        kl = float(((logratio.exp() - 1) - logratio).mean())
+    if config.target_kl is not None:
+        if kl > 2 * config.target_kl:
+            learner.lr = learner.lr / 1.5
+        elif kl < config.target_kl / 2:
+            learner.lr = min(config.lr, learner.lr * 1.5)
+        for group in learner.actor_opt.param_groups:
+            group["lr"] = learner.lr
+
+    # the critic: regress the return on the critic's input
+    v_loss = 0.0
+    cmb = max(1, min(N, config.critic_minibatch))
+    for _ in range(config.critic_epochs):
+        perm = torch.randperm(N, generator=gen, device=dev)
+        for start in range(0, N, cmb):
+            mb = perm[start : start + cmb]
+            vl = 0.5 * ((agent.critic(b_cin[mb]).squeeze(-1) - b_returns[mb]) ** 2).mean()
+            learner.critic_opt.zero_grad()
+            vl.backward()
+            nn.utils.clip_grad_norm_(agent.critic.parameters(), config.max_grad_norm)
+            learner.critic_opt.step()
+            v_loss = float(vl.detach())
+    var_y = float(b_returns.var()) if N > 1 else 0.0
+    return {
+        "entropy": entropy, "approx_kl": kl, "lr": learner.lr, "clipfrac": sum(clipfracs) / max(1, len(clipfracs)),
+        "value_loss": v_loss, "policy_loss": pg_loss,
+        "explained_variance": math.nan if var_y == 0 else 1 - float((b_returns - b_values).var()) / var_y,
+    }
+
+
 def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Callback] = None,
                resume: Optional[dict[str, Any]] = None, checkpoint: Optional[Callable[[dict], None]] = None,
                checkpoint_every: float = 30.0) -> SeedResult:
-    """One PPO / MAPPO run (the CleanRL loop)."""
+    """One run (the CleanRL loop): `population` learners side by side on one batched
+    simulation; the run's answer is the learner whose greedy map is worth most."""
     dev = torch.device(config.device)
     mw = MWConfig.from_ir(ir)
     if config.equilibrium is not None:
@@ -380,153 +509,92 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
     gen = torch.Generator(device=dev).manual_seed(seed)
     mappo = config.algo == "mappo"
     F = pomdp.features.shape[1]
-    agent = Agent(F, n_central(pomdp) if mappo else F, pomdp.K, pomdp.m, config.hidden).to(dev)
-    actor_opt = torch.optim.Adam(agent.actor_parameters(), lr=config.lr, eps=1e-5)
-    critic_opt = torch.optim.Adam(agent.critic.parameters(), lr=config.critic_lr, eps=1e-5)
+    learners = [Learner(Agent(F, n_central(pomdp) if mappo else F, pomdp.K, pomdp.m, config.hidden, config.init_log_std).to(dev), config)
+                for _ in range(max(1, config.population))]
     span = pomdp.span
+    B, E = config.episodes, config.eval_episodes
 
-    steps, it, elapsed = 0, 0, 0.0
+    steps, it, elapsed, next_eval = 0, 0, 0.0, 0
     curve: list[dict[str, float]] = []
-    best, since_best = -math.inf, 0
     exact_cache: dict[bytes, Any] = {}
-    next_eval = 0
+    stopped = "budget"
     if resume is not None and resume.get("seed") == seed:
-        agent.load_state_dict(resume["agent"])
-        actor_opt.load_state_dict(resume["actor_opt"])
-        critic_opt.load_state_dict(resume["critic_opt"])
+        for lr_, d in zip(learners, resume["learners"]):
+            lr_.load_state_dict(d)
         gen.set_state(resume["generator"])
-        steps, it, elapsed = resume["steps"], resume["it"], resume["elapsed"]
-        curve, best, since_best, next_eval = resume["curve"], resume["best"], resume["since_best"], resume["next_eval"]
+        steps, it, elapsed, next_eval = resume["steps"], resume["it"], resume["elapsed"], resume["next_eval"]
+        curve, stopped = resume["curve"], resume["stopped"]
     t_start = time.time() - elapsed
     last_ckpt = time.time()
 
     def blob() -> dict[str, Any]:
         """A deep copy of everything the run needs to continue exactly where it is."""
         return copy.deepcopy({
-            "seed": seed, "agent": agent.state_dict(), "actor_opt": actor_opt.state_dict(),
-            "critic_opt": critic_opt.state_dict(), "generator": gen.get_state(), "steps": steps, "it": it,
-            "elapsed": time.time() - t_start, "curve": curve, "best": best, "since_best": since_best,
+            "seed": seed, "learners": [x.state_dict() for x in learners], "generator": gen.get_state(),
+            "steps": steps, "it": it, "elapsed": time.time() - t_start, "curve": curve,
             "next_eval": next_eval, "stopped": stopped,
         })
 
-    stopped = resume.get("stopped", "budget") if resume is not None and resume.get("seed") == seed else "budget"
     snapshot = blob()
     try:
         while steps < config.steps and stopped == "budget":
-            # ---- rollout: B sampled maps (+ the greedy map when an evaluation is due) ----
-            B = config.episodes
-            sample = head.sample(agent, B, gen)
+            # ---- rollout: B sampled maps per learner (+ E greedy maps when evaluating) ----
+            active = [x for x in learners if not x.done]
             evaluating = steps >= next_eval
-            E = config.eval_episodes if evaluating else 0
-            g = head.greedy(agent)
-            maps = head.to_map(sample)
-            if E:
-                gm = head.to_map(g)
-                maps = _cat_maps(maps, _repeat_map(gm, E))
-            st = pomdp.run(maps, gen)
-            ret = st.returns.float()  # [B+E]
-            worth = pomdp.expected_reward(st).float()  # [B+E] reward phase integrated out
-            target = worth[:B] if mappo else ret[:B]
-            enc = st.encountered[:B]
-            b_idx, s_idx = enc.nonzero(as_tuple=True)
-            steps += int(st.steps[:B].sum())
+            samples = [head.sample(x.agent, B, gen) for x in active]
+            greedy = [head.greedy(x.agent) for x in active] if evaluating else []
+            maps = [head.to_map(smp) for smp in samples] + [_repeat_map(head.to_map(g), E) for g in greedy]
+            st = pomdp.run(_cat_maps(maps), gen)
+            ret = st.returns.float()
+            worth = pomdp.expected_reward(st).float()  # the reward phase integrated out
+            target = worth if mappo else ret
             it += 1
-
-            # ---- decisions, values, advantages ----
-            b_act = sample.action[b_idx, s_idx]
-            b_w = sample.weights[b_idx, s_idx].float() if sample.weights is not None else None
-            b_p = sample.prices[b_idx, s_idx].float() if sample.prices is not None else None
-            with torch.no_grad():
-                b_logp, _ = head.logprob_entropy(agent, s_idx, b_act, b_w, b_p)
-                if mappo:
-                    b_cin = central_features(pomdp, _rows(st, B), b_idx, s_idx)
-                else:
-                    b_cin = pomdp.features[s_idx]
-                b_values = agent.critic(b_cin).squeeze(-1)
-            b_returns = target[b_idx]
-            b_adv = b_returns - b_values
-
-            # ---- PPO update of the actor ----
             ent_coef = config.ent_coef
             if config.ent_iterations:
                 ent_coef *= max(0.0, 1.0 - (it - 1) / config.ent_iterations)
-            N = len(b_idx)
-            mb_size = max(1, math.ceil(N / config.minibatches))
-            clipfracs, approx_kl, pg_loss, entropy = [], 0.0, 0.0, 0.0
-            for _ in range(config.epochs):
-                perm = torch.randperm(N, generator=gen, device=dev)
-                for start in range(0, N, mb_size):
-                    mb = perm[start : start + mb_size]
-                    newlogp, ent = head.logprob_entropy(
-                        agent, s_idx[mb], b_act[mb], None if b_w is None else b_w[mb], None if b_p is None else b_p[mb]
-                    )
-                    logratio = newlogp - b_logp[mb]
-                    ratio = logratio.exp()
-                    with torch.no_grad():
-                        approx_kl = float(((ratio - 1) - logratio).mean())
-                        clipfracs.append(float(((ratio - 1.0).abs() > config.clip).float().mean()))
-                    mb_adv = b_adv[mb]
-                    if len(mb) > 1:
-                        mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
-                    pg1 = -mb_adv * ratio
-                    pg2 = -mb_adv * torch.clamp(ratio, 1 - config.clip, 1 + config.clip)
-                    pg = torch.max(pg1, pg2).mean()
-                    entropy_loss = ent.mean()
-                    loss = pg - ent_coef * entropy_loss
-                    actor_opt.zero_grad()
-                    loss.backward()
-                    nn.utils.clip_grad_norm_(agent.actor_parameters(), config.max_grad_norm)
-                    actor_opt.step()
-                    pg_loss, entropy = float(pg.detach()), float(entropy_loss.detach())
 
-            # ---- the critic: regress the return on the critic's input ----
-            v_loss = 0.0
-            cmb = max(1, min(N, config.critic_minibatch))
-            for _ in range(config.critic_epochs):
-                perm = torch.randperm(N, generator=gen, device=dev)
-                for start in range(0, N, cmb):
-                    mb = perm[start : start + cmb]
-                    newv = agent.critic(b_cin[mb]).squeeze(-1)
-                    vl = 0.5 * ((newv - b_returns[mb]) ** 2).mean()
-                    critic_opt.zero_grad()
-                    vl.backward()
-                    nn.utils.clip_grad_norm_(agent.critic.parameters(), config.max_grad_norm)
-                    critic_opt.step()
-                    v_loss = float(vl.detach())
-            var_y = float(b_returns.var()) if N > 1 else 0.0
-            explained_var = math.nan if var_y == 0 else 1 - float((b_returns - b_values).var()) / var_y
+            # ---- PPO update of each learner on its own episodes ----
+            diags = []
+            for j, x in enumerate(active):
+                rows = slice(j * B, (j + 1) * B)
+                part = _rows(st, rows)
+                steps += int(part.steps.sum())
+                diags.append(ppo_update(config, pomdp, head, x, samples[j], part, target[rows], ent_coef, gen))
 
             # ---- greedy evaluation: the POMDP's reward phase and the exact value ----
             row = None
             if evaluating:
                 next_eval = steps + config.eval_every
-                gmap = head.to_map(g)
-                key = _map_key(gmap)
-                ex = exact_cache.get(key) if key is not None else None
-                if ex is None:
-                    ex = pomdp.exact(gmap)
-                    if key is not None:
-                        exact_cache[key] = ex
-                value = float(ex.value[0])
-                # converged: the sampled maps do as well as the greedy one and vary no more
-                gap = float(worth[B:].mean() - worth[:B].mean())
-                spread = float(worth[:B].std() - worth[B:].std()) if E > 1 else 0.0
-                row = {
-                    "steps": steps, "seconds": time.time() - t_start, "iteration": it,
-                    "value": value, "normalized": float(ex.normalized[0]), "regret": float(ex.regret[0]),
-                    "greedy_reward": float(ret[B:].mean()), "return": float(ret[:B].mean()),
-                    "policy_gap": gap, "policy_spread": spread, "entropy": entropy, "approx_kl": approx_kl,
-                    "clipfrac": sum(clipfracs) / max(1, len(clipfracs)), "value_loss": v_loss,
-                    "policy_loss": pg_loss, "explained_variance": explained_var,
-                }
+                base = len(active) * B
+                for j, x in enumerate(active):
+                    gmap = head.to_map(greedy[j])
+                    key = _map_key(gmap)
+                    ex = exact_cache.get(key) if key is not None else None
+                    if ex is None:
+                        ex = pomdp.exact(gmap)
+                        if key is not None:
+                            exact_cache[key] = ex
+                    g_rows, s_rows = slice(base + j * E, base + (j + 1) * E), slice(j * B, (j + 1) * B)
+                    # converged: its sampled maps do as well as its greedy map and vary no more
+                    gap = float(worth[g_rows].mean() - worth[s_rows].mean())
+                    spread = float(worth[s_rows].std() - worth[g_rows].std()) if E > 1 else 0.0
+                    x.value, x.regret = float(ex.value[0]), float(ex.regret[0])
+                    x.row = {"normalized": float(ex.normalized[0]), "greedy_reward": float(ret[g_rows].mean()),
+                             "return": float(ret[s_rows].mean()), "policy_gap": gap, "policy_spread": spread, **diags[j]}
+                    x.since_best = 0 if x.value > x.best + config.min_delta * span else x.since_best + 1
+                    if (x.value, -x.regret) > (x.best, -x.best_regret):
+                        x.best, x.best_regret, x.best_map = x.value, x.regret, gmap
+                    converged = gap <= config.min_delta and spread <= config.min_delta
+                    if (x.since_best >= config.patience and converged) or x.since_best >= config.stall:
+                        x.done = True
+                lead = max(learners, key=lambda x: (x.value, -x.regret))
+                row = {"steps": steps, "seconds": time.time() - t_start, "iteration": it,
+                       "value": lead.value, "regret": lead.regret, **lead.row,
+                       "best": max(x.best for x in learners)}
                 curve.append(row)
-                if value > best + config.min_delta * span:
-                    best, since_best = value, 0
-                else:
-                    best, since_best = max(best, value), since_best + 1
-                if config.target is not None and value >= config.target - config.tol * span:
+                if config.target is not None and lead.value >= config.target - config.tol * span:
                     stopped = "target"
-                elif since_best >= config.patience and gap <= config.min_delta and spread <= config.min_delta:
+                elif all(x.done for x in learners):
                     stopped = "converged"
             if config.max_seconds and time.time() - t_start > config.max_seconds:
                 stopped = "time"
@@ -543,13 +611,17 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
             checkpoint(snapshot)
         raise
 
-    gmap = head.to_map(head.greedy(agent))
-    ex = pomdp.exact(gmap)
-    policy = _policy_dict(gmap)
+    # the answer: the best greedy map any learner showed at an evaluation, or its final one
+    finals = []
+    for x in learners:
+        for gmap in (x.best_map, head.to_map(head.greedy(x.agent))):
+            if gmap is not None:
+                finals.append((pomdp.exact(gmap), gmap, x))
+    ex, gmap, x = max(finals, key=lambda f: (float(f[0].value[0]), -float(f[0].regret[0])))
     return SeedResult(
         seed=seed, value=float(ex.value[0]), normalized=float(ex.normalized[0]), regret=float(ex.regret[0]),
-        steps=steps, seconds=time.time() - t_start, curve=curve, policy=policy,
-        agent_state={k: v.detach().cpu() for k, v in agent.state_dict().items()}, stopped=stopped,
+        steps=steps, seconds=time.time() - t_start, curve=curve, policy=_policy_dict(gmap),
+        agent_state={k: v.detach().cpu() for k, v in x.agent.state_dict().items()}, stopped=stopped,
     )
 
 
@@ -558,22 +630,16 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
 # ---------------------------------------------------------------------------
 
 
-def _rows(st: State, B: int) -> State:
-    """The first B episodes of a state (the sampled ones; greedy ones follow)."""
-    from dataclasses import replace
-
-    from mechdsl.evaluate import Payoffs
-
-    pay = Payoffs(st.payoffs.U[:B], st.payoffs.V[:B], st.payoffs.path[:B])
+def _rows(st: State, rows: slice) -> State:
+    """Some episodes of a batch (one learner's)."""
+    pay = Payoffs(st.payoffs.U[rows], st.payoffs.V[rows], st.payoffs.path[rows])
+    cut = lambda x: None if x is None else x[rows]  # noqa: E731
     return replace(
-        st, map=_slice_map(st.map, B), phase=st.phase[:B], payoffs=pay, logw=tuple(w[:B] for w in st.logw),
-        eq_types=st.eq_types[:B], visits=st.visits[:B], reward_types=st.reward_types[:B],
-        reward_actions=st.reward_actions[:B], rewards=st.rewards[:B], encountered=st.encountered[:B], steps=st.steps[:B],
+        st, map=Policy(st.map.action[rows], cut(st.map.probs), cut(st.map.prices)), phase=st.phase[rows], payoffs=pay,
+        logw=tuple(w[rows] for w in st.logw), eq_types=st.eq_types[rows], visits=st.visits[rows],
+        reward_types=st.reward_types[rows], reward_actions=st.reward_actions[rows], rewards=st.rewards[rows],
+        encountered=st.encountered[rows], steps=st.steps[rows],
     )
-
-
-def _slice_map(p: Policy, B: int) -> Policy:
-    return Policy(p.action[:B], None if p.probs is None else p.probs[:B], None if p.prices is None else p.prices[:B])
 
 
 def _repeat_map(p: Policy, E: int) -> Policy:
@@ -581,9 +647,9 @@ def _repeat_map(p: Policy, E: int) -> Policy:
     return Policy(rep(p.action), rep(p.probs), rep(p.prices))
 
 
-def _cat_maps(a: Policy, b: Policy) -> Policy:
-    cat = lambda x, y: None if x is None else torch.cat([x, y], 0)  # noqa: E731
-    return Policy(cat(a.action, b.action), cat(a.probs, b.probs), cat(a.prices, b.prices))
+def _cat_maps(maps: list[Policy]) -> Policy:
+    cat = lambda xs: None if xs[0] is None else torch.cat(xs, 0)  # noqa: E731
+    return Policy(cat([m.action for m in maps]), cat([m.probs for m in maps]), cat([m.prices for m in maps]))
 
 
 def _map_key(p: Policy) -> Optional[bytes]:

@@ -181,7 +181,8 @@ def _partial_as_run(ir, meta: dict[str, Any], part: dict[str, Any]) -> dict[str,
     from mechdsl.train import TrainConfig, greedy_policy
 
     cfg = TrainConfig().updated(meta["config"])
-    pol = greedy_policy(ir, cfg, part["agent"])
+    lead = max(part["learners"], key=lambda x: x["value"])
+    pol = greedy_policy(ir, cfg, lead["agent"])
     return {"seed": part["seed"], "policy": pol, "steps": part["steps"], "seconds": part["elapsed"],
             "curve": part["curve"], "stopped": "interrupted"}
 
