@@ -186,14 +186,20 @@ class StackelbergPOMDP:
         return State(map=leader_map, phase=torch.full((B,), EQUILIBRIUM, dtype=torch.long, device=self.device))
 
     def equilibrium(self, state: State, generator: torch.Generator) -> State:
-        """The T equilibrium sub-episodes: the followers' MW on the map's payoffs."""
+        """The T equilibrium sub-episodes: the followers' MW on the map's payoffs.
+        (A state past this phase is returned unchanged.)"""
+        if int(state.phase[0]) != EQUILIBRIUM:
+            return state
         pay = evaluate(self.tb, state.map)
         logw, t_hist, visits = _traced_mw(self.tb, pay.U, self.mw, generator, self.strides)
         return replace(state, payoffs=pay, logw=tuple(logw), eq_types=t_hist, visits=visits,
                        phase=torch.full_like(state.phase, REWARD))
 
     def reward(self, state: State, generator: torch.Generator) -> State:
-        """The R reward sub-episodes: types drawn, followers play their argmax action."""
+        """The R reward sub-episodes: types drawn, followers play their argmax action.
+        (A state not in the reward phase is returned unchanged.)"""
+        if int(state.phase[0]) != REWARD:
+            return state
         B, R, tb = state.batch, self.R, self.tb
         t = torch.multinomial(tb.prior.expand(B, -1).float(), R, replacement=True, generator=generator)  # [B, R]
         strat = argmax_strategy(list(state.logw))  # per follower [B, T_i]

@@ -21,22 +21,26 @@ still at their initial value; the rewards come at the end.  So:
 
 * ``mappo``: the critic sees the centralized state at the decision -- the information
   set's features plus what the actor cannot see and the action taken there cannot
-  change: the episode's exogenous type draws (equilibrium and reward sub-episodes; the
-  phase and the followers' weights at a decision are always the initial ones).  Its
+  change: the episode's exogenous type draws in its equilibrium sub-episodes (the phase
+  and the followers' weights at a decision are always the initial ones).  Its
   target, and the actor's return, is the reward of the state after the equilibrium
   phase with the reward sub-episodes' type draws integrated out -- the followers'
   argmax play valued under the prior, i.e. the value a perfect centralized critic gives
   that state (R -> infinity), computed exactly from the payoff tensors already at hand.
 * ``ppo``: the critic sees only the actor's observation; the return is the sampled one.
 
-Population.  ``population`` learners (actor, critic, optimizers) train side by side on
-one batched simulation -- independent restarts that cost one simulation -- and the run
-returns the learner whose greedy map has the highest exact value.
+The answer.  Each evaluation values the greedy map (the argmax action at every
+information set) exactly; a run returns the best greedy map it evaluated (as SB3's
+EvalCallback keeps the best model).  ``population`` learners (actor, critic,
+optimizers, `episodes` each) may train side by side on one batched simulation --
+independent restarts sharing the simulation calls -- and the best map of any counts.
 """
 from __future__ import annotations
 
 import copy
 import math
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Callable, Optional
@@ -108,7 +112,7 @@ class TrainConfig:
     patience: int = 10
     """Stop after this many evaluations without improvement once the policy has converged:
     its own episodes do as well as the greedy map's and vary no more (within `min_delta`)."""
-    stall: int = 100
+    stall: int = 150
     """Stop after this many evaluations without improvement in any case."""
     tol: float = 0.01
     """Success tolerance for `target`, as a fraction of the objective's range."""
@@ -296,20 +300,17 @@ class Head:
 def central_features(p: StackelbergPOMDP, st: State, b_idx: torch.Tensor, s_idx: torch.Tensor) -> torch.Tensor:
     """MAPPO's critic input at decision (b, s): the information set's features and the
     episode's exogenous draws -- how often each type profile came up in its equilibrium
-    and its reward sub-episodes, minus the prior.  (The followers' weights and the phase
-    at a decision are their initial values, the same for every decision, so they carry
-    nothing; the action taken at s cannot change any of these inputs, so the baseline
-    leaves the policy gradient unbiased.)"""
-    prior = p.tb.prior.float()
+    sub-episodes, minus the prior (the reward sub-episodes' draws are integrated out of
+    the return).  The followers' weights and the phase at a decision are their initial
+    values, the same for every decision, so they carry nothing.  The action taken at s
+    cannot change any of these inputs, so the baseline leaves the gradient unbiased."""
     eq = st.eq_types.float()
-    eq = eq / eq.sum(-1, keepdim=True).clamp(min=1) - prior
-    rw = torch.nn.functional.one_hot(st.reward_types, p.T).float().mean(1) - prior
-    scale = math.sqrt(p.T)
-    return torch.cat([p.features[s_idx], eq[b_idx] * scale, rw[b_idx] * scale], 1)
+    eq = eq / eq.sum(-1, keepdim=True).clamp(min=1) - p.tb.prior.float()
+    return torch.cat([p.features[s_idx], eq[b_idx] * math.sqrt(p.T)], 1)
 
 
 def n_central(p: StackelbergPOMDP) -> int:
-    return p.features.shape[1] + 2 * p.T
+    return p.features.shape[1] + p.T
 
 
 # ---------------------------------------------------------------------------
@@ -320,7 +321,7 @@ def n_central(p: StackelbergPOMDP) -> int:
 @dataclass
 class SeedResult:
     seed: int
-    value: float  # exact value of the final greedy map (spec units)
+    value: float  # exact value of the returned greedy map (spec units)
     normalized: float
     regret: float
     steps: int
@@ -523,21 +524,34 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
             lr_.load_state_dict(d)
         gen.set_state(resume["generator"])
         steps, it, elapsed, next_eval = resume["steps"], resume["it"], resume["elapsed"], resume["next_eval"]
-        curve, stopped = resume["curve"], resume["stopped"]
+        curve, stopped = list(resume["curve"]), resume["stopped"]
     t_start = time.time() - elapsed
     last_ckpt = time.time()
 
     def blob() -> dict[str, Any]:
-        """A deep copy of everything the run needs to continue exactly where it is."""
-        return copy.deepcopy({
-            "seed": seed, "learners": [x.state_dict() for x in learners], "generator": gen.get_state(),
-            "steps": steps, "it": it, "elapsed": time.time() - t_start, "curve": curve,
+        """Everything the run needs to continue exactly where it is (a copy: training goes
+        on mutating the live tensors; curve rows are never changed once appended)."""
+        return {
+            "seed": seed, "learners": copy.deepcopy([x.state_dict() for x in learners]), "generator": gen.get_state(),
+            "steps": steps, "it": it, "elapsed": time.time() - t_start, "curve": list(curve),
             "next_eval": next_eval, "stopped": stopped,
-        })
+        }
 
-    snapshot = blob()
+    # Ctrl-C: finish the iteration, checkpoint, then raise KeyboardInterrupt (twice: at once)
+    interrupted, consistent, snapshot = False, True, None
+    previous = None
+
+    def on_sigint(signum, frame):
+        nonlocal interrupted
+        if interrupted:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        interrupted = True
+
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         while steps < config.steps and stopped == "budget":
+            consistent = False
             # ---- rollout: B sampled maps per learner (+ E greedy maps when evaluating) ----
             active = [x for x in learners if not x.done]
             evaluating = steps >= next_eval
@@ -598,18 +612,24 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
                     stopped = "converged"
             if config.max_seconds and time.time() - t_start > config.max_seconds:
                 stopped = "time"
-            snapshot = blob()  # the state after a whole iteration: what Ctrl-C saves
+            consistent = True  # a whole iteration is done: the state can be saved as it is
             if row is not None and callback is not None:
                 callback({"seed": seed, **row})
+            if interrupted:
+                raise KeyboardInterrupt
             if stopped != "budget":
                 break
             if checkpoint is not None and time.time() - last_ckpt > checkpoint_every:
+                snapshot = blob()
                 checkpoint(snapshot)
                 last_ckpt = time.time()
     except KeyboardInterrupt:
-        if checkpoint is not None:
-            checkpoint(snapshot)
+        if checkpoint is not None and (consistent or snapshot is not None):
+            checkpoint(blob() if consistent else snapshot)
         raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
     # the answer: the best greedy map any learner showed at an evaluation, or its final one
     finals = []

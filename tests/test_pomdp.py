@@ -82,6 +82,14 @@ def test_encountered_information_sets(spm):
     assert (st.encountered <= on_path).all()
 
 
+def test_stepping_after_the_end_changes_nothing(alloc):
+    st = alloc.run(alloc.uniform_map(4, gen(0)), gen(0))
+    g = gen(1)
+    before = g.get_state()
+    again = alloc.reward(alloc.equilibrium(st, g), g)
+    assert again is st and torch.equal(g.get_state(), before)
+
+
 def test_same_generator_same_episode(spm):
     m = spm.uniform_map(16, gen(5))
     a, b = spm.run(m, gen(9)), spm.run(m, gen(9))

@@ -46,6 +46,20 @@ def test_mappo_reaches_the_exact_optimum(name, sets, optimum):
     assert run.curve and run.curve[-1]["steps"] <= run.steps
 
 
+def test_continuous_heads_reach_the_optimum():
+    """Mixed rows (Maintain's supremum 27.5: A with probability just over 1/4, B otherwise)
+    and interval prices (first-best welfare E[max(v1, v2)] = 1.1 is reachable with messages)."""
+    ir = compile_spec("maintain_mixed")
+    run = train(config_for(ir, {"seed": 0}), ir).runs[0]
+    assert within(run.value, 27.5, ir) and run.value <= 27.5 + 1e-9
+    assert set(run.policy) == {"action", "probs"}
+    ir = compile_spec("spm_messages_interval")
+    run = train(config_for(ir, {"seed": 0}), ir).runs[0]
+    assert within(run.value, 1.1, ir)
+    low, high = ir.interval
+    assert ((run.policy["prices"] >= low) & (run.policy["prices"] <= high)).all()
+
+
 def test_ppo_baseline_trains_too():
     ir = compile_spec("escape")
     run = train(config_for(ir, {"algo": "ppo", "seed": 1}), ir).runs[0]

@@ -122,7 +122,7 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
     runs = [asdict(r) for r in result.runs]
     run.save_policy(runs)
     report = build_report(ir, runs, config_dict=asdict(config), spec=spec, sets=sets_d, solve_limit=solve_limit,
-                          seconds=result.seconds)
+                          seconds=sum(r.seconds for r in result.runs))
     report["run_dir"] = str(run.path)
     run.write_summary(report)
     all_curves = {r["seed"]: r["curve"] for r in runs}
