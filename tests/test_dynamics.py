@@ -21,12 +21,7 @@ from mechdsl.evaluate import Policy, Tables, evaluate
 from tests.handmade import MAINTAIN, alloc_model, spm_model, table_model
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _payoffs(model, actions):

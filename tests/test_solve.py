@@ -42,13 +42,7 @@ PAPER = ROOT / "specs" / "paper"
 EXAMPLES = ROOT / "specs" / "examples"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors, many ops: one intra-op thread (as the solver itself uses)."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run(*args: str):
