@@ -52,7 +52,8 @@ def solve_command(spec: str, sets: tuple[str, ...], follower_model: str, limit: 
       mechdsl solve specs/paper/allocation.mech --set messages=2 --json
       mechdsl solve specs/paper/maintain_mixed.mech --follower-model favourable
     """
-    from mechdsl.solve import _fmt_count, describe, solve
+    from mechdsl.solve import describe, solve
+    from mechdsl.solve.space import _fmt_count
 
     ir = load_ir(spec, sets)
     try:

@@ -293,7 +293,8 @@ def describe_learned(ir, policy: dict[str, Any], ex) -> str:
     strategies = [s[0].tolist() for s in ex.strategies]
     if ir.interval is None:
         try:
-            from mechdsl.solve import Solution, _reached_classes, describe
+            from mechdsl.solve import Solution, describe
+            from mechdsl.solve.answer import _reached_classes
             from mechdsl.evaluate import Tables
 
             sol = _solution(ir, policy, ex, strategies, Solution, _reached_classes(Tables(ir), strategies))

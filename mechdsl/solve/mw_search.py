@@ -1,0 +1,111 @@
+"""The search over pure leader policies under MW followers: bound every policy, then run
+MW on policies by decreasing bound until the bound falls below the best value found."""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+
+from compiler.errors import MechSizeError
+from mechdsl.dynamics import MWConfig, argmax_strategy
+from mechdsl.solve.batch_mw import _BatchMW
+from mechdsl.solve.profiles import _all_profiles, _profile_count, _profile_of, _profile_table, _Profiles
+from mechdsl.solve.space import VALUE_TOL, _chunk, _fmt_count, _Space, _unrank
+
+PROFILE_BOUND_MAX = 256  # use the per-profile value bound up to this many follower profiles
+MW_CHUNK = 4096  # at most this many full policies per batched MW run
+
+
+def _upper_bounds(space: _Space, mw: _BatchMW, idx: torch.Tensor, U: torch.Tensor, V: torch.Tensor,
+                  gtab: Optional[list[torch.Tensor]], prof: Optional[_Profiles]) -> torch.Tensor:
+    """A sound upper bound on each policy's value under MW: the best pure profile that
+    avoids MW-dominated actions (or, with too many profiles, the best undominated action
+    profile per type profile)."""
+    tb = space.tb
+    W = mw.matrices(U)
+    dom = mw.dominated(W)
+    B = idx.shape[0]
+    if gtab is not None:
+        vals = sum(gtab[c][idx[:, c]] for c in range(len(gtab)))  # [B, P]
+        bad = torch.zeros_like(vals, dtype=torch.bool)
+        for i, s in enumerate(prof.strat):
+            for t in range(s.shape[1]):
+                bad |= dom[i][:, t, :].gather(1, s[:, t].view(1, -1).expand(B, -1))
+        vals = torch.where(bad, torch.full_like(vals, -float("inf")), vals)
+        return vals.max(-1).values
+    bad = torch.zeros(B, tb.T, tb.A, dtype=torch.bool)
+    for i in range(tb.n):
+        bad |= dom[i][:, tb.tidx[:, i]][:, :, tb.aidx[:, i]]
+    best = torch.where(bad, torch.full_like(V, -float("inf")), V).max(-1).values
+    return (best * tb.prior.view(1, -1)).sum(-1)
+
+
+def _search_mw(space: _Space, cfg: MWConfig, limit: int, prune: bool = True) -> tuple[list[int], float, int, str]:
+    """Best full policy under MW.  Returns (idx per class, value, policies run, note).
+    prune False runs every policy (for checking the bound)."""
+    tb = space.tb
+    total = space.total
+    if total > limit:
+        raise MechSizeError(
+            f"{_fmt_count(total)} leader policies (after merging equivalent sub-policies: "
+            f"{' x '.join(str(c) for c in space.counts)} per class), limit {_fmt_count(limit)}",
+            hint="use fewer messages, agents or prices, --follower-model favourable, or raise --limit",
+        )
+    mw = _BatchMW(tb, cfg)
+    counts = space.counts
+    use_profiles = _profile_count(tb.ir) <= PROFILE_BOUND_MAX
+    prof = _all_profiles(tb) if use_profiles else None
+    gtab = _profile_table(space, prof) if use_profiles else None
+    step = _chunk(MW_CHUNK, 4 * (tb.n + 1) * tb.T * tb.A + (prof.count if prof is not None else 0))
+    # 1. bounds for every policy
+    ub = torch.empty(total, dtype=tb.dtype)
+    for start in range(0, total, step):
+        flat = torch.arange(start, min(total, start + step))
+        idx = _unrank(flat, counts)
+        U, V = space.assemble(idx)
+        if prune:
+            ub[start:start + len(flat)] = _upper_bounds(space, mw, idx, U, V, gtab, prof)
+        else:
+            ub[start:start + len(flat)] = math.inf
+    order = torch.argsort(-ub, stable=True)
+    # 2. MW on policies by decreasing bound, until the bound falls below the best
+    best = None  # (value, regret, flat index)
+    ran = 0
+    for start in range(0, total, step):
+        flat = order[start:start + step]
+        if best is not None:
+            keep = ub[flat] >= best[0] - VALUE_TOL
+            flat = flat[keep]
+            if flat.numel() == 0:
+                break
+        idx = _unrank(flat, counts)
+        U, V = space.assemble(idx)
+        W = mw.matrices(U)
+        logw = mw.run(W)
+        strat = argmax_strategy(logw)
+        a = _profile_of(strat, tb)  # [B, T]
+        val = (V.gather(2, a.unsqueeze(-1)).squeeze(-1) * tb.prior.view(1, -1)).sum(-1)
+        reg = mw.regret(W, strat)
+        ran += flat.numel()
+        # lexicographic: value (tolerant) desc, regret asc, enumeration index asc
+        vmax = float(val.max())
+        cand = (val >= vmax - VALUE_TOL).nonzero().view(-1)
+        for j in cand.tolist():
+            key = (float(val[j]), float(reg[j]), int(flat[j]))
+            best = key if best is None else _better(key, best)
+    assert best is not None
+    return _unrank(torch.tensor([best[2]]), counts)[0].tolist(), best[0], ran, ""
+
+
+def _better(a: tuple, b: tuple) -> tuple:
+    """The preferred of two (value, regret, index) candidates."""
+    if a[0] > b[0] + VALUE_TOL:
+        return a
+    if b[0] > a[0] + VALUE_TOL:
+        return b
+    if a[1] < b[1] - VALUE_TOL:
+        return a
+    if b[1] < a[1] - VALUE_TOL:
+        return b
+    return a if a[2] < b[2] else b

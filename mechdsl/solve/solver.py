@@ -1,0 +1,62 @@
+"""`solve`: the front door of the exact solver; it builds the policy space and hands it to
+the pure or mixed solver for the chosen follower model."""
+from __future__ import annotations
+
+import time
+
+import torch
+
+from compiler.errors import MechSizeError, MechUsageError
+from compiler.ir import GameIR
+from mechdsl.dynamics import MWConfig
+from mechdsl.evaluate import Tables
+from mechdsl.solve.answer import Solution
+from mechdsl.solve.mixed import _solve_mixed
+from mechdsl.solve.pure import _solve_pure_favourable, _solve_pure_mw
+from mechdsl.solve.space import _build_space
+
+DEFAULT_LIMIT = 1_000_000  # leader policies to enumerate (after merging equivalent ones)
+FOLLOWER_MODELS = ("mw", "favourable")
+
+
+class _threads:
+    """Run with one intra-op thread: the solver's tensors are small and many, and
+    OpenMP threads only contend (badly so on a busy machine)."""
+
+    def __enter__(self):
+        self.saved = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.saved)
+
+
+def solve(ir: GameIR, follower_model: str = "mw", limit: int = DEFAULT_LIMIT) -> Solution:
+    """The leader's optimal policy for a compiled spec (see the module docstring).
+
+    Raises MechSizeError when the spec is too large for exact solving (`limit`: the
+    most leader policies to enumerate, and the most sub-policies in one class)."""
+    if follower_model not in FOLLOWER_MODELS:
+        raise MechUsageError(
+            f"unknown follower model {follower_model!r}", hint="use one of: " + ", ".join(FOLLOWER_MODELS)
+        )
+    if ir.interval is not None:
+        raise MechSizeError(
+            "continuous (interval) prices give infinitely many leader policies; exact solving needs a finite grid",
+            hint="write `price each item in [...]` with a list of prices",
+        )
+    t0 = time.perf_counter()
+    with _threads():
+        tb = Tables(ir)
+        cfg = MWConfig.from_ir(ir)
+        space = _build_space(ir, tb, limit)
+        if ir.mixed:
+            sol = _solve_mixed(space, cfg, follower_model, limit)
+        elif follower_model == "mw":
+            sol = _solve_pure_mw(space, cfg, limit)
+        else:
+            sol = _solve_pure_favourable(space, cfg)
+    sol.distinct_subpolicies = space.counts
+    sol.policies_total = space.total
+    sol.seconds = round(time.perf_counter() - t0, 3)
+    return sol
