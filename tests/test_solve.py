@@ -234,10 +234,10 @@ def test_favourable_equals_enumeration_on_small_specs():
 
 def _brute_favourable(ir) -> float:
     tb = Tables(ir)
-    space = SP._build_space(ir, tb, 10**6)
-    idx = SP._unrank(torch.arange(space.total), space.counts)
+    space = SP.build_space(ir, tb, 10**6)
+    idx = SP.unrank(torch.arange(space.total), space.counts)
     U, V = space.assemble(idx)
-    prof = PR._all_profiles(tb)
+    prof = PR.all_profiles(tb)
     best = -math.inf
     for p in range(prof.count):
         strat = pure([s[p].expand(space.total, -1) for s in prof.strat], tb)
@@ -365,7 +365,7 @@ def test_solve_equals_brute_force_with_reference_dynamics(name):
         ir = build_ir(alloc_model(2) if name == "alloc2" else spm_model(1))
     tb = Tables(ir)
     cfg = MWConfig.from_ir(ir)
-    per_class = [SP._enumerate_subpolicies(ir, r, 10**5) for r in ir.root]
+    per_class = [SP.enumerate_subpolicies(ir, r, 10**5) for r in ir.root]
     acts = []
     default = [next(k for k in range(ir.n_actions) if ir.legal[s][k]) for s in range(ir.n_infosets)]
     for combo in itertools.product(*per_class):
@@ -385,11 +385,11 @@ def test_pruning_never_changes_the_answer():
 
     for ir in (load_ir(str(EXAMPLES / "auction_revenue.mech"), ()), build_ir(spm_model(1)), build_ir(alloc_model(3))):
         tb = Tables(ir)
-        space = SP._build_space(ir, tb, 10**6)
+        space = SP.build_space(ir, tb, 10**6)
         cfg = MWConfig.from_ir(ir)
-        with SV._threads():
-            pruned = MS._search_mw(space, cfg, 10**6, prune=True)
-            full = MS._search_mw(space, cfg, 10**6, prune=False)
+        with SV.single_thread():
+            pruned = MS.search_mw(space, cfg, 10**6, prune=True)
+            full = MS.search_mw(space, cfg, 10**6, prune=False)
         assert pruned[0] == full[0] and pruned[1] == pytest.approx(full[1])
         assert pruned[2] <= full[2] == space.total
 
@@ -422,7 +422,7 @@ def test_batched_mw_matches_expected_mw(types, actions):
     tb = Tables(ir)
     cfg = MWConfig.from_ir(ir)
     U = torch.rand(16, ir.n_followers, ir.n_type_profiles, ir.n_action_profiles, generator=g, dtype=torch.float64)
-    mw = BM._BatchMW(tb, cfg)
+    mw = BM.BatchMW(tb, cfg)
     W = mw.matrices(U)
     fast = mw.run(W)
     ref = expected_mw(tb, U, cfg)

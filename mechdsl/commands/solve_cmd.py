@@ -53,7 +53,7 @@ def solve_command(spec: str, sets: tuple[str, ...], follower_model: str, limit: 
       mechdsl solve specs/paper/maintain_mixed.mech --follower-model favourable
     """
     from mechdsl.solve import describe, solve
-    from mechdsl.solve.space import _fmt_count
+    from mechdsl.solve.space import fmt_count
 
     ir = load_ir(spec, sets)
     try:
@@ -68,7 +68,7 @@ def solve_command(spec: str, sets: tuple[str, ...], follower_model: str, limit: 
     click.echo(describe(ir, sol))
     click.echo("")
     merged = " x ".join(str(c) for c in sol.distinct_subpolicies)
-    stats = f"{_fmt_count(sol.policies_total)} leader policies ({merged} distinct per class)"
+    stats = f"{fmt_count(sol.policies_total)} leader policies ({merged} distinct per class)"
     if sol.policies_enumerated:
         stats += f", {sol.policies_enumerated} run through MW"
     if sol.profiles_solved:

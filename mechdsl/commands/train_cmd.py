@@ -294,10 +294,10 @@ def describe_learned(ir, policy: dict[str, Any], ex) -> str:
     if ir.interval is None:
         try:
             from mechdsl.solve import Solution, describe
-            from mechdsl.solve.answer import _reached_classes
+            from mechdsl.solve.answer import reached_classes
             from mechdsl.evaluate import Tables
 
-            sol = _solution(ir, policy, ex, strategies, Solution, _reached_classes(Tables(ir), strategies))
+            sol = _solution(ir, policy, ex, strategies, Solution, reached_classes(Tables(ir), strategies))
             lines = describe(ir, sol).split("\n")
             lines = [ln for ln in lines[1:] if not ln.startswith("  this policy achieves")]
             return f"Learned mechanism ({ir.model.name}):\n" + "\n".join(lines).rstrip()

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from compiler.ir import GameIR
 from mechdsl.dynamics import MWConfig, argmax_strategy, expected_mw, leader_value, pure, regret
 from mechdsl.evaluate import Policy, Tables, evaluate
-from mechdsl.solve.space import _children, _Space
+from mechdsl.solve.space import children, PolicySpace
 
 
 class Solution(BaseModel):
@@ -49,7 +49,7 @@ def _policy_tensor(ir: GameIR, actions: list[int], probs: Optional[list[list[flo
     return Policy(action=act, probs=pr)
 
 
-def _check(tb: Tables, cfg: MWConfig, actions, probs, strategies: Optional[list[list[int]]]):
+def check_policy(tb: Tables, cfg: MWConfig, actions, probs, strategies: Optional[list[list[int]]]):
     """Reference numbers for one policy: (value, strategies, regret [n, Tmax]).
     strategies None: the followers run `expected_mw` and play the argmax."""
     pay = evaluate(tb, _policy_tensor(tb.ir, actions, probs))
@@ -63,7 +63,7 @@ def _check(tb: Tables, cfg: MWConfig, actions, probs, strategies: Optional[list[
     return value, [s[0].tolist() for s in idx], reg
 
 
-def _finish(space: _Space, follower_model: str, value, policy_value, exact, supremum, actions, probs,
+def finish(space: PolicySpace, follower_model: str, value, policy_value, exact, supremum, actions, probs,
             strategies, reg, note, enumerated=0, profiles=0) -> Solution:
     ir = space.tb.ir
     model = ir.model
@@ -71,7 +71,7 @@ def _finish(space: _Space, follower_model: str, value, policy_value, exact, supr
     for i, f in enumerate(model.followers):
         fs[f.name] = {lab: f.action_labels[strategies[i][t]] for t, lab in enumerate(f.type_labels)}
         rg[f.name] = {lab: round(float(reg[i, t]), 12) for t, lab in enumerate(f.type_labels)}
-    reached = _reached_classes(space.tb, strategies)
+    reached = reached_classes(space.tb, strategies)
     return Solution(
         spec=model.name,
         follower_model=follower_model,
@@ -94,16 +94,16 @@ def _finish(space: _Space, follower_model: str, value, policy_value, exact, supr
     )
 
 
-def _none_found(space: _Space, model: str, solved: int) -> Solution:
+def none_found(space: PolicySpace, model: str, solved: int) -> Solution:
     ir = space.tb.ir
     actions = space.actions([0] * len(space.subs))
     strategies = [[0] * t for t in ir.type_counts]
     reg = torch.zeros(ir.n_followers, max(ir.type_counts), dtype=torch.float64)
-    return _finish(space, model, None, None, True, False, actions, None, strategies, reg,
+    return finish(space, model, None, None, True, False, actions, None, strategies, reg,
                    "no leader policy admits a pure Bayes-Nash equilibrium of the followers", profiles=solved)
 
 
-def _reached_classes(tb: Tables, strategies: list[list[int]]) -> set[int]:
+def reached_classes(tb: Tables, strategies: list[list[int]]) -> set[int]:
     ir = tb.ir
     strides = [math.prod(ir.action_counts[i + 1:]) for i in range(ir.n_followers)]
     out = set()
@@ -129,7 +129,7 @@ def _reachable(ir: GameIR, actions: list[int], probs) -> list[int]:
         if probs is not None and ir.infosets[s].kind == "choose":
             ks = [k for k, p in enumerate(probs[s]) if p > 0] or ks
         for k in ks:
-            for ch in _children(ir, s, k):
+            for ch in children(ir, s, k):
                 visit(ch)
 
     for r in ir.root:

@@ -10,7 +10,7 @@ from mechdsl.dynamics import TIE_TOL, MWConfig, normalized
 from mechdsl.evaluate import Tables
 
 
-class _BatchMW:
+class BatchMW:
     """`expected_mw` specialised for many policies at once.
 
     Follower i's normalized payoffs are pre-multiplied by the conditional prior

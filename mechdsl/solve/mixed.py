@@ -6,13 +6,13 @@ import numpy as np
 
 from compiler.errors import MechSizeError
 from mechdsl.dynamics import MWConfig
-from mechdsl.solve.answer import Solution, _check, _finish, _none_found
-from mechdsl.solve.profile_lp import INTERIOR_STEP, _solve_profiles
-from mechdsl.solve.pure import _solve_pure_mw
-from mechdsl.solve.space import VALUE_TOL, _fmt_count, _Space
+from mechdsl.solve.answer import Solution, check_policy, finish, none_found
+from mechdsl.solve.profile_lp import INTERIOR_STEP, solve_profiles
+from mechdsl.solve.pure import solve_pure_mw
+from mechdsl.solve.space import VALUE_TOL, fmt_count, PolicySpace
 
 
-def _mixed_policy(space: _Space, xs: list[np.ndarray]) -> tuple[list[int], list[list[float]]]:
+def _mixed_policy(space: PolicySpace, xs: list[np.ndarray]) -> tuple[list[int], list[list[float]]]:
     """Class-wise mixtures over distinct sub-policies -> actions [S] and probs [S][K]."""
     ir = space.tb.ir
     K = ir.n_actions
@@ -39,29 +39,29 @@ def _mixed_policy(space: _Space, xs: list[np.ndarray]) -> tuple[list[int], list[
     return actions, probs
 
 
-def _solve_mixed(space: _Space, cfg: MWConfig, follower_model: str, limit: int) -> Solution:
+def solve_mixed(space: PolicySpace, cfg: MWConfig, follower_model: str, limit: int) -> Solution:
     ir = space.tb.ir
     groups = [[sub[ir.root[c]] for sub in space.subs[c]] for c in range(len(space.subs))]
     strict = follower_model == "mw"
-    best, solved = _solve_profiles(space, groups, strict=strict)
+    best, solved = solve_profiles(space, groups, strict=strict)
     if not strict:
         if best is None:
-            return _none_found(space, follower_model, solved)
+            return none_found(space, follower_model, solved)
         actions, probs = _mixed_policy(space, best["xs"])
-        ref, strategies, reg = _check(space.tb, cfg, actions, probs, best["strategies"])
+        ref, strategies, reg = check_policy(space.tb, cfg, actions, probs, best["strategies"])
         note = "leader-favourable equilibrium; mixed leader choices (one linear program per follower profile)"
-        return _finish(space, follower_model, ref, ref, True, False, actions, probs, strategies, reg, note, profiles=solved)
+        return finish(space, follower_model, ref, ref, True, False, actions, probs, strategies, reg, note, profiles=solved)
     # mw: the LP optimum is a supremum, approached from the interior
     pure_sol = None
     if space.total <= limit:
-        pure_sol = _solve_pure_mw(space, cfg, limit)
+        pure_sol = solve_pure_mw(space, cfg, limit)
     if best is None:
         if pure_sol is None:
-            raise MechSizeError(f"{_fmt_count(space.total)} leader policies, limit {_fmt_count(limit)}")
+            raise MechSizeError(f"{fmt_count(space.total)} leader policies, limit {fmt_count(limit)}")
         pure_sol.note = "no follower profile can be made a strict best response; best pure policy"
         return pure_sol
     actions, probs = _mixed_policy(space, best["interior"])
-    ref, strategies, reg = _check(space.tb, cfg, actions, probs, None)
+    ref, strategies, reg = check_policy(space.tb, cfg, actions, probs, None)
     sup = best["value"]
     if pure_sol is not None and pure_sol.value is not None and pure_sol.value >= sup - VALUE_TOL:
         pure_sol.note = "no mixture does better than this pure policy"
@@ -70,7 +70,7 @@ def _solve_mixed(space: _Space, cfg: MWConfig, follower_model: str, limit: int) 
     exact = bool(best.get("strict_at_optimum")) and abs(ref - sup) <= 1e-7
     if exact:
         actions, probs = _mixed_policy(space, best["xs"])
-        ref, strategies, reg = _check(space.tb, cfg, actions, probs, None)
+        ref, strategies, reg = check_policy(space.tb, cfg, actions, probs, None)
         exact = abs(ref - sup) <= 1e-7
     note = (
         "optimum attained" if exact else
@@ -79,7 +79,7 @@ def _solve_mixed(space: _Space, cfg: MWConfig, follower_model: str, limit: int) 
     )
     if strategies != best["strategies"]:
         note += "; warning: MW did not settle on the profile the supremum assumes"
-    return _finish(space, "mw", sup, ref, exact, not exact, actions, probs, strategies, reg, note,
+    return finish(space, "mw", sup, ref, exact, not exact, actions, probs, strategies, reg, note,
                    enumerated=pure_sol.policies_enumerated if pure_sol else 0, profiles=solved)
 
 

@@ -9,16 +9,16 @@ import torch
 
 from compiler.errors import MechSizeError
 from mechdsl.dynamics import MWConfig, argmax_strategy
-from mechdsl.solve.batch_mw import _BatchMW
-from mechdsl.solve.profiles import _all_profiles, _profile_count, _profile_of, _profile_table, _Profiles
-from mechdsl.solve.space import VALUE_TOL, _chunk, _fmt_count, _Space, _unrank
+from mechdsl.solve.batch_mw import BatchMW
+from mechdsl.solve.profiles import all_profiles, profile_count, profile_of, profile_table, Profiles
+from mechdsl.solve.space import VALUE_TOL, chunk, fmt_count, PolicySpace, unrank
 
 PROFILE_BOUND_MAX = 256  # use the per-profile value bound up to this many follower profiles
 MW_CHUNK = 4096  # at most this many full policies per batched MW run
 
 
-def _upper_bounds(space: _Space, mw: _BatchMW, idx: torch.Tensor, U: torch.Tensor, V: torch.Tensor,
-                  gtab: Optional[list[torch.Tensor]], prof: Optional[_Profiles]) -> torch.Tensor:
+def _upper_bounds(space: PolicySpace, mw: BatchMW, idx: torch.Tensor, U: torch.Tensor, V: torch.Tensor,
+                  gtab: Optional[list[torch.Tensor]], prof: Optional[Profiles]) -> torch.Tensor:
     """A sound upper bound on each policy's value under MW: the best pure profile that
     avoids MW-dominated actions (or, with too many profiles, the best undominated action
     profile per type profile)."""
@@ -41,28 +41,28 @@ def _upper_bounds(space: _Space, mw: _BatchMW, idx: torch.Tensor, U: torch.Tenso
     return (best * tb.prior.view(1, -1)).sum(-1)
 
 
-def _search_mw(space: _Space, cfg: MWConfig, limit: int, prune: bool = True) -> tuple[list[int], float, int, str]:
+def search_mw(space: PolicySpace, cfg: MWConfig, limit: int, prune: bool = True) -> tuple[list[int], float, int, str]:
     """Best full policy under MW.  Returns (idx per class, value, policies run, note).
     prune False runs every policy (for checking the bound)."""
     tb = space.tb
     total = space.total
     if total > limit:
         raise MechSizeError(
-            f"{_fmt_count(total)} leader policies (after merging equivalent sub-policies: "
-            f"{' x '.join(str(c) for c in space.counts)} per class), limit {_fmt_count(limit)}",
+            f"{fmt_count(total)} leader policies (after merging equivalent sub-policies: "
+            f"{' x '.join(str(c) for c in space.counts)} per class), limit {fmt_count(limit)}",
             hint="use fewer messages, agents or prices, --follower-model favourable, or raise --limit",
         )
-    mw = _BatchMW(tb, cfg)
+    mw = BatchMW(tb, cfg)
     counts = space.counts
-    use_profiles = _profile_count(tb.ir) <= PROFILE_BOUND_MAX
-    prof = _all_profiles(tb) if use_profiles else None
-    gtab = _profile_table(space, prof) if use_profiles else None
-    step = _chunk(MW_CHUNK, 4 * (tb.n + 1) * tb.T * tb.A + (prof.count if prof is not None else 0))
+    use_profiles = profile_count(tb.ir) <= PROFILE_BOUND_MAX
+    prof = all_profiles(tb) if use_profiles else None
+    gtab = profile_table(space, prof) if use_profiles else None
+    step = chunk(MW_CHUNK, 4 * (tb.n + 1) * tb.T * tb.A + (prof.count if prof is not None else 0))
     # 1. bounds for every policy
     ub = torch.empty(total, dtype=tb.dtype)
     for start in range(0, total, step):
         flat = torch.arange(start, min(total, start + step))
-        idx = _unrank(flat, counts)
+        idx = unrank(flat, counts)
         U, V = space.assemble(idx)
         if prune:
             ub[start:start + len(flat)] = _upper_bounds(space, mw, idx, U, V, gtab, prof)
@@ -79,12 +79,12 @@ def _search_mw(space: _Space, cfg: MWConfig, limit: int, prune: bool = True) -> 
             flat = flat[keep]
             if flat.numel() == 0:
                 break
-        idx = _unrank(flat, counts)
+        idx = unrank(flat, counts)
         U, V = space.assemble(idx)
         W = mw.matrices(U)
         logw = mw.run(W)
         strat = argmax_strategy(logw)
-        a = _profile_of(strat, tb)  # [B, T]
+        a = profile_of(strat, tb)  # [B, T]
         val = (V.gather(2, a.unsqueeze(-1)).squeeze(-1) * tb.prior.view(1, -1)).sum(-1)
         reg = mw.regret(W, strat)
         ran += flat.numel()
@@ -95,7 +95,7 @@ def _search_mw(space: _Space, cfg: MWConfig, limit: int, prune: bool = True) -> 
             key = (float(val[j]), float(reg[j]), int(flat[j]))
             best = key if best is None else _better(key, best)
     assert best is not None
-    return _unrank(torch.tensor([best[2]]), counts)[0].tolist(), best[0], ran, ""
+    return unrank(torch.tensor([best[2]]), counts)[0].tolist(), best[0], ran, ""
 
 
 def _better(a: tuple, b: tuple) -> tuple:

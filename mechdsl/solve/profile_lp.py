@@ -11,9 +11,9 @@ import torch
 
 from compiler.errors import MechSizeError
 from mechdsl.dynamics import MWConfig
-from mechdsl.solve.batch_mw import _BatchMW
-from mechdsl.solve.profiles import _all_profiles, _profile_count, _profile_table, _Profiles
-from mechdsl.solve.space import VALUE_TOL, _fmt_count, _Space
+from mechdsl.solve.batch_mw import BatchMW
+from mechdsl.solve.profiles import all_profiles, profile_count, profile_table, Profiles
+from mechdsl.solve.space import VALUE_TOL, fmt_count, PolicySpace
 
 MAX_PROFILES = 20_000  # pure follower strategy profiles (one LP / MILP each)
 INTERIOR_STEP = 1e-3  # how far a supremum policy is moved toward the interior
@@ -32,7 +32,7 @@ class _ProfileProblem:
 
 
 class _ProfileBuilder:
-    def __init__(self, space: _Space, prof: _Profiles):
+    def __init__(self, space: PolicySpace, prof: Profiles):
         self.space = space
         self.prof = prof
         tb = space.tb
@@ -45,12 +45,12 @@ class _ProfileBuilder:
             self.pos.append(pos)
         self.strides = [math.prod(ir.action_counts[i + 1:]) for i in range(ir.n_followers)]
         prior = tb.prior
-        self.cond = _BatchMW(tb, MWConfig()).cond  # P(t_-i | t_i) per follower, [T]
+        self.cond = BatchMW(tb, MWConfig()).cond  # P(t_-i | t_i) per follower, [T]
         self.tmass = []  # per follower: which types have positive mass
         for i in range(ir.n_followers):
             mass = torch.zeros(ir.type_counts[i], dtype=tb.dtype).index_add_(0, tb.tidx[:, i], prior)
             self.tmass.append(mass > 0)
-        self.gtab = _profile_table(space, prof)
+        self.gtab = profile_table(space, prof)
 
     def bound(self) -> torch.Tensor:
         """Per profile: the leader's best value ignoring incentives. [P]"""
@@ -245,20 +245,20 @@ def _ic_margin(prob: _ProfileProblem, xs: list[np.ndarray]) -> float:
     return float(tot.min())
 
 
-def _solve_profiles(space: _Space, groups: Optional[list[list[int]]], strict: bool):
+def solve_profiles(space: PolicySpace, groups: Optional[list[list[int]]], strict: bool):
     """Best (profile, weights) over all pure follower profiles.
 
     strict False: the leader-favourable optimum (ties in the followers' incentives
     allowed).  strict True: only profiles that some policy makes a strict best
     response; returns also an interior policy.  Returns dict or None."""
     tb = space.tb
-    P = _profile_count(tb.ir)
+    P = profile_count(tb.ir)
     if P > MAX_PROFILES:
         raise MechSizeError(
-            f"{_fmt_count(P)} pure follower strategy profiles (one linear program each), limit {_fmt_count(MAX_PROFILES)}",
+            f"{fmt_count(P)} pure follower strategy profiles (one linear program each), limit {fmt_count(MAX_PROFILES)}",
             hint="use fewer types or actions per follower",
         )
-    prof = _all_profiles(tb)
+    prof = all_profiles(tb)
     builder = _ProfileBuilder(space, prof)
     bound = builder.bound()
     order = torch.argsort(-bound, stable=True).tolist()

@@ -10,11 +10,11 @@ import torch
 
 from compiler.ir import GameIR
 from mechdsl.evaluate import Tables
-from mechdsl.solve.space import _chunk, _Space
+from mechdsl.solve.space import chunk, PolicySpace
 
 
 @dataclass
-class _Profiles:
+class Profiles:
     """All pure follower strategy profiles: s_i(t_i) per follower and type."""
 
     strat: list[torch.Tensor]  # per follower [P, T_i] action index
@@ -25,11 +25,11 @@ class _Profiles:
         return self.act.shape[0]
 
 
-def _profile_count(ir: GameIR) -> int:
+def profile_count(ir: GameIR) -> int:
     return math.prod(a**t for a, t in zip(ir.action_counts, ir.type_counts))
 
 
-def _all_profiles(tb: Tables) -> _Profiles:
+def all_profiles(tb: Tables) -> Profiles:
     ir = tb.ir
     per = []
     for i in range(ir.n_followers):
@@ -41,10 +41,10 @@ def _all_profiles(tb: Tables) -> _Profiles:
     act = torch.zeros(P, tb.T, dtype=torch.long)
     for i in range(ir.n_followers):
         act += strat[i][:, tb.tidx[:, i]] * strides[i]
-    return _Profiles(strat=strat, act=act)
+    return Profiles(strat=strat, act=act)
 
 
-def _profile_of(strategies: list[torch.Tensor], tb: Tables) -> torch.Tensor:
+def profile_of(strategies: list[torch.Tensor], tb: Tables) -> torch.Tensor:
     """Pure strategies [B, T_i] per follower -> action profile per type profile [B, T]."""
     ir = tb.ir
     strides = [math.prod(ir.action_counts[i + 1:]) for i in range(ir.n_followers)]
@@ -54,7 +54,7 @@ def _profile_of(strategies: list[torch.Tensor], tb: Tables) -> torch.Tensor:
     return a
 
 
-def _profile_table(space: _Space, prof: _Profiles) -> list[torch.Tensor]:
+def profile_table(space: PolicySpace, prof: Profiles) -> list[torch.Tensor]:
     """g_c[j, p]: class c's share of the leader's value when sub-policy j is used there
     and the followers play pure profile p."""
     tb = space.tb
@@ -64,7 +64,7 @@ def _profile_table(space: _Space, prof: _Profiles) -> list[torch.Tensor]:
         Vfull = torch.zeros(N, tb.T, tb.A, dtype=tb.dtype)
         Vfull[:, :, torch.tensor(space.profiles[c], dtype=torch.long)] = space.V[c]
         parts = []
-        step = _chunk(prof.count, N * tb.T)
+        step = chunk(prof.count, N * tb.T)
         for start in range(0, prof.count, step):
             act = prof.act[start:start + step]
             g = Vfull[:, torch.arange(tb.T).view(1, -1), act]  # [N_c, p, T]

@@ -4,29 +4,29 @@ from __future__ import annotations
 import numpy as np
 
 from mechdsl.dynamics import MWConfig
-from mechdsl.solve.answer import Solution, _check, _finish, _none_found
-from mechdsl.solve.mw_search import _search_mw
-from mechdsl.solve.profile_lp import _solve_profiles
-from mechdsl.solve.space import _Space
+from mechdsl.solve.answer import Solution, check_policy, finish, none_found
+from mechdsl.solve.mw_search import search_mw
+from mechdsl.solve.profile_lp import solve_profiles
+from mechdsl.solve.space import PolicySpace
 
 
-def _solve_pure_mw(space: _Space, cfg: MWConfig, limit: int) -> Solution:
-    idx, value, ran, note = _search_mw(space, cfg, limit)
+def solve_pure_mw(space: PolicySpace, cfg: MWConfig, limit: int) -> Solution:
+    idx, value, ran, note = search_mw(space, cfg, limit)
     actions = space.actions(idx)
-    ref, strategies, reg = _check(space.tb, cfg, actions, None, None)
+    ref, strategies, reg = check_policy(space.tb, cfg, actions, None, None)
     if abs(ref - value) > 1e-7:
         note = (note + " " if note else "") + f"warning: batched MW gave {value:.10g}, reference {ref:.10g}"
-    return _finish(space, "mw", ref, ref, True, False, actions, None, strategies, reg, note, enumerated=ran)
+    return finish(space, "mw", ref, ref, True, False, actions, None, strategies, reg, note, enumerated=ran)
 
 
-def _solve_pure_favourable(space: _Space, cfg: MWConfig) -> Solution:
-    best, solved = _solve_profiles(space, None, strict=False)
+def solve_pure_favourable(space: PolicySpace, cfg: MWConfig) -> Solution:
+    best, solved = solve_profiles(space, None, strict=False)
     if best is None:
-        return _none_found(space, "favourable", solved)
+        return none_found(space, "favourable", solved)
     idx = [int(np.argmax(x)) for x in best["xs"]]
     actions = space.actions(idx)
-    ref, strategies, reg = _check(space.tb, cfg, actions, None, best["strategies"])
+    ref, strategies, reg = check_policy(space.tb, cfg, actions, None, best["strategies"])
     note = "leader-favourable pure Bayes-Nash equilibrium"
     if float(reg.max()) > 1e-7:
         note += f"; warning: regret {float(reg.max()):.3g} at the reported profile"
-    return _finish(space, "favourable", ref, ref, True, False, actions, None, strategies, reg, note, profiles=solved)
+    return finish(space, "favourable", ref, ref, True, False, actions, None, strategies, reg, note, profiles=solved)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from compiler.ir import GameIR
 from mechdsl.solve.answer import Solution
-from mechdsl.solve.space import _children
+from mechdsl.solve.space import children
 
 
 def _choice_text(ir: GameIR, k: int) -> str:
@@ -58,7 +58,7 @@ def _tree_lines(ir: GameIR, s: int, actions, probs, indent: str) -> list[str]:
             for k, p in enumerate(row):
                 if p <= 0:
                     continue
-                kids = _children(ir, s, k)
+                kids = children(ir, s, k)
                 if kids:
                     lines.append(f"{indent}if {_choice_text(ir, k)}:")
                     for ch in kids:
@@ -66,7 +66,7 @@ def _tree_lines(ir: GameIR, s: int, actions, probs, indent: str) -> list[str]:
             return lines
         k = actions[s]
         lines = [indent + _choice_text(ir, k)]
-        for ch in _children(ir, s, k):
+        for ch in children(ir, s, k):
             lines += _tree_lines(ir, ch, actions, probs, indent)
         return lines
     k = actions[s]

@@ -11,15 +11,15 @@ from compiler.ir import GameIR
 from mechdsl.dynamics import MWConfig
 from mechdsl.evaluate import Tables
 from mechdsl.solve.answer import Solution
-from mechdsl.solve.mixed import _solve_mixed
-from mechdsl.solve.pure import _solve_pure_favourable, _solve_pure_mw
-from mechdsl.solve.space import _build_space
+from mechdsl.solve.mixed import solve_mixed
+from mechdsl.solve.pure import solve_pure_favourable, solve_pure_mw
+from mechdsl.solve.space import build_space
 
 DEFAULT_LIMIT = 1_000_000  # leader policies to enumerate (after merging equivalent ones)
 FOLLOWER_MODELS = ("mw", "favourable")
 
 
-class _threads:
+class single_thread:
     """Run with one intra-op thread: the solver's tensors are small and many, and
     OpenMP threads only contend (badly so on a busy machine)."""
 
@@ -46,16 +46,16 @@ def solve(ir: GameIR, follower_model: str = "mw", limit: int = DEFAULT_LIMIT) ->
             hint="write `price each item in [...]` with a list of prices",
         )
     t0 = time.perf_counter()
-    with _threads():
+    with single_thread():
         tb = Tables(ir)
         cfg = MWConfig.from_ir(ir)
-        space = _build_space(ir, tb, limit)
+        space = build_space(ir, tb, limit)
         if ir.mixed:
-            sol = _solve_mixed(space, cfg, follower_model, limit)
+            sol = solve_mixed(space, cfg, follower_model, limit)
         elif follower_model == "mw":
-            sol = _solve_pure_mw(space, cfg, limit)
+            sol = solve_pure_mw(space, cfg, limit)
         else:
-            sol = _solve_pure_favourable(space, cfg)
+            sol = solve_pure_favourable(space, cfg)
     sol.distinct_subpolicies = space.counts
     sol.policies_total = space.total
     sol.seconds = round(time.perf_counter() - t0, 3)

@@ -18,15 +18,15 @@ EVAL_CHUNK = 4096  # at most this many sub-policies per evaluate() call
 CHUNK_ELEMENTS = 2_000_000  # and at most about this many payoff entries per batch
 
 
-def _chunk(cap: int, per_item: int) -> int:
+def chunk(cap: int, per_item: int) -> int:
     return max(1, min(cap, CHUNK_ELEMENTS // max(1, per_item)))
 
 
-def _legal(ir: GameIR, s: int) -> list[int]:
+def legal_actions(ir: GameIR, s: int) -> list[int]:
     return [k for k, ok in enumerate(ir.legal[s]) if ok]
 
 
-def _children(ir: GameIR, s: int, k: int) -> list[int]:
+def children(ir: GameIR, s: int, k: int) -> list[int]:
     """Information sets that can follow action k at s (every response of the agent)."""
     info = ir.infosets[s]
     if info.kind == "choose":
@@ -49,9 +49,9 @@ def _count_subpolicies(ir: GameIR, root: int, cap: float) -> float:
         if s in memo:
             return memo[s]
         total = 0.0
-        for k in _legal(ir, s):
+        for k in legal_actions(ir, s):
             prod = 1.0
-            for ch in _children(ir, s, k):
+            for ch in children(ir, s, k):
                 prod *= count(ch)
                 if prod > cap:
                     break
@@ -64,7 +64,7 @@ def _count_subpolicies(ir: GameIR, root: int, cap: float) -> float:
     return count(root)
 
 
-def _enumerate_subpolicies(ir: GameIR, root: int, limit: int) -> list[dict[int, int]]:
+def enumerate_subpolicies(ir: GameIR, root: int, limit: int) -> list[dict[int, int]]:
     """Every assignment of actions to the information sets reachable from `root`, in
     lexicographic order of actions (depth first); one action per information set even
     where two paths meet."""
@@ -80,9 +80,9 @@ def _enumerate_subpolicies(ir: GameIR, root: int, limit: int) -> list[dict[int, 
                 raise _TooMany()
             return
         s, rest = pending[-1], pending[:-1]
-        for k in _legal(ir, s):
+        for k in legal_actions(ir, s):
             assign[s] = k
-            kids = [c for c in reversed(_children(ir, s, k)) if c not in assign]
+            kids = [c for c in reversed(children(ir, s, k)) if c not in assign]
             rec(rest + tuple(kids))
             del assign[s]
 
@@ -94,7 +94,7 @@ class _TooMany(Exception):
     pass
 
 
-def _fmt_count(x: float) -> str:
+def fmt_count(x: float) -> str:
     if x < 1e5:
         return f"{int(round(x))}"
     exp = int(math.floor(math.log10(x)))
@@ -106,7 +106,7 @@ def _fmt_count(x: float) -> str:
 
 
 @dataclass
-class _Space:
+class PolicySpace:
     """Distinct sub-policies per class and their payoff slices."""
 
     tb: Tables
@@ -136,14 +136,14 @@ class _Space:
     def actions(self, idx: list[int]) -> list[int]:
         """The full action vector [S] of the policy with sub-policy idx[c] in class c."""
         ir = self.tb.ir
-        act = [(_legal(ir, s) or [0])[0] for s in range(ir.n_infosets)]
+        act = [(legal_actions(ir, s) or [0])[0] for s in range(ir.n_infosets)]
         for c, j in enumerate(idx):
             for s, k in self.subs[c][j].items():
                 act[s] = k
         return act
 
 
-def _build_space(ir: GameIR, tb: Tables, limit: int) -> _Space:
+def build_space(ir: GameIR, tb: Tables, limit: int) -> PolicySpace:
     C = len(ir.class_labels)
     profiles = [[a for a in range(ir.n_action_profiles) if ir.obs_class[a] == c] for c in range(C)]
     all_subs = []
@@ -151,26 +151,26 @@ def _build_space(ir: GameIR, tb: Tables, limit: int) -> _Space:
         est = _count_subpolicies(ir, ir.root[c], float(limit) * 10)
         if est > limit:
             raise MechSizeError(
-                f"{_fmt_count(est)} leader sub-policies in observation class "
-                f"'{ir.class_labels[c]}', limit {_fmt_count(limit)}",
+                f"{fmt_count(est)} leader sub-policies in observation class "
+                f"'{ir.class_labels[c]}', limit {fmt_count(limit)}",
                 hint="use a coarser price grid, fewer agents, items or messages (or raise --limit)",
             )
         try:
-            all_subs.append(_enumerate_subpolicies(ir, ir.root[c], limit))
+            all_subs.append(enumerate_subpolicies(ir, ir.root[c], limit))
         except _TooMany:
             raise MechSizeError(
-                f"more than {_fmt_count(limit)} leader sub-policies in observation class "
-                f"'{ir.class_labels[c]}', limit {_fmt_count(limit)}",
+                f"more than {fmt_count(limit)} leader sub-policies in observation class "
+                f"'{ir.class_labels[c]}', limit {fmt_count(limit)}",
                 hint="use a coarser price grid, fewer agents, items or messages (or raise --limit)",
             ) from None
-    default = [(_legal(ir, s) or [0])[0] for s in range(ir.n_infosets)]
+    default = [(legal_actions(ir, s) or [0])[0] for s in range(ir.n_infosets)]
     width = max(len(s) for s in all_subs)
     keys: list[dict[bytes, int]] = [{} for _ in range(C)]
     subs: list[list[dict[int, int]]] = [[] for _ in range(C)]
     Us: list[list[torch.Tensor]] = [[] for _ in range(C)]
     Vs: list[list[torch.Tensor]] = [[] for _ in range(C)]
     pidx = [torch.tensor(p, dtype=torch.long) for p in profiles]
-    step = _chunk(EVAL_CHUNK, (ir.n_followers + 1) * ir.n_type_profiles * ir.n_action_profiles)
+    step = chunk(EVAL_CHUNK, (ir.n_followers + 1) * ir.n_type_profiles * ir.n_action_profiles)
     for start in range(0, width, step):
         stop = min(width, start + step)
         act = torch.tensor(default, dtype=torch.long).repeat(stop - start, 1)
@@ -193,7 +193,7 @@ def _build_space(ir: GameIR, tb: Tables, limit: int) -> _Space:
                 subs[c].append(all_subs[c][b])
                 Us[c].append(Uc[b - start])
                 Vs[c].append(Vc[b - start])
-    space = _Space(
+    space = PolicySpace(
         tb=tb,
         profiles=profiles,
         subs=subs,
@@ -208,7 +208,7 @@ def _build_space(ir: GameIR, tb: Tables, limit: int) -> _Space:
     return space
 
 
-def _unrank(flat: torch.Tensor, counts: list[int]) -> torch.Tensor:
+def unrank(flat: torch.Tensor, counts: list[int]) -> torch.Tensor:
     """Mixed-radix digits (class 0 most significant) of policy numbers: [B] -> [B, C]."""
     out = []
     x = flat.clone()
