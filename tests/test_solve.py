@@ -147,7 +147,7 @@ def test_text_output_describes_the_mechanism():
     assert "if bidder2 passes: visit bidder1 at good=0" in res.output
     # unreached classes are marked (reuse the two-message answer)
     sol = S.Solution.model_validate(solve_json(PAPER / "spm_messages.mech"))
-    from mechdsl.cli import load_ir
+    from mechdsl.options import load_ir
 
     text = S.describe(load_ir(str(PAPER / "spm_messages.mech"), ()), sol)
     assert text.count("(not reached)") == len(sol.unreached_classes) == 2
@@ -358,7 +358,7 @@ def test_handmade_signalling_policy_is_optimal():
 def test_solve_equals_brute_force_with_reference_dynamics(name):
     """Every raw policy through evaluate + expected_mw + argmax: the same best value."""
     if name == "correlated":
-        from mechdsl.cli import load_ir
+        from mechdsl.options import load_ir
 
         ir = load_ir(str(EXAMPLES / "correlated.mech"), ())
     else:
@@ -381,7 +381,7 @@ def test_solve_equals_brute_force_with_reference_dynamics(name):
 
 
 def test_pruning_never_changes_the_answer():
-    from mechdsl.cli import load_ir
+    from mechdsl.options import load_ir
 
     for ir in (load_ir(str(EXAMPLES / "auction_revenue.mech"), ()), build_ir(spm_model(1)), build_ir(alloc_model(3))):
         tb = Tables(ir)

@@ -8,7 +8,7 @@ from typing import Optional
 import click
 
 from compiler.ir import GameIR
-from mechdsl.cli import load_ir, main, spec_argument
+from mechdsl.options import load_ir, spec_argument
 
 MAX_LISTED = 40
 
@@ -79,7 +79,7 @@ def _marginals(ir: GameIR) -> list[list[float]]:
     return out
 
 
-@main.command("compile")
+@click.command("compile")
 @spec_argument
 @click.option("--format", "fmt", type=click.Choice(["summary", "json", "dot"]), default="summary", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write to FILE instead of stdout.")
@@ -109,7 +109,7 @@ def compile_command(spec: str, sets: tuple[str, ...], fmt: str, output: Optional
         click.echo(text)
 
 
-@main.command("check")
+@click.command("check")
 @spec_argument
 def check_command(spec: str, sets: tuple[str, ...]) -> None:
     """Validate SPEC (syntax, names, probabilities, types) without printing the IR.

@@ -6,7 +6,7 @@ import json
 import click
 
 from compiler.errors import MechError
-from mechdsl.cli import json_option, load_ir, main, spec_argument
+from mechdsl.options import json_option, load_ir, spec_argument
 
 
 def _limit(text: str) -> int:
@@ -19,7 +19,7 @@ def _limit(text: str) -> int:
     return value
 
 
-@main.command("solve")
+@click.command("solve")
 @spec_argument
 @click.option(
     "--follower-model",
