@@ -312,10 +312,11 @@ def make_env(spec_path: str, **overrides) -> StackelbergEnv:
     """Compile `spec_path` and wrap its Stackelberg POMDP.  Keyword arguments named
     ``equilibrium``, ``reward``, ``render_mode`` or ``leader_map`` configure the env;
     the others override the spec's params (like ``--set``)."""
-    from mechdsl import compile as compile_model, load
+    from compiler import load
+    from compiler.build import build_ir
 
     env_kw = {k: overrides.pop(k) for k in list(overrides) if k in ENV_OPTIONS}
-    ir = compile_model(load(spec_path, {k: str(v) for k, v in overrides.items()}))
+    ir = build_ir(load(spec_path, {k: str(v) for k, v in overrides.items()}))
     return StackelbergEnv(ir, **env_kw)
 
 
