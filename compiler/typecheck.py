@@ -7,7 +7,7 @@ from compiler import model as m
 from compiler import spec as s
 from compiler.consts import FUNCTIONS, arithmetic, as_whole, did_you_mean, evaluate, fmt
 from compiler.model import Span
-from compiler.passes.state import OUTCOMES, FiniteSet, State, TableInfo, _article, error
+from compiler.passes.state import OUTCOMES, FiniteSet, State, TableInfo, article, error
 
 
 @dataclass
@@ -138,7 +138,7 @@ def resolve_name(e: s.Name, scope: Scope, st: State) -> Typed:
             continue
         if having[0] != scope.self_agent and len(having) > 1:
             who = ", ".join(st.agents[k].name for k in having[:3])
-            what = f"{_article(kind)} {kind} '{name}'"
+            what = f"{article(kind)} {kind} '{name}'"
             raise error(f"'{name}' is ambiguous in {scope.where}: agents {who} all have {what}", e,
                         hint=f"write {st.agents[having[0]].name}.{name}")
         return member_ref(m.Const(value=having[0]), [having[0]], name, e.span, st)

@@ -5,7 +5,7 @@ from compiler import spec as s
 from compiler.consts import ConstEnv, Value, did_you_mean, evaluate, fmt, number, whole
 from compiler.errors import MechError, MechUsageError
 from compiler.model import Span
-from compiler.passes.state import Agent, State, _article, _file_start, error, line_of
+from compiler.passes.state import Agent, State, article, error, file_start, line_of
 
 
 def check_statements(st: State) -> None:
@@ -97,7 +97,7 @@ def expand_agents(st: State) -> None:
                 st.agents.append(Agent(name=f"{decl.name.name}{k}", decl=decl, group=decl.name.name))
             st.groups[decl.name.name] = list(range(start, start + n))
     if not st.agents:
-        raise error("the spec declares no agent", _file_start(), hint="add `agent name { ... }`")
+        raise error("the spec declares no agent", file_start(), hint="add `agent name { ... }`")
 
 
 def check_duplicate_names(st: State) -> None:
@@ -109,7 +109,7 @@ def check_duplicate_names(st: State) -> None:
             raise error("'self' is reserved (it means the agent whose utility is computed)", node)
         if name in seen:
             other, where = seen[name]
-            again = "declared twice" if other == what else f"already {_article(other)} {other}"
+            again = "declared twice" if other == what else f"already {article(other)} {other}"
             raise error(f"{what} '{name}' is {again}", node, hint=f"first declared at line {where.line}")
         seen[name] = (what, node.span)
 
@@ -144,7 +144,7 @@ def check_duplicate_names(st: State) -> None:
                             hint=f"first declared at line {local[name].line}")
             if name in seen:
                 other = seen[name][0]
-                raise error(f"{what} '{name}' has the name of {_article(other)} {other}", b.name,
+                raise error(f"{what} '{name}' has the name of {article(other)} {other}", b.name,
                             hint=f"pick another name ({other} '{name}' is declared at line {seen[name][1].line})")
             if name == "self":
                 raise error("'self' is reserved (it means the agent whose utility is computed)", b.name)

@@ -5,7 +5,7 @@ import math
 from compiler import model as m
 from compiler import spec as s
 from compiler.consts import did_you_mean, fmt, number, number_list
-from compiler.passes.state import Action, FiniteSet, State, _agent_ref, _check_finite, _file_start, error, line_of
+from compiler.passes.state import Action, FiniteSet, State, agent_ref, check_finite, error, file_start, line_of
 
 
 def resolve_actions(st: State) -> None:
@@ -53,7 +53,7 @@ def finite_set(domain, st: State, what: str) -> FiniteSet:
     else:
         values = number_list(domain, st.env(), f"a list of numbers or a set of labels {{A, B}} for this {what}")
         for i, v in enumerate(values):
-            _check_finite(v, domain)
+            check_finite(v, domain)
             if v in values[:i]:
                 raise error(f"value {fmt(v)} is listed twice", domain)
         result = FiniteSet("number", [fmt(v) for v in values], list(values))
@@ -65,7 +65,7 @@ def finite_set(domain, st: State, what: str) -> FiniteSet:
 def resolve_leader(st: State) -> None:
     """What the leader observes, and its one-shot choices."""
     if not st.statements(s.LeaderDecl):
-        raise error("the spec has no leader block", _file_start(),
+        raise error("the spec has no leader block", file_start(),
                     hint="add `leader { choose ... }` or `leader { rounds { ... } }`")
     leader = st.statements(s.LeaderDecl)[0]
     observe: set[int] = set()
@@ -91,7 +91,7 @@ def resolve_leader(st: State) -> None:
 def observed(target: s.ObserveTarget, st: State) -> set[int]:
     agents = st.agent_index()
     if target.agent is not None:
-        k = _agent_ref(target.agent, agents, st)
+        k = agent_ref(target.agent, agents, st)
         action = st.actions[k]
         if action is None or action.name != target.action.name:
             has = f"its action is '{action.name}'" if action else "it has no action"

@@ -9,7 +9,7 @@ from compiler import spec as s
 from compiler.consts import did_you_mean, evaluate, fmt, number, number_list
 from compiler.errors import MechSizeError
 from compiler.passes.state import (
-    MAX_TYPE_PROFILES, PROB_TOLERANCE, FieldInfo, State, _agent_ref, _check_finite, error, line_of,
+    MAX_TYPE_PROFILES, PROB_TOLERANCE, FieldInfo, State, agent_ref, check_finite, error, line_of,
 )
 
 
@@ -74,7 +74,7 @@ def support_values(over, kind: str, items: dict[str, int], st: State, where=None
             values = [_vector(v, over, len(items)) for v in raw]
         nodes = [over] * len(values)
         for v in values:
-            _check_finite(v, over)
+            check_finite(v, over)
     if not values:
         raise error("a type field needs at least one value", node)
     _no_repeats(list(zip(values, nodes)), kind, st)
@@ -91,10 +91,10 @@ def field_value(expr: s.SExpr, kind: str, items: dict[str, int], st: State):
     if kind == "scalar":
         if not isinstance(value, float) or isinstance(value, bool):
             raise error(f"a number field's values are numbers, got {fmt(value)}", expr)
-        _check_finite(value, expr)
+        check_finite(value, expr)
         return value
     vec = _vector(value, expr, len(items))
-    _check_finite(vec, expr)
+    check_finite(vec, expr)
     return vec
 
 
@@ -144,7 +144,7 @@ def resolve_joint_priors(st: State) -> None:
     for joint in st.statements(s.JointDecl):
         refs = []
         for ref in joint.fields:
-            k = _agent_ref(ref.agent, agents, st)
+            k = agent_ref(ref.agent, agents, st)
             info = st.fields[k].get(ref.field.name)
             if info is None:
                 raise error(f"agent '{ref.agent.name}' has no type field '{ref.field.name}'", ref.field,

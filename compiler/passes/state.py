@@ -129,21 +129,21 @@ def line_of(node) -> int:
     return node.span.line
 
 
-def _file_start() -> Span:
+def file_start() -> Span:
     return Span(line=1, column=1)
 
 
-def _article(word: str) -> str:
+def article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
-def _check_finite(value, node) -> None:
+def check_finite(value, node) -> None:
     for v in value if isinstance(value, list) else [value]:
         if not math.isfinite(v):
             raise error(f"type values must be finite numbers, got {fmt(v)}", node)
 
 
-def _agent_ref(name: s.Ident, agents: dict[str, int], st: State) -> int:
+def agent_ref(name: s.Ident, agents: dict[str, int], st: State) -> int:
     if name.name not in agents:
         hint = did_you_mean(name.name, agents)
         if name.name in st.groups:
