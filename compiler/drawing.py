@@ -1,3 +1,5 @@
+"""Pictures of the game: the collapsed graph of leader information sets, and Graphviz DOT
+text for it or for a full `game_tree`."""
 from __future__ import annotations
 
 import networkx as nx

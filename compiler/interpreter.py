@@ -1,3 +1,6 @@
+"""A small scalar interpreter of resolved expressions: the payoffs at one terminal of the
+game tree, written apart from `mechdsl.evaluate` so that each can check the other.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass

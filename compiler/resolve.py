@@ -3,6 +3,9 @@
 `resolve` runs `PASSES` in order over one `State`; each pass reads what earlier passes
 filled in and adds its own part.  Semantic problems raise `MechSemanticError` at the
 span of the construct at fault; a bad `--set` raises `MechUsageError`.
+
+The passes live in `compiler.passes` (grouped by what they resolve, sharing
+`compiler.passes.state`); payoff expressions are checked by `compiler.typecheck`.
 """
 from __future__ import annotations
 

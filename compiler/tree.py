@@ -12,14 +12,15 @@ The tree reads top to bottom as one play of the game:
          bought when its utility is >= 0, or > 0 under ``ties pass``)
       -> ... -> terminal nodes with ``payoffs`` = (leader objective, follower 0, ..., n-1).
 
-Terminal payoffs come from `value`, a small scalar interpreter of the resolved
-expressions written apart from `mechdsl.evaluate` so that the two can be checked
-against each other.  While it walks, the tree also checks the IR's transitions
+Terminal payoffs come from `compiler.interpreter.value`, a small scalar interpreter
+of the resolved expressions written apart from `mechdsl.evaluate` so that the two can
+be checked against each other.  While it walks, the tree also checks the IR's transitions
 (`round_next`, `choose_next`, legal masks) against the state it tracks itself and
 raises `TreeError` on any disagreement.
 
 Prices drawn from an interval cannot be enumerated: `game_tree` returns None for such
-games and `collapsed_graph` (information sets and transitions) is the view to show.
+games and `compiler.drawing.collapsed_graph` (information sets and transitions) is the
+view to show.
 """
 from __future__ import annotations
 

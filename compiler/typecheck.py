@@ -1,3 +1,6 @@
+"""Payoff expressions: bind every name and type-check a `Spec` expression into a `Model`
+expression.  One recursive checker, used by the utility and objective passes.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,3 +1,5 @@
+"""The first passes: singleton statements, params (and --set), items, agents, and the one
+namespace their names share."""
 from __future__ import annotations
 
 from compiler import model as m

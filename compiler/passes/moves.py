@@ -1,3 +1,5 @@
+"""What each player can do: follower actions, the leader's observations and one-shot
+choices, and sequential rounds."""
 from __future__ import annotations
 
 import math

@@ -1,3 +1,5 @@
+"""Payoffs: numeric tables over finite sets, each follower's utility, and the leader's
+objective (expressions are checked by `compiler.typecheck`)."""
 from __future__ import annotations
 
 import math

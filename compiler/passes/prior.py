@@ -1,3 +1,5 @@
+"""Follower types: each type field's support and law, `joint` laws, and the dense prior
+over type profiles."""
 from __future__ import annotations
 
 import itertools

@@ -1,3 +1,5 @@
+"""The `dynamics` block (over the paper's defaults) and the `training` block (defaults for
+`mechdsl train`)."""
 from __future__ import annotations
 
 import math

@@ -1,3 +1,6 @@
+"""What the passes share: the `State` they fill in, its records, and the helpers that
+more than one pass uses; also the language's fixed limits and vocabularies.
+"""
 from __future__ import annotations
 
 import math
