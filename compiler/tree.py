@@ -12,14 +12,15 @@ The tree reads top to bottom as one play of the game:
          bought when its utility is >= 0, or > 0 under ``ties pass``)
       -> ... -> terminal nodes with ``payoffs`` = (leader objective, follower 0, ..., n-1).
 
-Terminal payoffs come from `value`, a small scalar interpreter of the resolved
-expressions written apart from `mechdsl.evaluate` so that the two can be checked
-against each other.  While it walks, the tree also checks the IR's transitions
+Terminal payoffs come from `compiler.interpreter.value`, a small scalar interpreter
+of the resolved expressions written apart from `mechdsl.evaluate` so that the two can
+be checked against each other.  While it walks, the tree also checks the IR's transitions
 (`round_next`, `choose_next`, legal masks) against the state it tracks itself and
 raises `TreeError` on any disagreement.
 
 Prices drawn from an interval cannot be enumerated: `game_tree` returns None for such
-games and `collapsed_graph` (information sets and transitions) is the view to show.
+games and `compiler.drawing.collapsed_graph` (information sets and transitions) is the
+view to show.
 """
 from __future__ import annotations
 
@@ -31,172 +32,16 @@ from typing import Callable, Optional, Sequence
 
 import networkx as nx
 
+from compiler.drawing import collapsed_graph
+from compiler.interpreter import TOL, Scope, value, worth
 from compiler.ir import GameIR
-from compiler.model import Model
 
-TOL = 1e-9  # numbers this close compare equal; a utility within TOL of 0 counts as 0
 KINDS = ("chance", "follower", "leader", "response", "terminal")
 MAX_NODES = 200_000
 
 
 class TreeError(ValueError):
     """The IR's transitions disagree with the game the tree plays out (a compiler bug)."""
-
-
-# ---------------------------------------------------------------------------
-# scalar interpreter of resolved expressions
-# ---------------------------------------------------------------------------
-
-
-@dataclass
-class Scope:
-    """Everything an expression may read at one terminal of the game."""
-
-    model: Model
-    types: tuple[int, ...]  # type index per follower
-    actions: tuple[int, ...]  # action index per follower
-    choice: Optional[tuple[int, ...]]  # index per declared leader choice (None: no choice made)
-    alloc: tuple[tuple[int, ...], ...]  # units of each item held by each follower
-    paid: tuple[float, ...]  # total paid by each follower
-
-
-def _at(seq: Sequence, i: int, what: str):
-    if not 0 <= i < len(seq):
-        raise IndexError(f"{what} index {i} out of range 0..{len(seq) - 1}")
-    return seq[i]
-
-
-def _truth(x: float) -> float:
-    return 1.0 if x != 0 else 0.0
-
-
-def worth(model: Model, agent: int, type_index: int, held: Sequence[int]) -> float:
-    """The value of a bundle to a follower under the declared valuation (0 without rounds)."""
-    rounds = model.leader.rounds
-    if rounds is None or not any(held):
-        return 0.0
-    vals = item_values(model, agent, type_index)
-    if rounds.valuation == "additive":
-        return sum(h * v for h, v in zip(held, vals))
-    return max(v for h, v in zip(held, vals) if h > 0)
-
-
-def item_values(model: Model, agent: int, type_index: int) -> list[float]:
-    """The follower's value for each item (a scalar value field counts for every item)."""
-    f = model.followers[agent]
-    v = f.type_values[model.leader.rounds.value_field][type_index]
-    return [float(x) for x in v] if isinstance(v, list) else [float(v)] * len(model.items)
-
-
-def value(e, sc: Scope, env: Optional[dict[str, int]] = None) -> float:
-    """The number a resolved expression stands for at one terminal.
-
-    Bools are 0/1, items/agents/labels their indices; comparisons hold within `TOL`.
-    """
-    env = env if env is not None else {}
-    model = sc.model
-    k = e.kind
-    if k == "const":
-        return float(e.value)
-    if k == "var":
-        return float(env[e.name])
-    if k == "type":
-        i = index(e.agent, sc, env)
-        f = _at(model.followers, i, "agent")
-        v = f.type_values[e.field][sc.types[i]]
-        if isinstance(v, list):
-            if e.item is None:
-                raise ValueError(f"per-item field {e.field} used without an item")
-            return float(_at(v, index(e.item, sc, env), "item"))
-        return float(v)
-    if k == "action":
-        i = index(e.agent, sc, env)
-        f = _at(model.followers, i, "agent")
-        a = sc.actions[i]
-        num = f.action_values[a]
-        return float(num) if e.numeric and num is not None else float(a)
-    if k == "choice":
-        q = next(q for q, c in enumerate(model.leader.choices) if c.name == e.name)
-        if sc.choice is None:
-            raise ValueError(f"choice {e.name} read before the leader chose")
-        c = model.leader.choices[q]
-        idx = sc.choice[q]
-        num = c.values[idx]
-        return float(num) if e.numeric and num is not None else float(idx)
-    if k == "outcome":
-        i = index(e.agent, sc, env)
-        _at(model.followers, i, "agent")
-        if e.what == "paid":
-            return float(sc.paid[i])
-        held = sc.alloc[i]
-        if e.what == "units":
-            if e.item is None:
-                return float(sum(held))
-            return float(_at(held, index(e.item, sc, env), "item"))
-        return worth(model, i, sc.types[i], held)
-    if k == "table":
-        cell = e.values
-        for ix in e.index:
-            cell = _at(cell, index(ix, sc, env), f"table {e.name}")
-        return float(cell)
-    if k == "unary":
-        x = value(e.operand, sc, env)
-        if e.op == "-":
-            return -x
-        if e.op == "abs":
-            return abs(x)
-        return 1.0 - _truth(x)
-    if k == "binary":
-        return _binary(e.op, value(e.left, sc, env), value(e.right, sc, env))
-    if k == "if":
-        return value(e.then if _truth(value(e.cond, sc, env)) else e.orelse, sc, env)
-    if k == "aggregate":
-        count = len(model.followers) if e.domain == "agents" else len(model.items)
-        parts = [value(e.body, sc, {**env, e.var: j}) for j in range(count)]
-        if not parts:
-            return 0.0
-        if e.func == "sum":
-            total = parts[0]
-            for p in parts[1:]:
-                total += p
-            return total
-        return max(parts) if e.func == "max" else min(parts)
-    raise ValueError(f"unknown expression kind {k}")
-
-
-def index(e, sc: Scope, env: dict[str, int]) -> int:
-    """An expression used as an index (agent, item, table axis): its value, rounded."""
-    return int(round(value(e, sc, env)))
-
-
-def _binary(op: str, a: float, b: float) -> float:
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    if op == "/":
-        return a / b
-    if op == "^":
-        return a**b
-    if op == "min":
-        return min(a, b)
-    if op == "max":
-        return max(a, b)
-    if op == "and":
-        return _truth(a) * _truth(b)
-    if op == "or":
-        return max(_truth(a), _truth(b))
-    holds = {
-        "==": abs(a - b) <= TOL,
-        "!=": abs(a - b) > TOL,
-        "<": a < b - TOL,
-        "<=": a <= b + TOL,
-        ">": a > b + TOL,
-        ">=": a >= b - TOL,
-    }[op]
-    return 1.0 if holds else 0.0
 
 
 # ---------------------------------------------------------------------------
@@ -439,81 +284,6 @@ def game_tree(ir: GameIR, max_nodes: int = MAX_NODES) -> Optional[nx.DiGraph]:
             g.add_edge(u, v, **edge)
             queue.append((v, child))
     return g
-
-
-def collapsed_graph(ir: GameIR) -> nx.DiGraph:
-    """Leader information sets as nodes (ids = IR ids, label = info-set label), plus
-    ``"start"`` (the followers' move; edges labelled by observation class) and
-    ``"end"``; edges are `choose_next` / `round_next` transitions labelled by the choice
-    or by the visited agent's response.  Parallel transitions share one edge whose
-    ``labels`` lists them all.  The view shown when the full tree is too large."""
-    model = ir.model
-    g = nx.DiGraph()
-    g.add_node("start", kind="chance", label="followers act")
-    for info in ir.infosets:
-        g.add_node(info.id, kind="leader", stage=info.kind, infoset=info.id, label=info.label)
-    g.add_node("end", kind="terminal", label="end")
-
-    def link(u, v, label: str) -> None:
-        v = "end" if v == -1 else v
-        if g.has_edge(u, v):
-            g.edges[u, v]["labels"].append(label)
-        else:
-            g.add_edge(u, v, labels=[label])
-
-    for c, s in enumerate(ir.root):
-        link("start", s, ir.class_labels[c])
-    for info in ir.infosets:
-        s = info.id
-        if info.kind == "choose":
-            for k, ok in enumerate(ir.legal[s]):
-                if ok:
-                    link(s, ir.choose_next[s][k] if ir.choose_next[s] else -1, ir.action_labels[s][k])
-            continue
-        for i, row in enumerate(ir.round_next[s]):
-            if info.visited[i]:
-                continue
-            for b, nxt in enumerate(row):
-                bundle = ir.bundles[b]
-                if any(x > st for x, st in zip(bundle, info.stock)):
-                    continue
-                got = ", ".join(it.name for it, x in zip(model.items, bundle) if x) or "nothing"
-                link(s, nxt, f"{model.followers[i].name} takes {got}")
-    for _, _, data in g.edges(data=True):
-        data["label"] = "; ".join(data["labels"])
-    return g
-
-
-_SHAPES = {"chance": "diamond", "follower": "box", "leader": "box", "response": "ellipse", "terminal": "plaintext"}
-
-
-def _quote(text) -> str:
-    s = str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "")
-    return f'"{s}"'
-
-
-def to_dot(graph: nx.DiGraph, name: str = "mechdsl") -> str:
-    """Graphviz DOT text for a tree or collapsed graph (one line per node and edge).
-
-    >>> g = nx.DiGraph(); g.add_node(0, kind="leader", label='say "hi"')
-    >>> print(to_dot(g))
-    digraph "mechdsl" {
-      n0 [label="say \\"hi\\"", shape=box];
-    }
-    """
-    ids = {node: f"n{k}" for k, node in enumerate(graph.nodes)}
-    lines = [f"digraph {_quote(name)} {{"]
-    for node, data in graph.nodes(data=True):
-        shape = _SHAPES.get(data.get("kind"), "box")
-        style = ", style=rounded" if data.get("kind") == "follower" else ""
-        lines.append(f"  {ids[node]} [label={_quote(data.get('label', node))}, shape={shape}{style}];")
-    for u, v, data in graph.edges(data=True):
-        label = data.get("label", "")
-        if "prob" in data:
-            label = f"{label} ({data['prob']:.4g})"
-        lines.append(f"  {ids[u]} -> {ids[v]} [label={_quote(label)}];")
-    lines.append("}")
-    return "\n".join(lines)
 
 
 def tree_summary(ir: GameIR, max_nodes: int = MAX_NODES) -> dict:

@@ -12,10 +12,11 @@ import pytest
 import torch
 
 from compiler.build import build_ir
+from compiler.drawing import collapsed_graph, to_dot
 from compiler.ir import GameIR
 from compiler.model import Rounds
 from compiler.reference import reference_evaluate
-from compiler.tree import KINDS, TreeError, collapsed_graph, game_tree, to_dot, tree_summary
+from compiler.tree import KINDS, TreeError, game_tree, tree_summary
 from handmade import ESCAPE, MAINTAIN, alloc_model, spm_model, table_model
 from mechdsl.evaluate import Policy, Tables, evaluate
 

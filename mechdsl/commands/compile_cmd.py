@@ -96,7 +96,8 @@ def compile_command(spec: str, sets: tuple[str, ...], fmt: str, output: Optional
     if fmt == "json":
         text = ir.to_json(indent=1)
     elif fmt == "dot":
-        from compiler.tree import collapsed_graph, game_tree, to_dot
+        from compiler.drawing import collapsed_graph, to_dot
+        from compiler.tree import game_tree
 
         graph = game_tree(ir, max_nodes=2000)
         text = to_dot(graph if graph is not None else collapsed_graph(ir))

@@ -1,0 +1,153 @@
+"""The first passes: singleton statements, params (and --set), items, agents, and the one
+namespace their names share."""
+from __future__ import annotations
+
+from compiler import model as m
+from compiler import spec as s
+from compiler.consts import ConstEnv, Value, did_you_mean, evaluate, fmt, number, whole
+from compiler.errors import MechError, MechUsageError
+from compiler.model import Span
+from compiler.passes.state import Agent, State, article, error, file_start, line_of
+
+
+def check_statements(st: State) -> None:
+    """Singleton blocks and lines appear at most once."""
+    for kind, what in (
+        (s.LeaderDecl, "leader block"),
+        (s.ValuationDecl, "valuation line"),
+        (s.TiesDecl, "ties line"),
+        (s.ObjectiveDecl, "objective"),
+        (s.DynamicsDecl, "dynamics block"),
+        (s.TrainingDecl, "training block"),
+    ):
+        found = st.statements(kind)
+        if len(found) > 1:
+            raise error(f"a second {what}", found[1], hint=f"the first one is at line {line_of(found[0])}")
+    generic = [u for u in st.statements(s.UtilityDecl) if u.agent is None]
+    if len(generic) > 1:
+        raise error(
+            "a second generic `utility = ...` line", generic[1], hint=f"the first one is at line {line_of(generic[0])}"
+        )
+
+
+def evaluate_params(st: State) -> None:
+    """Params in order, each over the earlier ones; --set replaces a param's value."""
+    decls = st.statements(s.ParamDecl)
+    names = [p.name.name for p in decls]
+    for name in st.overrides:
+        if name not in names:
+            hint = did_you_mean(name, names) or (
+                f"the spec's params are: {', '.join(names)}" if names else "the spec declares no params"
+            )
+            raise MechUsageError(f"unknown parameter '{name}' in --set {name}={st.overrides[name]}", hint=hint)
+    for p in decls:
+        name = p.name.name
+        if name in st.params:
+            first = next(q for q in decls if q.name.name == name)
+            raise error(f"param '{name}' is declared twice", p.name, hint=f"first declared at line {line_of(first)}")
+        if name in st.overrides:
+            st.params[name] = override_value(name, st.overrides[name], st)
+        else:
+            st.params[name] = evaluate(p.value, st.env())
+
+
+def override_value(name: str, text: str, st: State) -> Value:
+    from compiler.parse import parse  # local: parse imports nothing from here, but keep stages apart
+    from compiler.transform import to_spec
+
+    try:
+        return evaluate(to_spec(parse(text, start="value")), ConstEnv(params=dict(st.params)))
+    except MechError as e:
+        raise MechUsageError(f"bad value in --set {name}={text}: {e.message}", hint=e.hint) from None
+
+
+def declare_items(st: State) -> None:
+    """`item x [units n]` and `items a, b, c`, in order; units are positive whole numbers."""
+    seen: dict[str, s.Ident] = {}
+    for decl in st.spec.statements:
+        if isinstance(decl, s.ItemDecl):
+            names, units = [decl.name], decl.units
+        elif isinstance(decl, s.ItemsDecl):
+            names, units = decl.names, None
+        else:
+            continue
+        count = 1
+        if units is not None:
+            value = number(units, st.env(), "a number of units")
+            if value != int(value) or value < 1:
+                raise error(f"units must be a positive whole number, got {fmt(value)}", units)
+            count = int(value)
+        for name in names:
+            if name.name in seen:
+                first = line_of(seen[name.name])
+                raise error(f"item '{name.name}' is declared twice", name, hint=f"first declared at line {first}")
+            seen[name.name] = name
+            st.items.append(m.Item(name=name.name, units=count, span=decl.span))
+
+
+def expand_agents(st: State) -> None:
+    """`agent x {...}` is one follower; `agents x[n] {...}` is followers x1..xn."""
+    for decl in st.spec.statements:
+        if isinstance(decl, s.AgentDecl):
+            st.agents.append(Agent(name=decl.name.name, decl=decl))
+        elif isinstance(decl, s.AgentsDecl):
+            n = whole(decl.count, st.env(), "a whole number of agents")
+            if n < 1:
+                raise error(f"an agent group needs at least 1 agent, got {n}", decl.count)
+            start = len(st.agents)
+            for k in range(1, n + 1):
+                st.agents.append(Agent(name=f"{decl.name.name}{k}", decl=decl, group=decl.name.name))
+            st.groups[decl.name.name] = list(range(start, start + n))
+    if not st.agents:
+        raise error("the spec declares no agent", file_start(), hint="add `agent name { ... }`")
+
+
+def check_duplicate_names(st: State) -> None:
+    """Params, items, agents, agent groups, tables and leader choices share one namespace."""
+    seen: dict[str, tuple[str, Span]] = {}
+
+    def claim(name: str, what: str, node) -> None:
+        if name == "self":
+            raise error("'self' is reserved (it means the agent whose utility is computed)", node)
+        if name in seen:
+            other, where = seen[name]
+            again = "declared twice" if other == what else f"already {article(other)} {other}"
+            raise error(f"{what} '{name}' is {again}", node, hint=f"first declared at line {where.line}")
+        seen[name] = (what, node.span)
+
+    for p in st.statements(s.ParamDecl):
+        claim(p.name.name, "param", p.name)
+    for it in st.items:
+        claim(it.name, "item", it)
+    for a in st.agents:
+        claim(a.name, "agent", a.decl.name)
+    for decl in st.statements(s.AgentsDecl):
+        claim(decl.name.name, "agent group", decl.name)
+    for t in st.statements(s.TableDecl):
+        claim(t.name.name, "table", t.name)
+    for leader in st.statements(s.LeaderDecl):
+        for c in leader.body:
+            if isinstance(c, s.ChooseDecl):
+                claim(c.name.name, "leader choice", c.name)
+    # inside each agent: field and action names are distinct and do not hide a global name
+    for decl in st.statements(s.AgentDecl) + st.statements(s.AgentsDecl):
+        local: dict[str, Span] = {}
+        actions = [b for b in decl.body if isinstance(b, s.ActionDecl)]
+        if len(actions) > 1:
+            raise error(
+                "an agent has exactly one strategic action", actions[1],
+                hint=f"the first `action` is at line {line_of(actions[0])}; use one action with more values",
+            )
+        for b in decl.body:
+            name = b.name.name
+            what = "field" if isinstance(b, s.TypeDecl) else "action"
+            if name in local:
+                raise error(f"{what} '{name}' is declared twice in agent '{decl.name.name}'", b.name,
+                            hint=f"first declared at line {local[name].line}")
+            if name in seen:
+                other = seen[name][0]
+                raise error(f"{what} '{name}' has the name of {article(other)} {other}", b.name,
+                            hint=f"pick another name ({other} '{name}' is declared at line {seen[name][1].line})")
+            if name == "self":
+                raise error("'self' is reserved (it means the agent whose utility is computed)", b.name)
+            local[name] = b.name.span

@@ -1,0 +1,180 @@
+"""What each player can do: follower actions, the leader's observations and one-shot
+choices, and sequential rounds."""
+from __future__ import annotations
+
+import math
+
+from compiler import model as m
+from compiler import spec as s
+from compiler.consts import did_you_mean, fmt, number, number_list
+from compiler.passes.state import Action, FiniteSet, State, agent_ref, check_finite, error, file_start, line_of
+
+
+def resolve_actions(st: State) -> None:
+    """Each follower's action set (non-empty); then the `Follower` records."""
+    for agent, fields, combos in zip(st.agents, st.fields, st.alt_index):
+        decl = next((b for b in agent.decl.body if isinstance(b, s.ActionDecl)), None)
+        action = None
+        if decl is not None:
+            action = Action(name=decl.name.name, values=finite_set(decl.domain, st, "action"), decl=decl)
+        st.actions.append(action)
+        labels, values = [], {f: [] for f in fields}
+        for combo in combos:
+            parts = []
+            for (name, info), idx in zip(fields.items(), combo):
+                v = info.support[idx]
+                values[name].append(v)
+                parts.append(f"{name}={st.items[v].name if info.kind == 'item' else fmt(v)}")
+            labels.append(",".join(parts) if parts else "none")
+        st.followers.append(
+            m.Follower(
+                name=agent.name,
+                fields=[m.TypeField(name=f.name, kind=f.kind) for f in fields.values()],
+                type_labels=labels,
+                type_values=values,
+                action_name=action.name if action else "none",
+                action_labels=action.values.labels if action else ["none"],
+                action_values=action.values.values if action else [None],
+                span=agent.decl.span,
+            )
+        )
+
+
+def finite_set(domain, st: State, what: str) -> FiniteSet:
+    """`{A, B}`, `items`, `agents` or a constant list of numbers; never empty, no repeats."""
+    if isinstance(domain, s.LabelSet):
+        labels = [lab.name for lab in domain.labels]
+        for i, lab in enumerate(domain.labels):
+            if lab.name in labels[:i]:
+                raise error(f"label '{lab.name}' is listed twice", lab)
+        result = FiniteSet("label", labels, [None] * len(labels))
+    elif isinstance(domain, s.AllItems):
+        result = FiniteSet("item", [it.name for it in st.items], [None] * len(st.items))
+    elif isinstance(domain, s.AllAgents):
+        result = FiniteSet("agent", [a.name for a in st.agents], [None] * len(st.agents))
+    else:
+        values = number_list(domain, st.env(), f"a list of numbers or a set of labels {{A, B}} for this {what}")
+        for i, v in enumerate(values):
+            check_finite(v, domain)
+            if v in values[:i]:
+                raise error(f"value {fmt(v)} is listed twice", domain)
+        result = FiniteSet("number", [fmt(v) for v in values], list(values))
+    if not result.labels:
+        raise error(f"empty {what} set", domain, hint="list at least one value")
+    return result
+
+
+def resolve_leader(st: State) -> None:
+    """What the leader observes, and its one-shot choices."""
+    if not st.statements(s.LeaderDecl):
+        raise error("the spec has no leader block", file_start(),
+                    hint="add `leader { choose ... }` or `leader { rounds { ... } }`")
+    leader = st.statements(s.LeaderDecl)[0]
+    observe: set[int] = set()
+    choices = []
+    for stmt in leader.body:
+        if isinstance(stmt, s.ObserveDecl):
+            for target in stmt.targets:
+                observe |= observed(target, st)
+        elif isinstance(stmt, s.ChooseDecl):
+            values = finite_set(stmt.domain, st, "choice")
+            choice = m.Choice(name=stmt.name.name, kind=values.kind, labels=values.labels, values=values.values,
+                              mixed=stmt.mixed, span=stmt.span)
+            st.choices[choice.name] = (values, choice)
+            choices.append(choice)
+    rounds = [r for r in leader.body if isinstance(r, s.RoundsDecl)]
+    if len(rounds) > 1:
+        raise error("a second rounds block", rounds[1], hint=f"the first one is at line {line_of(rounds[0])}")
+    if not choices and not rounds:
+        raise error("the leader decides nothing", leader, hint="add `choose name in {...}` or a `rounds { ... }` block")
+    st.leader = m.Leader(observe=sorted(observe), choices=choices)
+
+
+def observed(target: s.ObserveTarget, st: State) -> set[int]:
+    agents = st.agent_index()
+    if target.agent is not None:
+        k = agent_ref(target.agent, agents, st)
+        action = st.actions[k]
+        if action is None or action.name != target.action.name:
+            has = f"its action is '{action.name}'" if action else "it has no action"
+            raise error(f"agent '{target.agent.name}' has no action '{target.action.name}'", target.action, hint=has)
+        return {k}
+    name = target.action.name
+    found = {k for k, a in enumerate(st.actions) if a is not None and a.name == name}
+    if found:
+        return found
+    members = [agents[name]] if name in agents else st.groups.get(name, [])
+    if members:
+        silent = [st.agents[k].name for k in members if st.actions[k] is None]
+        if silent:
+            raise error(f"agent '{silent[0]}' has no action to observe", target)
+        return set(members)
+    actions = sorted({a.name for a in st.actions if a is not None})
+    raise error(f"no agent has an action named '{name}'", target.action,
+                hint=did_you_mean(name, actions + list(agents)) or (
+                    f"actions are: {', '.join(actions)}" if actions else "no agent has an action"))
+
+
+def resolve_rounds(st: State) -> None:
+    """Sequential rounds: the price set, the valuation and tie rule."""
+    leader = st.statements(s.LeaderDecl)[0]
+    decl = next((r for r in leader.body if isinstance(r, s.RoundsDecl)), None)
+    valuation = st.statements(s.ValuationDecl)
+    ties = st.statements(s.TiesDecl)
+    if decl is None:
+        for extra in valuation + ties:
+            raise error("valuation and ties only apply to sequential rounds", extra,
+                        hint="add a `rounds { ... }` block to the leader, or remove this line")
+        return
+    if not st.items:
+        raise error("rounds sell items, but the spec declares none", decl, hint="add `item name`")
+    prices = [p for p in decl.body if isinstance(p, (s.PriceGrid, s.PriceInterval))]
+    for kind, what in ((s.VisitDecl, "visit"), (s.RoundsObserve, "observe")):
+        found = [b for b in decl.body if isinstance(b, kind)]
+        if len(found) > 1:
+            raise error(f"a second `{what}` line in rounds", found[1])
+    if not prices:
+        raise error("rounds need prices", decl, hint="add `price each item in [0, 0.5, 1]`")
+    if len(prices) > 1:
+        raise error("a second `price` line in rounds", prices[1], hint=f"the first one is at line {line_of(prices[0])}")
+    price = prices[0]
+    rounds = {"span": decl.span}
+    if isinstance(price, s.PriceGrid):
+        grid = number_list(price.grid, st.env(with_support=True), "a list of prices")
+        if not grid:
+            raise error("empty price grid", price.grid, hint="list at least one price")
+        for p in grid:
+            if not math.isfinite(p):
+                raise error(f"prices must be finite numbers, got {fmt(p)}", price.grid)
+        rounds.update(price_kind="grid", grid=list(dict.fromkeys(grid)))
+    else:
+        env = st.env(with_support=True)
+        low, high = number(price.low, env, "a price"), number(price.high, env, "a price")
+        for v, node in ((low, price.low), (high, price.high)):
+            if not math.isfinite(v):
+                raise error(f"prices must be finite numbers, got {fmt(v)}", node)
+        if low > high:
+            raise error(f"interval low {fmt(low)} is above high {fmt(high)}", price, hint="write interval [low, high]")
+        rounds.update(price_kind="interval", low=low, high=high)
+    field_name, where = "value", decl
+    if valuation:
+        rounds["valuation"] = valuation[0].kind
+        field_name, where = valuation[0].field.name, valuation[0].field
+    for agent, fields in zip(st.agents, st.fields):
+        info = fields.get(field_name)
+        if info is None:
+            hint = ("add `valuation unit-demand of <field>`" if not valuation
+                    else did_you_mean(field_name, fields) or "the valued field must exist in every agent")
+            raise error(f"the rounds value bundles by field '{field_name}', but agent '{agent.name}' has no such field",
+                        where, hint=hint)
+        if info.kind == "item":
+            raise error(f"field '{field_name}' of agent '{agent.name}' holds an item, not a value", where,
+                        hint="the valued field is a number or a per-item number `value[item]`")
+    rounds["value_field"] = field_name
+    if ties:
+        rounds["tie_buy"] = ties[0].buy
+    seen = [b for b in decl.body if isinstance(b, s.RoundsObserve)]
+    if seen:
+        rounds["observe_allocation"] = seen[0].what == "allocation"
+    st.rounds = m.Rounds(**rounds)
+    st.leader = st.leader.model_copy(update={"rounds": st.rounds})

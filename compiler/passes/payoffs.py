@@ -1,0 +1,131 @@
+"""Payoffs: numeric tables over finite sets, each follower's utility, and the leader's
+objective (expressions are checked by `compiler.typecheck`)."""
+from __future__ import annotations
+
+import math
+
+from compiler import model as m
+from compiler import spec as s
+from compiler.consts import did_you_mean, evaluate, fmt
+from compiler.passes.state import NAMED_OBJECTIVES, FiniteSet, State, TableInfo, error, line_of
+from compiler.typecheck import Scope, number_expr
+
+
+def resolve_tables(st: State) -> None:
+    """Numeric tables: axes name finite sets; the literal's shape matches them."""
+    for decl in st.statements(s.TableDecl):
+        axes = [(axis.name, axis_set(axis, st)) for axis in decl.axes]
+        raw = evaluate(decl.value, st.env())
+        cell_size = _cell_size(raw, len(axes), decl)
+        values = _table_values(raw, axes, cell_size, decl, [], decl.value)
+        st.tables[decl.name.name] = TableInfo(decl.name.name, axes, values, cell_size, decl)
+
+
+def axis_set(axis: s.Ident, st: State) -> FiniteSet:
+    name = axis.name
+    if name == "items":
+        return FiniteSet("item", [it.name for it in st.items], [None] * len(st.items))
+    if name == "agents":
+        return FiniteSet("agent", [a.name for a in st.agents], [None] * len(st.agents))
+    if name in st.choices:
+        return st.choices[name][0]
+    sets = [a.values for a in st.actions if a is not None and a.name == name]
+    if sets:
+        if any(x.labels != sets[0].labels for x in sets):
+            raise error(f"agents disagree on the values of action '{name}'", axis)
+        return sets[0]
+    known = list(st.choices) + sorted({a.name for a in st.actions if a is not None}) + ["items", "agents"]
+    raise error(f"unknown table axis '{name}'", axis,
+                hint=did_you_mean(name, known) or "an axis is a leader choice, a follower action, items or agents")
+
+
+def _cell_size(raw, depth: int, decl: s.TableDecl) -> int:
+    cell = raw
+    for _ in range(depth):
+        if not isinstance(cell, list) or not cell:
+            raise error(f"table '{decl.name.name}' needs {depth} levels of nested lists, one per axis", decl.value)
+        cell = cell[0]
+    return len(cell) if isinstance(cell, tuple) else 0
+
+
+def _table_values(raw, axes, cell_size: int, decl: s.TableDecl, at: list[int], node: s.SExpr):
+    """Check the literal against the axes level by level; errors point at the row at fault."""
+    if len(at) == len(axes):
+        cell = raw
+        where = f"cell {decl.name.name}[{', '.join(axes[i][1].labels[k] for i, k in enumerate(at))}]"
+        if cell_size:
+            if not isinstance(cell, tuple) or len(cell) != cell_size:
+                raise error(f"{where} should be a {cell_size}-tuple like the first cell, got {fmt(cell)}", node)
+            parts = list(cell)
+        else:
+            parts = [cell]
+        for v in parts:
+            if not isinstance(v, float) or isinstance(v, bool) or not math.isfinite(v):
+                raise error(f"{where} holds {fmt(v)}; table cells are numbers or tuples of numbers", node)
+        return parts if cell_size else parts[0]
+    name, values = axes[len(at)]
+    if not isinstance(raw, list) or len(raw) != len(values.labels):
+        got = f"{len(raw)} entries" if isinstance(raw, list) else fmt(raw)
+        raise error(
+            f"table '{decl.name.name}': axis '{name}' has {len(values.labels)} values {values.describe()}, "
+            f"but the table gives {got} here", node,
+        )
+    inner = node.items if isinstance(node, s.ListLit) and len(node.items) == len(raw) else [node] * len(raw)
+    return [_table_values(r, axes, cell_size, decl, at + [i], n) for i, (r, n) in enumerate(zip(raw, inner))]
+
+
+def resolve_utilities(st: State) -> None:
+    """One utility per follower: its own line, the generic line with `self`, or quasi-linear."""
+    agents = st.agent_index()
+    own: dict[int, s.UtilityDecl] = {}
+    generic = None
+    for decl in st.statements(s.UtilityDecl):
+        if decl.agent is None:
+            generic = decl
+            continue
+        name = decl.agent.name
+        members = [agents[name]] if name in agents else st.groups.get(name)
+        if not members:
+            raise error(f"utility for unknown agent '{name}'", decl.agent,
+                        hint=did_you_mean(name, list(agents) + list(st.groups)) or f"agents are: {', '.join(agents)}")
+        for k in members:
+            if k in own:
+                raise error(f"a second utility for agent '{st.agents[k].name}'", decl.agent,
+                            hint=f"the first one is at line {line_of(own[k])}")
+            own[k] = decl
+    for k, agent in enumerate(st.agents):
+        decl = own.get(k, generic)
+        if decl is not None:
+            scope = Scope(self_agent=k, where=f"the utility of '{agent.name}'")
+            st.utilities.append(number_expr(decl.expr, scope, st, "a utility"))
+        elif st.rounds is not None:
+            me = m.Const(value=k)
+            st.utilities.append(m.Binary(op="-", left=m.Outcome(what="worth", agent=me),
+                                         right=m.Outcome(what="paid", agent=me)))
+        else:
+            raise error(f"agent '{agent.name}' has no utility", agent.decl.name,
+                        hint=f"add `utility {agent.name} = ...` or a generic `utility = ...` line")
+
+
+def resolve_objective(st: State) -> None:
+    """The leader's objective: an expression, or `welfare` / `revenue` over the rounds."""
+    decls = st.statements(s.ObjectiveDecl)
+    if not decls:
+        raise error("the spec has no objective", st.statements(s.LeaderDecl)[0],
+                    hint="add `objective = ...`, `objective welfare` or `objective revenue`")
+    decl = decls[0]
+    if decl.named is not None:
+        name = decl.named.name
+        if name not in NAMED_OBJECTIVES:
+            raise error(f"unknown objective '{name}'", decl.named,
+                        hint=did_you_mean(name, NAMED_OBJECTIVES)
+                        or "write `objective welfare`, `objective revenue` or `objective = ...`")
+        if st.rounds is None:
+            raise error(f"objective {name} sums the rounds' outcomes, but the leader has no rounds", decl.named,
+                        hint="write `objective = ...` instead")
+        what = "worth" if name == "welfare" else "paid"
+        st.objective = m.Aggregate(func="sum", var="i", domain="agents",
+                                   body=m.Outcome(what=what, agent=m.Var(name="i")), span=decl.span)
+        st.objective_name = name
+    else:
+        st.objective = number_expr(decl.expr, Scope(self_agent=None, where="the objective"), st, "the objective")

@@ -1,0 +1,254 @@
+"""Follower types: each type field's support and law, `joint` laws, and the dense prior
+over type profiles."""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from compiler import spec as s
+from compiler.consts import did_you_mean, evaluate, fmt, number, number_list
+from compiler.errors import MechSizeError
+from compiler.passes.state import (
+    MAX_TYPE_PROFILES, PROB_TOLERANCE, FieldInfo, State, agent_ref, check_finite, error, line_of,
+)
+
+
+def resolve_types(st: State) -> None:
+    """Each type field's support and (unless a joint gives it) its probabilities."""
+    items = st.item_index()
+    for agent in st.agents:
+        fields: dict[str, FieldInfo] = {}
+        for decl in agent.decl.body:
+            if isinstance(decl, s.TypeDecl):
+                fields[decl.name.name] = type_field(decl, items, st)
+        st.fields.append(fields)
+
+
+def type_field(decl: s.TypeDecl, items: dict[str, int], st: State) -> FieldInfo:
+    if decl.kind != "scalar" and not items:
+        raise error(f"'{decl.name.name}' is an item field but the spec declares no items", decl, hint="add `item name`")
+    law = decl.law
+    info = FieldInfo(name=decl.name.name, kind=decl.kind, support=[], probs=None, decl=decl)
+    if law is None:
+        return info  # support and law come from a `joint` block
+    if isinstance(law, s.Support):
+        info.support = support_values(law.over, decl.kind, items, st)
+    elif isinstance(law, s.Uniform):
+        info.support = support_values(law.over, decl.kind, items, st, where=law)
+        info.probs = [1.0 / len(info.support)] * len(info.support)
+    else:
+        keyed = [(field_value(e.key, decl.kind, items, st), e) for e in law.entries]
+        info.support = [v for v, _ in keyed]
+        _no_repeats([(v, e.key) for v, e in keyed], decl.kind, st)
+        info.probs = probabilities(law, st)
+    return info
+
+
+def support_values(over, kind: str, items: dict[str, int], st: State, where=None) -> list:
+    """The values a field can take: numbers, item indices, or per-item vectors."""
+    node = over if over is not None else where
+    if kind == "item":
+        if over is None or isinstance(over, s.AllItems):
+            values, nodes = list(range(len(items))), [node] * len(items)
+        elif isinstance(over, s.LabelSet):
+            values, nodes = [_item_name(n, items) for n in over.labels], over.labels
+        elif isinstance(over, s.ListLit):
+            values, nodes = [field_value(x, kind, items, st) for x in over.items], over.items
+        else:
+            raise error("an item field's values are item names: [a, b] or `items`", node)
+    else:
+        if over is None:
+            raise error("uniform needs the list of values, e.g. `uniform [0, 1]`", node)
+        if isinstance(over, (s.LabelSet, s.AllItems, s.AllAgents)):
+            raise error("a number field's values are numbers, e.g. [0, 0.5, 1]", over,
+                        hint="for an item-valued field write `type name: item ~ uniform`")
+        raw = evaluate(over, st.env())
+        if not isinstance(raw, list):
+            raise error(f"expected a list of values, got {fmt(raw)}", over)
+        if kind == "scalar":
+            values = number_list(over, st.env(), "a list of numbers")
+        elif all(isinstance(v, float) and not isinstance(v, bool) for v in raw):
+            # a per-item field over a list of numbers: each item independently
+            values = [list(v) for v in itertools.product(raw, repeat=len(items))]
+        else:
+            values = [_vector(v, over, len(items)) for v in raw]
+        nodes = [over] * len(values)
+        for v in values:
+            check_finite(v, over)
+    if not values:
+        raise error("a type field needs at least one value", node)
+    _no_repeats(list(zip(values, nodes)), kind, st)
+    return values
+
+
+def field_value(expr: s.SExpr, kind: str, items: dict[str, int], st: State):
+    """One value of a field of `kind`, written as an expression (a distribution key)."""
+    if kind == "item":
+        if not isinstance(expr, s.Name):
+            raise error("an item field's values are item names", expr)
+        return _item_name(expr, items)
+    value = evaluate(expr, st.env())
+    if kind == "scalar":
+        if not isinstance(value, float) or isinstance(value, bool):
+            raise error(f"a number field's values are numbers, got {fmt(value)}", expr)
+        check_finite(value, expr)
+        return value
+    vec = _vector(value, expr, len(items))
+    check_finite(vec, expr)
+    return vec
+
+
+def _vector(value, node, n_items: int) -> list[float]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, float) and not isinstance(v, bool) for v in value):
+        raise error(f"a per-item value is a list of {n_items} numbers, got {fmt(value)}", node)
+    if len(value) != n_items:
+        raise error(f"a per-item value needs one number per item ({n_items}), got {len(value)}", node)
+    return list(value)
+
+
+def _item_name(name, items: dict[str, int]) -> int:
+    text = name.name
+    if text not in items:
+        raise error(f"unknown item '{text}'", name, hint=did_you_mean(text, items) or f"items are: {', '.join(items)}")
+    return items[text]
+
+
+def _no_repeats(values: list[tuple], kind: str, st: State) -> None:
+    seen = []
+    for v, node in values:
+        if v in seen:
+            shown = st.items[v].name if kind == "item" else fmt(v)
+            raise error(f"value {shown} is listed twice", node)
+        seen.append(v)
+
+
+def probabilities(dist: s.DistTable, st: State) -> list[float]:
+    """Evaluate a table's probabilities: each non-negative, summing to 1."""
+    probs = []
+    for entry in dist.entries:
+        p = number(entry.prob, st.env(), "a probability")
+        if p < 0:
+            raise error(f"probability {fmt(p)} is negative", entry.prob)
+        probs.append(p)
+    total = sum(probs)
+    if abs(total - 1.0) > PROB_TOLERANCE:
+        raise error(f"probabilities sum to {total:.12g}, not 1", dist, hint="make the probabilities add up to 1")
+    return probs
+
+
+def resolve_joint_priors(st: State) -> None:
+    """Attach each `joint` law to its fields, then build every follower's type table and the prior."""
+    agents = st.agent_index()
+    items = st.item_index()
+    factors: list[tuple[list[tuple[int, str]], dict[tuple, float]]] = []
+    for joint in st.statements(s.JointDecl):
+        refs = []
+        for ref in joint.fields:
+            k = agent_ref(ref.agent, agents, st)
+            info = st.fields[k].get(ref.field.name)
+            if info is None:
+                raise error(f"agent '{ref.agent.name}' has no type field '{ref.field.name}'", ref.field,
+                            hint=did_you_mean(ref.field.name, st.fields[k]))
+            if info.probs is not None:
+                raise error(f"{ref.agent.name}.{ref.field.name} already has its own distribution", ref,
+                            hint=f"declare it as `type {info.name} in [...]` to give its law here")
+            if info.joint is not None:
+                where = line_of(info.joint)
+                raise error(f"{ref.agent.name}.{ref.field.name} is already in the joint at line {where}", ref)
+            if (k, info.name) in refs:
+                raise error(f"{ref.agent.name}.{ref.field.name} is listed twice", ref)
+            info.joint = joint
+            refs.append((k, info.name))
+        factors.append((refs, joint_table(joint, refs, st, items)))
+    for agent, fields in zip(st.agents, st.fields):
+        for info in fields.values():
+            if info.probs is None and info.joint is None:
+                raise error(f"type field '{info.name}' of agent '{agent.name}' has no distribution", info.decl,
+                            hint=f"write `type {info.name} ~ ...` or give its law in a `joint` block")
+    build_followers_types(st, factors)
+
+
+def joint_table(joint: s.JointDecl, refs: list[tuple[int, str]], st: State, items) -> dict[tuple, float]:
+    """Map (support index per listed field) -> probability, filling supports left open."""
+    infos = [st.fields[k][f] for k, f in refs]
+    dist = joint.dist
+    if isinstance(dist, s.Uniform):
+        if dist.over is None or not isinstance(dist.over, s.ListLit):
+            raise error("a uniform joint law lists its value tuples: uniform [(0, 1), (1, 0)]", dist)
+        keys = dist.over.items
+        probs = [1.0 / len(keys)] * len(keys) if keys else []
+    else:
+        keys = [e.key for e in dist.entries]
+        probs = probabilities(dist, st)
+    if not keys:
+        raise error("a joint law needs at least one entry", dist)
+    rows = []
+    for key in keys:
+        parts = key.items if isinstance(key, s.TupleLit) else [key]
+        if len(parts) != len(infos):
+            raise error(f"each key of this joint law lists {len(infos)} value(s), one per field; got {len(parts)}", key)
+        rows.append([field_value(part, info.kind, items, st) for part, info in zip(parts, infos)])
+    for col, info in enumerate(infos):
+        if not info.support:  # `type value` with no support: take the values the joint uses
+            values = []
+            for row in rows:
+                if row[col] not in values:
+                    values.append(row[col])
+            info.support = sorted(values) if info.kind != "per_item" else values
+    table: dict[tuple, float] = {}
+    for key, row, p in zip(keys, rows, probs):
+        index = []
+        for part, value, info, (k, f) in zip(key.items if isinstance(key, s.TupleLit) else [key], row, infos, refs):
+            if value not in info.support:
+                shown = st.items[value].name if info.kind == "item" else fmt(value)
+                raise error(f"{shown} is not a value of {st.agents[k].name}.{f}", part,
+                            hint=f"its values are {_show_support(info, st)}")
+            index.append(info.support.index(value))
+        if tuple(index) in table:
+            raise error("this combination is listed twice", key)
+        table[tuple(index)] = p
+    return table
+
+
+def _show_support(info: FieldInfo, st: State) -> str:
+    if info.kind == "item":
+        return "[" + ", ".join(st.items[v].name for v in info.support) + "]"
+    return "[" + ", ".join(fmt(v) for v in info.support) + "]"
+
+
+def build_followers_types(st: State, factors) -> None:
+    """Type alternatives (product of field supports, first field slowest) and the dense prior."""
+    counts = []
+    alt_index: list[list[tuple[int, ...]]] = []  # per follower: support index of each field, per alternative
+    for fields in st.fields:
+        combos = list(itertools.product(*[range(len(f.support)) for f in fields.values()]))
+        alt_index.append(combos)
+        counts.append(len(combos))
+    if math.prod(counts) > MAX_TYPE_PROFILES:
+        raise MechSizeError(
+            f"{math.prod(counts)} type profiles (per agent: {counts}) are more than {MAX_TYPE_PROFILES}",
+            span=st.spec.span, hint="use fewer type values",
+        )
+    prior = np.ones(counts)
+    for k, fields in enumerate(st.fields):
+        for pos, info in enumerate(fields.values()):
+            if info.probs is None:
+                continue
+            marginal = np.array([info.probs[combo[pos]] for combo in alt_index[k]])
+            shape = [1] * len(counts)
+            shape[k] = counts[k]
+            prior = prior * marginal.reshape(shape)
+    for refs, table in factors:
+        involved = sorted({k for k, _ in refs})
+        positions = [list(st.fields[k]).index(f) for k, f in refs]
+        sub = np.zeros([counts[k] for k in involved])
+        for alts in itertools.product(*[range(counts[k]) for k in involved]):
+            chosen = dict(zip(involved, alts))
+            key = tuple(alt_index[k][chosen[k]][pos] for (k, _), pos in zip(refs, positions))
+            sub[alts] = table.get(key, 0.0)
+        shape = [counts[k] if k in involved else 1 for k in range(len(counts))]
+        prior = prior * sub.reshape(shape)
+    st.prior = [float(p) for p in prior.reshape(-1)]
+    st.alt_index = alt_index

@@ -1,0 +1,58 @@
+"""The `dynamics` block (over the paper's defaults) and the `training` block (defaults for
+`mechdsl train`)."""
+from __future__ import annotations
+
+import math
+
+from compiler import model as m
+from compiler import spec as s
+from compiler.consts import did_you_mean, evaluate, fmt, number, whole
+from compiler.passes.state import DYNAMICS_KEYS, State, error, line_of
+
+
+def resolve_dynamics(st: State) -> None:
+    """Paper defaults (T=1000,R=100 with private types, else T=100,R=10), then the block."""
+    bayesian = any(len(f.type_labels) > 1 for f in st.followers)
+    values: dict = {"equilibrium": 1000 if bayesian else 100, "reward": 100 if bayesian else 10}
+    for decl in st.statements(s.DynamicsDecl):
+        for setting in _settings(decl, DYNAMICS_KEYS):
+            key, expr, env = setting.name.name, setting.value, st.env()
+            if key == "step":
+                value = number(expr, env, "a step size")
+                if not value > 0 or not math.isfinite(value):
+                    raise error(f"step must be a positive number, got {fmt(value)}", expr)
+            elif key == "normalize":
+                value = evaluate(expr, env)
+                if not isinstance(value, bool):
+                    raise error(f"normalize is true or false, got {fmt(value)}", expr)
+            else:
+                value = whole(expr, env, f"a whole number of {key} sub-episodes")
+                if value < 1:
+                    raise error(f"{key} must be at least 1, got {value}", expr)
+            values[key] = value
+    st.dynamics = m.Dynamics(**values)
+
+
+def resolve_training(st: State) -> None:
+    """Defaults for `mechdsl train`: numbers (whole ones as int), bools and strings."""
+    for decl in st.statements(s.TrainingDecl):
+        for setting in _settings(decl, None):
+            value = evaluate(setting.value, st.env())
+            if isinstance(value, (list, tuple)):
+                raise error("a training setting is a number, true/false or a \"string\"", setting.value)
+            if isinstance(value, float) and value == int(value) and abs(value) < 2**53:
+                value = int(value)
+            st.training[setting.name.name] = value
+
+
+def _settings(decl, allowed) -> list[s.Setting]:
+    seen: dict[str, s.Setting] = {}
+    for setting in decl.settings:
+        key = setting.name.name
+        if allowed is not None and key not in allowed:
+            raise error(f"unknown setting '{key}'", setting.name,
+                        hint=did_you_mean(key, allowed) or f"settings are: {', '.join(allowed)}")
+        if key in seen:
+            raise error(f"'{key}' is set twice", setting.name, hint=f"first set at line {line_of(seen[key])}")
+        seen[key] = setting
+    return list(seen.values())

@@ -1,0 +1,174 @@
+"""What the passes share: the `State` they fill in, its records, and the helpers that
+more than one pass uses; also the language's fixed limits and vocabularies.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+from compiler import model as m
+from compiler import spec as s
+from compiler.consts import ConstEnv, Value, did_you_mean, fmt
+from compiler.errors import MechSemanticError
+from compiler.model import Span
+
+
+PROB_TOLERANCE = 1e-9
+MAX_TYPE_PROFILES = 1_000_000
+NAMED_OBJECTIVES = ("welfare", "revenue")
+DYNAMICS_KEYS = ("step", "equilibrium", "reward", "normalize")
+OUTCOMES = ("units", "paid", "worth")
+
+
+@dataclass
+class FiniteSet:
+    """The values of an action or a leader choice."""
+
+    kind: str  # "label" | "number" | "item" | "agent"
+    labels: list[str]
+    values: list[Optional[float]]
+
+    def describe(self) -> str:
+        return "{" + ", ".join(self.labels) + "}"
+
+
+@dataclass
+class Agent:
+    """One follower after `agents x[n]` expansion, before its type is resolved."""
+
+    name: str
+    decl: Union[s.AgentDecl, s.AgentsDecl]
+    group: str = ""
+
+
+@dataclass
+class FieldInfo:
+    """One type field of one follower: its support and, unless a joint gives it, its law."""
+
+    name: str
+    kind: str  # "scalar" | "item" | "per_item"
+    support: list  # floats, item indices, or lists of floats
+    probs: Optional[list[float]]  # None: given by a `joint` block
+    decl: s.TypeDecl
+    joint: Optional[s.JointDecl] = None
+
+
+@dataclass
+class Action:
+    name: str
+    values: FiniteSet
+    decl: s.ActionDecl
+
+
+@dataclass
+class TableInfo:
+    name: str
+    axes: list[tuple[str, FiniteSet]]
+    values: list
+    cell_size: int  # 0: number cells; k: k-tuples (one more axis)
+    decl: s.TableDecl
+
+
+@dataclass
+class State:
+    spec: s.Spec
+    overrides: dict[str, str]
+    params: dict[str, Value] = field(default_factory=dict)
+    items: list[m.Item] = field(default_factory=list)
+    agents: list[Agent] = field(default_factory=list)
+    groups: dict[str, list[int]] = field(default_factory=dict)
+    fields: list[dict[str, FieldInfo]] = field(default_factory=list)
+    actions: list[Optional[Action]] = field(default_factory=list)
+    followers: list[m.Follower] = field(default_factory=list)
+    prior: list[float] = field(default_factory=list)
+    choices: dict[str, tuple[FiniteSet, m.Choice]] = field(default_factory=dict)
+    leader: Optional[m.Leader] = None
+    rounds: Optional[m.Rounds] = None
+    alt_index: list[list[tuple[int, ...]]] = field(default_factory=list)  # per follower, per type: support positions
+    tables: dict[str, TableInfo] = field(default_factory=dict)
+    utilities: list[m.Expr] = field(default_factory=list)
+    objective: Optional[m.Expr] = None
+    objective_name: str = "objective"
+    dynamics: m.Dynamics = field(default_factory=m.Dynamics)
+    training: dict = field(default_factory=dict)
+
+    # ---- lookups used by several passes ----
+    def statements(self, kind: type) -> list:
+        return [st for st in self.spec.statements if isinstance(st, kind)]
+
+    def item_index(self) -> dict[str, int]:
+        return {it.name: i for i, it in enumerate(self.items)}
+
+    def agent_index(self) -> dict[str, int]:
+        return {a.name: i for i, a in enumerate(self.agents)}
+
+    def env(self, with_support: bool = False) -> ConstEnv:
+        return ConstEnv(
+            params=dict(self.params),
+            support=(lambda name: support_of(self, name)) if with_support else None,
+            elsewhere=self.non_constants(),
+        )
+
+    def non_constants(self) -> dict[str, str]:
+        out = {it.name: "an item" for it in self.items}
+        out.update({a.name: "an agent" for a in self.agents})
+        for st in self.statements(s.LeaderDecl):
+            out.update({c.name.name: "a leader choice" for c in st.body if isinstance(c, s.ChooseDecl)})
+        for fields in self.fields:
+            out.update({f: "a type field" for f in fields})
+        for action in self.actions:
+            if action is not None:
+                out[action.name] = "a follower action"
+        return out
+
+
+def error(message: str, node, hint: str = "") -> MechSemanticError:
+    span = node if isinstance(node, Span) else getattr(node, "span", None)
+    return MechSemanticError(message, span=span, hint=hint)
+
+
+def line_of(node) -> int:
+    return node.span.line
+
+
+def file_start() -> Span:
+    return Span(line=1, column=1)
+
+
+def article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
+def check_finite(value, node) -> None:
+    for v in value if isinstance(value, list) else [value]:
+        if not math.isfinite(v):
+            raise error(f"type values must be finite numbers, got {fmt(v)}", node)
+
+
+def agent_ref(name: s.Ident, agents: dict[str, int], st: State) -> int:
+    if name.name not in agents:
+        hint = did_you_mean(name.name, agents)
+        if name.name in st.groups:
+            hint = f"'{name.name}' is a group; name one agent, e.g. {st.agents[st.groups[name.name][0]].name}"
+        raise error(f"unknown agent '{name.name}'", name, hint=hint)
+    return agents[name.name]
+
+
+def support_of(st: State, name: s.Name) -> list[float]:
+    """`support(field)`: sorted union of the field's values over all agents."""
+    values: set[float] = set()
+    found = False
+    for fields in st.fields:
+        info = fields.get(name.name)
+        if info is None:
+            continue
+        found = True
+        if info.kind == "item":
+            raise error(f"'{name.name}' holds items; support() needs a number field", name)
+        for v in info.support:
+            values.update(v if isinstance(v, list) else [v])
+    if not found:
+        every = sorted({f for fields in st.fields for f in fields})
+        raise error(f"no agent has a type field '{name.name}'", name, hint=did_you_mean(name.name, every))
+    return sorted(values)

@@ -1,0 +1,447 @@
+"""Payoff expressions: bind every name and type-check a `Spec` expression into a `Model`
+expression.  One recursive checker, used by the utility and objective passes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from compiler import model as m
+from compiler import spec as s
+from compiler.consts import FUNCTIONS, arithmetic, as_whole, did_you_mean, evaluate, fmt
+from compiler.model import Span
+from compiler.passes.state import OUTCOMES, FiniteSet, State, TableInfo, article, error
+
+
+@dataclass
+class Scope:
+    """Where an expression is read: `self_agent` is bound in utilities (None in the objective)."""
+
+    self_agent: Optional[int]
+    where: str
+    vars: dict[str, str] = field(default_factory=dict)  # aggregate variable -> "agent" | "item"
+
+
+@dataclass
+class Typed:
+    """A resolved expression and its type.
+
+    `ty`: number, bool, item, agent, label (of `labels`), per_item (a field still to be
+    indexed by an item: `field` of `agent`), bare (a label name not yet placed in a set).
+    `index`: for references to a numeric set, the position form (used by tables).
+    """
+
+    expr: Optional[m.Expr]
+    ty: str
+    labels: tuple = ()
+    index: Optional[m.Expr] = None
+    size: int = 0
+    name: str = ""
+    agent: Optional[m.Expr] = None
+
+    def describe(self) -> str:
+        if self.ty == "label":
+            return "a label of {" + ", ".join(self.labels) + "}"
+        if self.ty == "bare":
+            return f"the label {self.name}"
+        if self.ty == "per_item":
+            return f"the per-item field '{self.name}'"
+        return {"number": "a number", "bool": "a bool", "item": "an item", "agent": "an agent"}[self.ty]
+
+
+NUMERIC = ("number", "bool")
+
+
+def number_expr(expr: s.SExpr, scope: Scope, st: State, what: str) -> m.Expr:
+    t = resolve_expr(expr, scope, st)
+    if t.ty not in NUMERIC:
+        raise error(f"{what} must be a number, got {t.describe()}", expr)
+    return t.expr
+
+
+def resolve_expr(e: s.SExpr, scope: Scope, st: State) -> Typed:
+    """Dispatch on the syntax node; every branch returns a `Typed`."""
+    if isinstance(e, s.Num):
+        return Typed(m.Const(value=e.value, span=e.span), "number")
+    if isinstance(e, s.BoolLit):
+        return Typed(m.Const(value=1.0 if e.value else 0.0, span=e.span), "bool")
+    if isinstance(e, s.Name):
+        return resolve_name(e, scope, st)
+    if isinstance(e, s.Attr):
+        return resolve_attr(e, scope, st)
+    if isinstance(e, s.Index):
+        return resolve_index(e, scope, st)
+    if isinstance(e, s.Call):
+        return resolve_call(e, scope, st)
+    if isinstance(e, s.AggExpr):
+        return resolve_aggregate(e, scope, st)
+    if isinstance(e, s.UnaryOp):
+        operand = resolve_expr(e.operand, scope, st)
+        want = NUMERIC if e.op == "-" else ("bool",)
+        if operand.ty not in want:
+            need = "a number" if e.op == "-" else "a bool"
+            raise error(f"'{e.op}' needs {need}, got {operand.describe()}", e.operand)
+        if e.op == "-" and isinstance(operand.expr, m.Const):
+            return Typed(m.Const(value=-operand.expr.value, span=e.span), "number")
+        return Typed(m.Unary(op=e.op, operand=operand.expr, span=e.span), "number" if e.op == "-" else "bool")
+    if isinstance(e, s.BinOp):
+        return resolve_binary(e, scope, st)
+    if isinstance(e, s.IfExpr):
+        cond = resolve_expr(e.cond, scope, st)
+        if cond.ty != "bool":
+            raise error(f"the condition of 'if' must be a comparison or a bool, got {cond.describe()}", e.cond)
+        then, orelse = resolve_expr(e.then, scope, st), resolve_expr(e.orelse, scope, st)
+        for branch, node in ((then, e.then), (orelse, e.orelse)):
+            if branch.ty not in NUMERIC:
+                raise error(f"the branches of 'if' must be numbers, got {branch.describe()}", node)
+        ty = "bool" if then.ty == orelse.ty == "bool" else "number"
+        return Typed(m.If(cond=cond.expr, then=then.expr, orelse=orelse.expr, span=e.span), ty)
+    if isinstance(e, (s.ListLit, s.TupleLit)):
+        raise error("lists and tuples cannot appear in a payoff expression", e,
+                    hint="put them in a `table` and index it")
+    if isinstance(e, s.StrLit):
+        raise error("strings only appear in the training block", e)
+    raise error("this cannot appear in a payoff expression", e)  # pragma: no cover
+
+
+def resolve_name(e: s.Name, scope: Scope, st: State) -> Typed:
+    name = e.name
+    if name in scope.vars:
+        return Typed(m.Var(name=name, span=e.span), scope.vars[name])
+    if name == "self":
+        if scope.self_agent is None:
+            raise error(f"'self' has no meaning in {scope.where}", e,
+                        hint="'self' is the agent whose utility is computed")
+        return Typed(m.Const(value=scope.self_agent, span=e.span), "agent")
+    if name in st.params:
+        value = st.params[name]
+        if not isinstance(value, float) or isinstance(value, bool):
+            raise error(f"param '{name}' is {fmt(value)}, not a number", e)
+        return Typed(m.Const(value=value, span=e.span), "number")
+    items, agents = st.item_index(), st.agent_index()
+    if name in items:
+        return Typed(m.Const(value=items[name], span=e.span), "item")
+    if name in agents:
+        return Typed(m.Const(value=agents[name], span=e.span), "agent")
+    if name in st.choices:
+        return choice_ref(name, e.span, st)
+    if name in st.tables:
+        table = st.tables[name]
+        axes = ", ".join(a for a, _ in table.axes)
+        component = "[0]" if table.cell_size else ""
+        raise error(f"table '{name}' needs indices", e, hint=f"write {name}[{axes}]{component}")
+    if name in st.groups:
+        raise error(f"'{name}' names a group of agents", e,
+                    hint=f"pick one ({st.agents[st.groups[name][0]].name}, ...) or use sum(i in agents: ...)")
+    owners = [scope.self_agent] if scope.self_agent is not None else []
+    owners += [k for k in range(len(st.agents)) if k != scope.self_agent]
+    for kind in ("field", "action"):
+        having = [k for k in owners if _has(st, k, name, kind)]
+        if not having:
+            continue
+        if having[0] != scope.self_agent and len(having) > 1:
+            who = ", ".join(st.agents[k].name for k in having[:3])
+            what = f"{article(kind)} {kind} '{name}'"
+            raise error(f"'{name}' is ambiguous in {scope.where}: agents {who} all have {what}", e,
+                        hint=f"write {st.agents[having[0]].name}.{name}")
+        return member_ref(m.Const(value=having[0]), [having[0]], name, e.span, st)
+    if any(name in labels for labels in _label_sets(st)):
+        return Typed(None, "bare", name=name)
+    known = set(scope.vars) | set(st.params) | set(items) | set(agents) | set(st.choices) | set(st.tables)
+    for fields in st.fields:
+        known |= set(fields)
+    known |= {a.name for a in st.actions if a is not None}
+    raise error(f"unknown name '{name}'", e, hint=did_you_mean(name, sorted(known)))
+
+
+def _has(st: State, k: int, name: str, kind: str) -> bool:
+    if kind == "field":
+        return name in st.fields[k]
+    action = st.actions[k]
+    return action is not None and action.name == name
+
+
+def _label_sets(st: State) -> list[list[str]]:
+    sets = [values.labels for values, _ in st.choices.values() if values.kind == "label"]
+    sets += [a.values.labels for a in st.actions if a is not None and a.values.kind == "label"]
+    return sets
+
+
+def set_ref(expr_index: m.Expr, expr_value: m.Expr, values: FiniteSet) -> Typed:
+    """A reference to a member of a finite set, typed by the set's kind."""
+    if values.kind == "number":
+        return Typed(expr_value, "number", index=expr_index, size=len(values.labels))
+    if values.kind == "label":
+        return Typed(expr_index, "label", labels=tuple(values.labels), size=len(values.labels))
+    return Typed(expr_index, values.kind, size=len(values.labels))
+
+
+def choice_ref(name: str, span: Span, st: State) -> Typed:
+    values, _ = st.choices[name]
+    return set_ref(m.ChoiceRef(name=name, span=span), m.ChoiceRef(name=name, numeric=True, span=span), values)
+
+
+def member_ref(agent: m.Expr, owners: list[int], name: str, span: Span, st: State) -> Typed:
+    """Field or action `name` of `agent` (a constant, or a variable ranging over `owners`)."""
+    if all(name in st.fields[k] for k in owners):
+        kinds = {st.fields[k][name].kind for k in owners}
+        if len(kinds) > 1:
+            raise error(f"field '{name}' has different kinds across agents ({', '.join(sorted(kinds))})", span)
+        kind = kinds.pop()
+        if kind == "per_item":
+            return Typed(None, "per_item", name=name, agent=agent)
+        return Typed(m.TypeRef(agent=agent, field=name, span=span), "number" if kind == "scalar" else "item")
+    if all(_has(st, k, name, "action") for k in owners):
+        sets = [st.actions[k].values for k in owners]
+        first = sets[0]
+        if any(x.kind != first.kind or (first.kind != "number" and x.labels != first.labels) for x in sets):
+            raise error(f"agents disagree on the values of action '{name}'", span)
+        return set_ref(m.ActionRef(agent=agent, span=span), m.ActionRef(agent=agent, numeric=True, span=span), first)
+    raise LookupError(name)
+
+
+def resolve_attr(e: s.Attr, scope: Scope, st: State) -> Typed:
+    owner = resolve_expr(e.obj, scope, st)
+    if owner.ty != "agent":
+        raise error(f"'.{e.name.name}' needs an agent on its left, got {owner.describe()}", e.obj)
+    if isinstance(owner.expr, m.Const):
+        owners = [int(owner.expr.value)]
+        label = f"agent '{st.agents[owners[0]].name}'"
+    else:
+        owners = list(range(len(st.agents)))
+        label = "every agent"
+    try:
+        return member_ref(owner.expr, owners, e.name.name, e.span, st)
+    except LookupError:
+        names = set().union(*(set(st.fields[k]) for k in owners))
+        names |= {st.actions[k].name for k in owners if st.actions[k] is not None}
+        raise error(f"{label} has no field or action '{e.name.name}'", e.name,
+                    hint=did_you_mean(e.name.name, sorted(names))) from None
+
+
+def resolve_index(e: s.Index, scope: Scope, st: State) -> Typed:
+    # a chain t[a, b][c] on a table: gather all indices
+    chain, root = [], e
+    while isinstance(root, s.Index):
+        chain = list(root.indices) + chain
+        root = root.obj
+    if isinstance(root, s.Name) and root.name in st.tables and root.name not in scope.vars:
+        return table_ref(st.tables[root.name], chain, e, scope, st)
+    obj = resolve_expr(e.obj, scope, st)
+    if obj.ty != "per_item":
+        raise error(f"cannot index {obj.describe()}", e.obj, hint="only tables and per-item fields take [...]")
+    if len(e.indices) != 1:
+        raise error(f"a per-item field takes one item index, got {len(e.indices)}", e)
+    item = resolve_expr(e.indices[0], scope, st)
+    if item.ty != "item":
+        raise error(f"a per-item field is indexed by an item, got {item.describe()}", e.indices[0])
+    return Typed(m.TypeRef(agent=obj.agent, field=obj.name, item=item.expr, span=e.span), "number")
+
+
+def table_ref(table: TableInfo, indices: list, e: s.Index, scope: Scope, st: State) -> Typed:
+    want = len(table.axes) + (1 if table.cell_size else 0)
+    if len(indices) != want:
+        axes = ", ".join(a for a, _ in table.axes)
+        hint = f"write {table.name}[{axes}]" + ("[0]" if table.cell_size else "")
+        if table.cell_size and len(indices) == len(table.axes):
+            raise error(f"the cells of table '{table.name}' are {table.cell_size}-tuples; pick a component", e,
+                        hint=hint)
+        raise error(f"table '{table.name}' takes {want} indices, got {len(indices)}", e, hint=hint)
+    out = []
+    for pos, index in enumerate(indices):
+        if pos == len(table.axes):  # tuple component: a constant position
+            comp = resolve_expr(index, scope, st)
+            if not isinstance(comp.expr, m.Const) or comp.ty != "number":
+                raise error("a tuple component is a constant: [0], [1], ...", index)
+            k = as_whole(comp.expr.value, index.span, "a whole component number")
+            if not 0 <= k < table.cell_size:
+                raise error(f"component {k} is out of range: the cells of '{table.name}' have {table.cell_size} parts "
+                            f"(0..{table.cell_size - 1})", index)
+            out.append(m.Const(value=k, span=index.span))
+            continue
+        axis, values = table.axes[pos]
+        out.append(axis_index(index, axis, values, scope, st))
+    return Typed(m.Table(name=table.name, values=table.values, index=out, span=e.span), "number")
+
+
+def axis_index(index: s.SExpr, axis: str, values: FiniteSet, scope: Scope, st: State) -> m.Expr:
+    """Resolve one table index against its axis's set (labels by name, refs by position)."""
+    is_label = isinstance(index, s.Name) and index.name in values.labels and index.name not in scope.vars
+    if values.kind == "label" and is_label:
+        return m.Const(value=values.labels.index(index.name), span=index.span)
+    if values.kind == "label" and isinstance(index, s.Name) and not _known(index.name, scope, st):
+        raise error(f"'{index.name}' is not a value of axis '{axis}' {values.describe()}", index,
+                    hint=did_you_mean(index.name, values.labels))
+    t = resolve_expr(index, scope, st)
+    if t.ty == "bare":
+        raise error(f"'{t.name}' is not a value of axis '{axis}' {values.describe()}", index)
+    if t.ty in ("label", "item", "agent") and values.kind == t.ty:
+        if t.ty == "label" and list(t.labels) != values.labels:
+            raise error(f"axis '{axis}' takes a label of {values.describe()}, got {t.describe()}", index)
+        return t.expr
+    if t.ty == "number" and t.index is not None and values.kind == "number" and t.size == len(values.labels):
+        return t.index
+    if t.ty == "number" and isinstance(t.expr, m.Const):
+        k = as_whole(t.expr.value, index.span, "a whole position")
+        if not 0 <= k < len(values.labels):
+            raise error(f"position {k} is out of range for axis '{axis}' ({len(values.labels)} values)", index)
+        return m.Const(value=k, span=index.span)
+    raise error(f"axis '{axis}' takes {_set_member(values)}, got {t.describe()}", index)
+
+
+def _set_member(values: FiniteSet) -> str:
+    return {"label": f"a label of {values.describe()}", "item": "an item", "agent": "an agent",
+            "number": f"a value of {values.describe()}"}[values.kind]
+
+
+def resolve_call(e: s.Call, scope: Scope, st: State) -> Typed:
+    func = e.func.name
+    if func in OUTCOMES:
+        return resolve_outcome(e, scope, st)
+    if func == "abs":
+        if len(e.args) != 1:
+            raise error(f"abs() takes 1 argument, got {len(e.args)}", e)
+        x = _numeric_arg(e.args[0], scope, st, "abs()")
+        return Typed(m.Unary(op="abs", operand=x, span=e.span), "number")
+    if func in ("min", "max") and len(e.args) >= 2:
+        args = [_numeric_arg(a, scope, st, f"{func}()") for a in e.args]
+        out = args[0]
+        for a in args[1:]:
+            out = m.Binary(op=func, left=out, right=a, span=e.span)
+        return Typed(out, "number")
+    if func in FUNCTIONS:  # a constant such as max(support(value)) or len([..])
+        value = evaluate(e, st.env(with_support=True))
+        if not isinstance(value, float) or isinstance(value, bool):
+            raise error(f"{func}(...) gives {fmt(value)} here; a payoff needs a number", e)
+        return Typed(m.Const(value=value, span=e.span), "number")
+    raise error(f"unknown function '{func}'", e.func,
+                hint=did_you_mean(func, ["abs", "min", "max", *OUTCOMES])
+                or "payoffs may use abs, min, max, units, paid, worth and sum/max/min(i in agents: ...)")
+
+
+def _numeric_arg(arg: s.SExpr, scope: Scope, st: State, where: str) -> m.Expr:
+    t = resolve_expr(arg, scope, st)
+    if t.ty not in NUMERIC:
+        raise error(f"{where} needs a number, got {t.describe()}", arg)
+    return t.expr
+
+
+def resolve_outcome(e: s.Call, scope: Scope, st: State) -> Typed:
+    func = e.func.name
+    if st.rounds is None:
+        raise error(f"{func}(...) is an outcome of sequential rounds, but the leader has no rounds", e,
+                    hint="add `rounds { ... }` to the leader block, or compute the payoff from choices")
+    most = 2 if func == "units" else 1
+    if not 1 <= len(e.args) <= most:
+        form = "units(agent) or units(agent, item)" if func == "units" else f"{func}(agent)"
+        raise error(f"{func}() takes {form}", e)
+    agent = resolve_expr(e.args[0], scope, st)
+    if agent.ty != "agent":
+        raise error(f"{func}() needs an agent, got {agent.describe()}", e.args[0])
+    item = None
+    if len(e.args) == 2:
+        t = resolve_expr(e.args[1], scope, st)
+        if t.ty != "item":
+            raise error(f"units() needs an item as its second argument, got {t.describe()}", e.args[1])
+        item = t.expr
+    return Typed(m.Outcome(what=func, agent=agent.expr, item=item, span=e.span), "number")
+
+
+def resolve_aggregate(e: s.AggExpr, scope: Scope, st: State) -> Typed:
+    func, var = e.func.name, e.var.name
+    if func not in ("sum", "max", "min"):
+        raise error(f"unknown aggregate '{func}'", e.func,
+                    hint=did_you_mean(func, ["sum", "max", "min"]) or "use sum, max or min")
+    taken = set(scope.vars) | set(st.params) | set(st.item_index()) | set(st.agent_index())
+    taken |= set(st.choices) | set(st.tables)
+    if var in taken or var == "self":
+        raise error(f"the variable '{var}' hides another name", e.var, hint="pick a fresh name, e.g. i or j")
+    inner = Scope(self_agent=scope.self_agent, where=scope.where, vars={**scope.vars, var: e.domain[:-1]})
+    body = resolve_expr(e.body, inner, st)
+    if body.ty not in NUMERIC:
+        raise error(f"{func}(...) adds up numbers, got {body.describe()}", e.body)
+    return Typed(m.Aggregate(func=func, var=var, domain=e.domain, body=body.expr, span=e.span), "number")
+
+
+ARITHMETIC = ("+", "-", "*", "/", "^")
+ORDERING = ("<", "<=", ">", ">=")
+
+
+def resolve_binary(e: s.BinOp, scope: Scope, st: State) -> Typed:
+    if e.op in ("==", "!="):
+        left, right = _equality_sides(e, scope, st)
+    else:
+        left, right = resolve_expr(e.left, scope, st), resolve_expr(e.right, scope, st)
+    if e.op in ("and", "or"):
+        for t, node in ((left, e.left), (right, e.right)):
+            if t.ty != "bool":
+                raise error(f"'{e.op}' needs bools (comparisons), got {t.describe()}", node)
+        return Typed(m.Binary(op=e.op, left=left.expr, right=right.expr, span=e.span), "bool")
+    if e.op in ARITHMETIC:
+        for t, node in ((left, e.left), (right, e.right)):
+            if t.ty == "label" or t.ty == "bare":
+                raise error(f"arithmetic on labels: '{e.op}' needs numbers, got {t.describe()}", node)
+            if t.ty not in NUMERIC:
+                raise error(f"type mismatch: '{e.op}' needs numbers, got {t.describe()}", node)
+        if isinstance(right.expr, m.Const) and right.expr.value == 0 and e.op == "/":
+            raise error("division by zero", e, hint="the divisor is 0")
+        if isinstance(left.expr, m.Const) and isinstance(right.expr, m.Const):
+            folded = arithmetic(e.op, left.expr.value, right.expr.value, e.span)
+            return Typed(m.Const(value=folded, span=e.span), "number")
+        return Typed(m.Binary(op=e.op, left=left.expr, right=right.expr, span=e.span), "number")
+    # comparisons
+    if left.ty in NUMERIC and right.ty in NUMERIC:
+        pass
+    elif e.op in ORDERING:
+        bad = left if left.ty not in NUMERIC else right
+        other = right if bad is left else left
+        raise error(f"type mismatch: cannot order {bad.describe()} with {other.describe()}", e,
+                    hint="<, <=, > and >= compare numbers")
+    elif left.ty != right.ty:
+        raise error(f"type mismatch: cannot compare {_kind(left)} with {_kind(right)}", e)
+    elif left.ty == "label" and left.labels != right.labels:
+        raise error(f"type mismatch: cannot compare {left.describe()} with {right.describe()}", e)
+    elif left.ty in ("per_item", "bare"):
+        raise error(f"cannot compare {left.describe()}", e)
+    return Typed(m.Binary(op=e.op, left=left.expr, right=right.expr, span=e.span), "bool")
+
+
+def _kind(t: Typed) -> str:
+    return {"number": "number", "bool": "bool", "item": "item", "agent": "agent", "label": "label",
+            "bare": f"label {t.name}", "per_item": "per-item field"}[t.ty]
+
+
+def _equality_sides(e: s.BinOp, scope: Scope, st: State) -> tuple[Typed, Typed]:
+    """Resolve both sides of == / !=, reading a bare label against the other side's set."""
+    if isinstance(e.left, s.Name) and not _known(e.left.name, scope, st):
+        right = resolve_expr(e.right, scope, st)  # `A == row`: read the set first
+        left = _side(e.left, right, scope, st)
+    else:
+        left = resolve_expr(e.left, scope, st)
+        right = _side(e.right, left, scope, st)
+    if left.ty == "bare" and right.ty == "label":
+        left = _side(e.left, right, scope, st)
+    for t in (left, right):
+        if t.ty == "bare":
+            other = right if t is left else left
+            raise error(f"type mismatch: cannot compare the label {t.name} with {_kind(other)}", e)
+    return left, right
+
+
+def _side(node: s.SExpr, other: Typed, scope: Scope, st: State) -> Typed:
+    if other.ty == "label" and isinstance(node, s.Name) and node.name not in scope.vars:
+        if node.name in other.labels:
+            return Typed(m.Const(value=other.labels.index(node.name), span=node.span), "label", labels=other.labels)
+        if not _known(node.name, scope, st):
+            raise error(f"'{node.name}' is not one of the labels {{{', '.join(other.labels)}}}", node,
+                        hint=did_you_mean(node.name, other.labels))
+    return resolve_expr(node, scope, st)
+
+
+def _known(name: str, scope: Scope, st: State) -> bool:
+    """Whether `name` means something other than a label."""
+    if name in scope.vars or name == "self" or name in st.params or name in st.choices or name in st.tables:
+        return True
+    if name in st.item_index() or name in st.agent_index() or name in st.groups:
+        return True
+    return any(name in fields for fields in st.fields) or any(a is not None and a.name == name for a in st.actions)
