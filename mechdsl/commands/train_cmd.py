@@ -17,7 +17,7 @@ from mechdsl.cli import json_option, load_ir, main, parse_sets, spec_argument
 
 
 def _options(values: tuple[str, ...]) -> dict[str, str]:
-    from mechdsl.train import TrainConfig
+    from mechdsl.config import TrainConfig
 
     out = parse_sets(values)
     for key in out:
@@ -66,7 +66,8 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
     import torch
 
     from mechdsl.runs import RunDir
-    from mechdsl.train import config_for, train
+    from mechdsl.config import config_for
+    from mechdsl.train import train
 
     overrides = _options(options)
     for key, val in (("seeds", seeds), ("seed", seed), ("steps", steps), ("algo", algo), ("device", device)):
@@ -81,7 +82,7 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
         meta = run.read_config()
         ir = run.read_ir()
         sets_d = meta["sets"]
-        from mechdsl.train import TrainConfig
+        from mechdsl.config import TrainConfig
 
         config = TrainConfig().updated(meta["config"]).updated(overrides)
         resume_blob = run.load_checkpoint()
@@ -178,7 +179,8 @@ def _title(spec: str, sets: dict[str, str]) -> str:
 
 def _partial_as_run(ir, meta: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
     """An interrupted seed: its agent's greedy map at the checkpoint."""
-    from mechdsl.train import TrainConfig, greedy_policy
+    from mechdsl.config import TrainConfig
+    from mechdsl.greedy import greedy_policy
 
     cfg = TrainConfig().updated(meta["config"])
     lead = max(part["learners"], key=lambda x: x["value"])
@@ -213,7 +215,8 @@ def build_report(ir, runs: list[dict[str, Any]], config_dict: dict[str, Any], sp
                  solve_limit: str, seconds: float, reevaluate: bool = False) -> dict[str, Any]:
     """Exact re-evaluation of every seed's greedy map; the best seed is the answer."""
     from mechdsl.pomdp import StackelbergPOMDP
-    from mechdsl.train import TrainConfig, policy_map
+    from mechdsl.config import TrainConfig
+    from mechdsl.greedy import policy_map
 
     cfg = TrainConfig().updated(config_dict)
     from mechdsl.dynamics import MWConfig
@@ -327,7 +330,7 @@ def _solution(ir, policy, ex, strategies, Solution, reached):
 def _regret_table(ir, policy) -> dict[str, dict[str, float]]:
     from mechdsl.dynamics import MWConfig, argmax_strategy, expected_mw, pure, regret
     from mechdsl.evaluate import Tables, evaluate
-    from mechdsl.train import policy_map
+    from mechdsl.greedy import policy_map
 
     tb = Tables(ir)
     pay = evaluate(tb, policy_map(policy))
