@@ -9,7 +9,9 @@ from mechdsl.nets import Agent, Head
 from mechdsl.pomdp import StackelbergPOMDP
 
 
-def _policy_dict(gmap: Policy) -> dict[str, torch.Tensor]:
+def policy_dict(gmap: Policy) -> dict[str, torch.Tensor]:
+    """A one-row greedy map as a saved policy (the inverse of `policy_map`): action [S],
+    probs [S, K], prices [S, m], on the CPU."""
     policy = {"action": gmap.action[0].cpu()}
     if gmap.probs is not None:
         policy["probs"] = gmap.probs[0].cpu()
@@ -26,7 +28,7 @@ def greedy_policy(ir: GameIR, config: TrainConfig, agent_state: dict[str, torch.
     agent = Agent(F, n_c, pomdp.K, pomdp.m, config.hidden)
     agent.load_state_dict(agent_state)
     head = Head(pomdp)
-    return _policy_dict(head.to_map(head.greedy(agent)))
+    return policy_dict(head.to_map(head.greedy(agent)))
 
 
 def policy_map(policy: dict[str, torch.Tensor], device: str = "cpu") -> Policy:

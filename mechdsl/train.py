@@ -50,7 +50,7 @@ from compiler.ir import GameIR
 from mechdsl.config import TrainConfig
 from mechdsl.dynamics import MWConfig
 from mechdsl.evaluate import Payoffs, Policy
-from mechdsl.greedy import _policy_dict
+from mechdsl.greedy import policy_dict
 from mechdsl.nets import Agent, Head, n_central
 from mechdsl.pomdp import StackelbergPOMDP, State
 from mechdsl.ppo import Learner, ppo_update
@@ -274,7 +274,7 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
     ex, gmap, x = max(finals, key=lambda f: (float(f[0].value[0]), -float(f[0].regret[0])))
     return SeedResult(
         seed=seed, value=float(ex.value[0]), normalized=float(ex.normalized[0]), regret=float(ex.regret[0]),
-        steps=steps, seconds=time.time() - t_start, curve=curve, policy=_policy_dict(gmap),
+        steps=steps, seconds=time.time() - t_start, curve=curve, policy=policy_dict(gmap),
         agent_state={k: v.detach().cpu() for k, v in x.agent.state_dict().items()}, stopped=stopped,
     )
 
