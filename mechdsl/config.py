@@ -1,3 +1,6 @@
+"""Training settings: `TrainConfig` (every knob a run depends on, documented field by
+field) and `config_for` (defaults, then the spec's `training` block, then overrides).
+Apart from the trainer so the CLI can read and check settings without importing torch."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields

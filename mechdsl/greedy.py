@@ -1,3 +1,6 @@
+"""Greedy maps as saved policies: `policy_dict` and `policy_map` convert between a
+one-row map and the saved dict; `greedy_policy` reads the greedy map of a saved agent
+(for `mechdsl eval` and interrupted runs)."""
 from __future__ import annotations
 
 import torch

@@ -1,3 +1,6 @@
+"""The agent: actor-critic networks (`Agent`), the policy distribution they give over a
+whole observation-action map (`Head`, drawing `Sample`s), and the centralized critic's
+input (`central_features`; why it is unbiased: `mechdsl.train`'s docstring)."""
 from __future__ import annotations
 
 import math

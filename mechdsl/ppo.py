@@ -1,3 +1,6 @@
+"""One PPO iteration for one learner: `Learner` (an actor-critic of the population with
+its optimizers and stopping state) and `ppo_update` (clipped policy gradient with the
+KL-adapted learning rate, then the critic's regression)."""
 from __future__ import annotations
 
 import math

@@ -34,6 +34,10 @@ information set) exactly; a run returns the best greedy map it evaluated (as SB3
 EvalCallback keeps the best model).  ``population`` learners (actor, critic,
 optimizers, `episodes` each) may train side by side on one batched simulation --
 independent restarts sharing the simulation calls -- and the best map of any counts.
+
+This module is the loop; its parts live in `mechdsl.config` (settings), `mechdsl.nets`
+(networks, policy heads, critic input), `mechdsl.ppo` (the update) and `mechdsl.greedy`
+(greedy maps as saved policies).
 """
 from __future__ import annotations
 
