@@ -89,7 +89,8 @@ def run_seed(job: tuple) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     import mechdsl
-    from mechdsl.train import config_for, train
+    from mechdsl.config import config_for
+    from mechdsl.train import train
 
     ir = mechdsl.compile(mechdsl.load(path, sets))
     cfg = config_for(ir, {**overrides, "algo": algo, "seed": seed, "seeds": 1})
@@ -176,7 +177,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(1)
     import mechdsl
-    from mechdsl.train import TrainConfig
+    from mechdsl.config import TrainConfig
 
     overrides = dict(o.split("=", 1) for o in args.option)
     tol = TrainConfig().updated(overrides).tol

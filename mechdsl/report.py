@@ -13,7 +13,8 @@ from compiler.errors import MechError, MechUsageError
 
 def _partial_as_run(ir, meta: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
     """An interrupted seed: its agent's greedy map at the checkpoint."""
-    from mechdsl.train import TrainConfig, greedy_policy
+    from mechdsl.config import TrainConfig
+    from mechdsl.greedy import greedy_policy
 
     cfg = TrainConfig().updated(meta["config"])
     lead = max(part["learners"], key=lambda x: x["value"])
@@ -48,7 +49,8 @@ def build_report(ir, runs: list[dict[str, Any]], config_dict: dict[str, Any], sp
                  solve_limit: str, seconds: float, reevaluate: bool = False) -> dict[str, Any]:
     """Exact re-evaluation of every seed's greedy map; the best seed is the answer."""
     from mechdsl.pomdp import StackelbergPOMDP
-    from mechdsl.train import TrainConfig, policy_map
+    from mechdsl.config import TrainConfig
+    from mechdsl.greedy import policy_map
 
     cfg = TrainConfig().updated(config_dict)
     from mechdsl.dynamics import MWConfig
@@ -163,7 +165,7 @@ def _solution(ir, policy, ex, strategies, Solution, reached):
 def _regret_table(ir, policy) -> dict[str, dict[str, float]]:
     from mechdsl.dynamics import MWConfig, argmax_strategy, expected_mw, pure, regret
     from mechdsl.evaluate import Tables, evaluate
-    from mechdsl.train import policy_map
+    from mechdsl.greedy import policy_map
 
     tb = Tables(ir)
     pay = evaluate(tb, policy_map(policy))

@@ -16,8 +16,9 @@ from click.testing import CliRunner
 
 import mechdsl
 from mechdsl.cli import main
+from mechdsl.config import TrainConfig, config_for
 from mechdsl.runs import RunDir
-from mechdsl.train import TrainConfig, config_for, train
+from mechdsl.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
 PAPER = ROOT / "specs" / "paper"

@@ -17,7 +17,7 @@ from mechdsl.options import json_option, load_ir, parse_sets, spec_argument
 
 
 def _options(values: tuple[str, ...]) -> dict[str, str]:
-    from mechdsl.train import TrainConfig
+    from mechdsl.config import TrainConfig
 
     out = parse_sets(values)
     for key in out:
@@ -66,7 +66,8 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
     import torch
 
     from mechdsl.runs import RunDir
-    from mechdsl.train import config_for, train
+    from mechdsl.config import config_for
+    from mechdsl.train import train
 
     overrides = _options(options)
     for key, val in (("seeds", seeds), ("seed", seed), ("steps", steps), ("algo", algo), ("device", device)):
@@ -81,7 +82,7 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
         meta = run.read_config()
         ir = run.read_ir()
         sets_d = meta["sets"]
-        from mechdsl.train import TrainConfig
+        from mechdsl.config import TrainConfig
 
         config = TrainConfig().updated(meta["config"]).updated(overrides)
         resume_blob = run.load_checkpoint()

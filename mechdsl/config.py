@@ -1,0 +1,137 @@
+"""Training settings: `TrainConfig` (every knob a run depends on, documented field by
+field) and `config_for` (defaults, then the spec's `training` block, then overrides).
+Apart from the trainer so the CLI can read and check settings without importing torch."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Optional
+
+from compiler.ir import GameIR
+
+ALGOS = ("mappo", "ppo")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on (with the spec).  Field docstrings follow
+    each field; `TrainConfig.help()` lists them."""
+
+    steps: int = 400_000_000
+    """Budget in Stackelberg-POMDP environment steps (leader decisions, all sub-episodes)."""
+    seeds: int = 1
+    """How many independent runs (seeds `seed`, `seed`+1, ...)."""
+    seed: int = 0
+    """The first seed; a run is a pure function of (spec, config, seed)."""
+    algo: str = "mappo"
+    """`mappo` (centralized critic) or `ppo` (critic sees only the actor's observation)."""
+    lr: float = 1e-2
+    """Adam learning rate of the actor."""
+    episodes: int = 256
+    """POMDP episodes simulated in parallel per iteration (each one a full map draw)."""
+    epochs: int = 4
+    """PPO epochs over each iteration's decisions."""
+    minibatches: int = 1
+    """Minibatches per epoch."""
+    clip: float = 0.2
+    """PPO ratio clip."""
+    target_kl: Optional[float] = 0.1
+    """KL budget per iteration (None: off).  The actor's epochs stop once the approximate
+    KL to the sampling policy passes 1.5x this, and its learning rate adapts (at most `lr`):
+    divided by 1.5 after an iteration that moved the policy more than 2x this, multiplied
+    by 1.5 after one that moved it less than half -- so Gaussian heads whose noise has
+    shrunk take small steps while categorical ones keep large ones."""
+    ent_coef: float = 0.0
+    """Entropy bonus coefficient at the start (keeps early choices open)."""
+    ent_iterations: int = 0
+    """Iterations over which the entropy bonus falls linearly to 0 (0: constant)."""
+    critic_lr: float = 1e-3
+    """Adam learning rate of the critic (its own optimizer)."""
+    critic_epochs: int = 4
+    """Passes of critic regression over each iteration's decisions."""
+    critic_minibatch: int = 256
+    """Decisions per critic minibatch."""
+    max_grad_norm: float = 0.5
+    """Gradient-norm clip."""
+    hidden: int = 64
+    """Width of the two hidden layers of actor and critic."""
+    init_log_std: float = -1.0
+    """Initial log standard deviation of the Gaussian heads (mixed-row weights as logits,
+    interval prices as logits of their position in [low, high])."""
+    population: int = 1
+    """Learners trained side by side on one batched simulation (each its own actor, critic
+    and `episodes`); the run keeps the one whose greedy map is worth most."""
+    eval_every: int = 0
+    """Steps between greedy evaluations (0: after every iteration)."""
+    eval_episodes: int = 16
+    """POMDP episodes run with the greedy (argmax) map at each evaluation."""
+    patience: int = 10
+    """Stop after this many evaluations without improvement once the policy has converged:
+    its own episodes do as well as the greedy map's and vary no more (within `min_delta`)."""
+    stall: int = 150
+    """Stop after this many evaluations without improvement in any case."""
+    tol: float = 0.01
+    """Success tolerance for `target`, as a fraction of the objective's range."""
+    min_delta: float = 0.001
+    """Smallest change that counts as an improvement (and largest gap between the sampled
+    policy and its greedy map that counts as converged), as a fraction of the range."""
+    target: Optional[float] = None
+    """Stop as soon as the exact greedy value is within `tol` of this (spec units)."""
+    max_seconds: float = 0.0
+    """Wall-clock limit per seed (0: none)."""
+    equilibrium: Optional[int] = None
+    """Override T, the equilibrium sub-episodes (default: the spec's dynamics block)."""
+    reward: Optional[int] = None
+    """Override R, the reward sub-episodes (default: the spec's dynamics block)."""
+    device: str = "cpu"
+    """`cpu` or `cuda`."""
+    threads: int = 1
+    """torch intra-op threads (these tensors are small: 1 is fastest on a busy CPU)."""
+
+    @classmethod
+    def help(cls) -> dict[str, str]:
+        import ast
+        import inspect
+        import textwrap
+
+        src = textwrap.dedent(inspect.getsource(cls))
+        body = ast.parse(src).body[0].body
+        out: dict[str, str] = {}
+        for a, b in zip(body, body[1:]):
+            if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant):
+                out[a.target.id] = str(b.value.value)
+        return out
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    def updated(self, values: dict[str, Any]) -> "TrainConfig":
+        """A copy with `values` applied (text is converted to the field's type)."""
+        out = TrainConfig(**asdict(self))
+        kinds = {f.name: type(getattr(self, f.name)) for f in fields(self)}
+        for key, val in values.items():
+            if key not in kinds:
+                raise KeyError(key)
+            cur = getattr(self, key)
+            if isinstance(val, str) and not isinstance(cur, str):
+                if val.lower() in ("none", "null"):
+                    val = None
+                elif isinstance(cur, bool):
+                    val = val.lower() in ("1", "true", "yes", "on")
+                elif isinstance(cur, int) and kinds[key] is int:
+                    val = int(float(val))
+                else:
+                    val = float(val)
+            elif isinstance(cur, int) and not isinstance(cur, bool) and isinstance(val, float) and val.is_integer():
+                val = int(val)
+            setattr(out, key, val)
+        if out.algo not in ALGOS:
+            raise ValueError(f"algo must be one of {ALGOS}, got {out.algo!r}")
+        return out
+
+
+def config_for(ir: GameIR, overrides: Optional[dict[str, Any]] = None) -> TrainConfig:
+    """Defaults, then the spec's `training` block, then `overrides` (the CLI)."""
+    cfg = TrainConfig()
+    spec = {k: v for k, v in (ir.model.training or {}).items() if k in TrainConfig.names()}
+    return cfg.updated(spec).updated(overrides or {})
