@@ -11,7 +11,7 @@ def _human(n: int) -> str:
     return str(n)
 
 
-class _Progress:
+class Progress:
     """A rich progress bar over all seeds' step budgets: steps, the current greedy
     leader value, time left (the budget's; runs usually stop earlier, at convergence)."""
 

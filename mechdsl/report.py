@@ -6,12 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-import click
-
 from compiler.errors import MechError, MechUsageError
 
 
-def _partial_as_run(ir, meta: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
+def seed_from_checkpoint(ir, meta: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
     """An interrupted seed: its agent's greedy map at the checkpoint."""
     from mechdsl.config import TrainConfig
     from mechdsl.greedy import greedy_policy
@@ -23,7 +21,7 @@ def _partial_as_run(ir, meta: dict[str, Any], part: dict[str, Any]) -> dict[str,
             "curve": part["curve"], "stopped": "interrupted"}
 
 
-def _optimum(ir, limit: str) -> tuple[Optional[float], str]:
+def exact_optimum(ir, limit: str) -> tuple[Optional[float], str]:
     """The exact optimum when the solver exists and the spec is small enough."""
     try:
         n = int(float(limit))
@@ -61,7 +59,7 @@ def build_report(ir, runs: list[dict[str, Any]], config_dict: dict[str, Any], sp
     pomdp = StackelbergPOMDP(ir, mw=mw, reward_rounds=cfg.reward)
     lo, hi = ir.objective_bounds
     span = (hi - lo) if hi > lo else 1.0
-    optimum, opt_kind = _optimum(ir, solve_limit)
+    optimum, opt_kind = exact_optimum(ir, solve_limit)
     per_seed = []
     best = None
     for r in runs:
@@ -99,24 +97,24 @@ def _fmt(x: Optional[float]) -> str:
     return "n/a" if x is None else f"{x:.6g}"
 
 
-def _print_report(report: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        click.echo(json.dumps(report, indent=1))
-        return
-    click.echo("")
-    click.echo(report["mechanism"])
-    click.echo("")
+def report_json(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=1)
+
+
+def report_text(report: dict[str, Any]) -> str:
+    lines = ["", report["mechanism"], ""]
     v, opt = report["value"], report["optimum"]
-    click.echo(f"{report['objective']} = {_fmt(v)} (exact, best of {report['seeds']} seed{'s' if report['seeds'] != 1 else ''}: "
-               f"seed {report['best_seed']}; normalized {report['normalized']:.4f})")
+    lines.append(f"{report['objective']} = {_fmt(v)} (exact, best of {report['seeds']} seed{'s' if report['seeds'] != 1 else ''}: "
+                 f"seed {report['best_seed']}; normalized {report['normalized']:.4f})")
     if opt is not None:
-        click.echo(f"optimum = {_fmt(opt)} ({report['optimum_kind']}); gap = {_fmt(report['gap'])} "
-                   f"({100 * report['gap_fraction']:.2f}% of the objective's range); "
-                   f"{report['successes']}/{report['seeds']} seeds within {_fmt(report['tolerance'])}")
+        lines.append(f"optimum = {_fmt(opt)} ({report['optimum_kind']}); gap = {_fmt(report['gap'])} "
+                     f"({100 * report['gap_fraction']:.2f}% of the objective's range); "
+                     f"{report['successes']}/{report['seeds']} seeds within {_fmt(report['tolerance'])}")
     else:
-        click.echo(f"optimum: {report['optimum_kind']}")
-    click.echo(f"followers' regret = {_fmt(report['regret'])}")
-    click.echo(f"{report['steps']:,} steps, {report['seconds']:.1f}s; run directory: {report.get('run_dir', '')}")
+        lines.append(f"optimum: {report['optimum_kind']}")
+    lines.append(f"followers' regret = {_fmt(report['regret'])}")
+    lines.append(f"{report['steps']:,} steps, {report['seconds']:.1f}s; run directory: {report.get('run_dir', '')}")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------
