@@ -69,7 +69,7 @@ class MechSemanticError(MechError):
     """The text parses but means nothing consistent (unknown name, bad probability...)."""
 
 
-class MechUsageError(MechError):
+class MechUsageError(MechError, ValueError):
     """A command-line problem: missing file, unknown --set name, bad option value."""
 
 

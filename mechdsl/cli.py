@@ -8,6 +8,7 @@ stderr and exit status 2 -- never a traceback.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -22,11 +23,21 @@ class MechGroup(click.Group):
         try:
             return super().invoke(ctx)
         except MechError as err:
+            if err.source is None and err.span is not None and err.path:
+                try:  # raised past the compiler (e.g. by the evaluator): echo the line all the same
+                    err.source = Path(err.path).read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError):
+                    pass
             click.echo(err.render(), err=True)
             sys.exit(2)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, EOFError):
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except OSError as err:  # a file we were asked to read or write
+            where = f"{err.filename}: " if err.filename else ""
+            click.echo(f"{where}error: {err.strerror or err}", err=True)
+            click.echo("hint: check the path and its permissions", err=True)
+            sys.exit(2)
 
 
 @click.group(cls=MechGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -3,12 +3,26 @@ field) and `config_for` (defaults, then the spec's `training` block, then overri
 Apart from the trainer so the CLI can read and check settings without importing torch."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Optional
 
 from compiler.ir import GameIR
 
 ALGOS = ("mappo", "ppo")
+DEVICES = ("cpu", "cuda")
+# allowed [low, high] per numeric setting (None: the field may also be None); beyond these a
+# run is meaningless or would not finish (e.g. 1e9 equilibrium sub-episodes per episode)
+LIMITS: dict[str, tuple[float, float]] = {
+    "steps": (1, 1e15), "seeds": (1, 10_000), "seed": (0, 2**31 - 1), "lr": (1e-12, 10.0),
+    "episodes": (1, 1_000_000), "epochs": (1, 1_000), "minibatches": (1, 100_000), "clip": (1e-6, 10.0),
+    "target_kl": (1e-12, 1e6), "ent_coef": (0.0, 1e3), "ent_iterations": (0, 10**12), "critic_lr": (1e-12, 10.0),
+    "critic_epochs": (0, 1_000), "critic_minibatch": (1, 10**9), "max_grad_norm": (1e-9, 1e9), "hidden": (1, 8_192),
+    "init_log_std": (-20.0, 5.0), "population": (1, 256), "eval_every": (0, 1e15), "eval_episodes": (1, 1_000_000),
+    "patience": (1, 10**9), "stall": (1, 10**9), "tol": (1e-12, 1.0), "min_delta": (0.0, 1.0),
+    "target": (-1e300, 1e300), "max_seconds": (0.0, 1e9), "equilibrium": (0, 1_000_000), "reward": (1, 1_000_000),
+    "threads": (1, 1_024),
+}
 
 
 @dataclass
@@ -112,26 +126,66 @@ class TrainConfig:
         for key, val in values.items():
             if key not in kinds:
                 raise KeyError(key)
-            cur = getattr(self, key)
-            if isinstance(val, str) and not isinstance(cur, str):
-                if val.lower() in ("none", "null"):
-                    val = None
-                elif isinstance(cur, bool):
-                    val = val.lower() in ("1", "true", "yes", "on")
-                elif isinstance(cur, int) and kinds[key] is int:
-                    val = int(float(val))
-                else:
-                    val = float(val)
-            elif isinstance(cur, int) and not isinstance(cur, bool) and isinstance(val, float) and val.is_integer():
-                val = int(val)
-            setattr(out, key, val)
+            setattr(out, key, _checked(key, val, getattr(self, key), kinds[key]))
         if out.algo not in ALGOS:
-            raise ValueError(f"algo must be one of {ALGOS}, got {out.algo!r}")
+            raise ValueError(f"algo must be one of {', '.join(ALGOS)}, got {out.algo!r}")
+        if out.device not in DEVICES:
+            raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {out.device!r}")
         return out
+
+
+def _checked(key: str, val: Any, cur: Any, kind: type) -> Any:
+    """`val` (text or number) as the field's type, finite and within `LIMITS`."""
+    if isinstance(val, str) and not isinstance(cur, str):
+        text = val.strip().lower()
+        if text in ("none", "null"):
+            if key not in _OPTIONAL:
+                raise ValueError(f"{key} cannot be none")
+            return None
+        if isinstance(cur, bool):
+            return text in ("1", "true", "yes", "on")
+        try:
+            val = float(text)
+        except ValueError:
+            raise ValueError(f"{key} expects a number, got {val!r}") from None
+    if val is None:
+        if key not in _OPTIONAL:
+            raise ValueError(f"{key} cannot be none")
+        return None
+    if isinstance(cur, str) or key in ("algo", "device"):
+        return str(val)
+    if isinstance(val, bool) or not isinstance(val, (int, float)):
+        raise ValueError(f"{key} expects a number, got {val!r}")
+    if not math.isfinite(val):
+        raise ValueError(f"{key} must be a finite number, got {val!r}")
+    lo, hi = LIMITS.get(key, (-math.inf, math.inf))
+    if not lo <= val <= hi:
+        raise ValueError(f"{key} must be between {lo:g} and {hi:g}, got {val:g}")
+    integral = key in _INTEGRAL
+    if integral:
+        if float(val) != int(val):
+            raise ValueError(f"{key} expects a whole number, got {val:g}")
+        return int(val)
+    return float(val)
+
+
+_OPTIONAL = {"target_kl", "target", "equilibrium", "reward"}
+_INTEGRAL = {"steps", "seeds", "seed", "episodes", "epochs", "minibatches", "ent_iterations", "critic_epochs",
+             "critic_minibatch", "hidden", "population", "eval_every", "eval_episodes", "patience", "stall",
+             "equilibrium", "reward", "threads"}
 
 
 def config_for(ir: GameIR, overrides: Optional[dict[str, Any]] = None) -> TrainConfig:
     """Defaults, then the spec's `training` block, then `overrides` (the CLI)."""
-    cfg = TrainConfig()
+    from compiler.errors import MechUsageError
+
     spec = {k: v for k, v in (ir.model.training or {}).items() if k in TrainConfig.names()}
-    return cfg.updated(spec).updated(overrides or {})
+    try:
+        cfg = TrainConfig().updated(spec)
+    except ValueError as e:
+        raise MechUsageError(f"bad setting in the spec's `training` block: {e}", path=ir.model.path or "",
+                             hint="fix the value in the spec's training { ... } block") from None
+    try:
+        return cfg.updated(overrides or {})
+    except (KeyError, ValueError) as e:
+        raise MechUsageError(f"bad training option: {e}", hint="see `mechdsl train --help`") from None

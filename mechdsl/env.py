@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from compiler.errors import MechUsageError
 from compiler.ir import GameIR
 from mechdsl.dynamics import MWConfig, argmax_strategy, normalized
 from mechdsl.evaluate import Policy, evaluate
@@ -62,9 +63,17 @@ class StackelbergEnv(gym.Env):
         render_mode: Optional[str] = None,
         leader_map: Optional[Policy] = None,
     ):
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise MechUsageError(f"render_mode {render_mode!r} is not supported", hint="use None or 'ansi'")
+        if leader_map is not None and not isinstance(leader_map, Policy):
+            raise MechUsageError("leader_map must be a mechdsl.evaluate.Policy (one row)")
         mw = MWConfig.from_ir(ir)
         if equilibrium is not None:
-            mw.rounds = int(equilibrium)
+            mw.rounds = _whole(equilibrium, 1_000_001, "equilibrium")
+        if reward is not None:
+            reward = _whole(reward, 1_000_001, "reward")
+            if reward < 1:
+                raise MechUsageError("reward must be at least 1 (reward sub-episodes)")
         self.pomdp = p = StackelbergPOMDP(ir, "cpu", torch.float64, mw=mw, reward_rounds=reward)
         self.ir, self.tb = ir, p.tb
         self.render_mode = render_mode
@@ -123,6 +132,8 @@ class StackelbergEnv(gym.Env):
         return self._observe(), self._info(False)
 
     def step(self, action):
+        if not hasattr(self, "phase"):
+            raise MechUsageError("step() before reset()", hint="call env.reset() first (Gymnasium API)")
         if self.phase == DONE:  # stepping after the end changes nothing
             return self._observe(), 0.0, True, False, self._info(False)
         s = self._current()
@@ -169,7 +180,7 @@ class StackelbergEnv(gym.Env):
         p = self.pomdp
         legal = self._legal[s]
         if self.continuous:
-            v = np.clip(np.asarray(action, dtype=np.float64).reshape(-1), -1.0, 1.0)
+            v = np.clip(_vector(action, p.K + self.n_prices), -1.0, 1.0)
             head = np.where(legal, v[: p.K], -np.inf)
             if self._mixed[s]:
                 w = np.where(legal, (v[: p.K] + 1.0) / 2.0, 0.0)
@@ -185,7 +196,7 @@ class StackelbergEnv(gym.Env):
                 price = low + (high - low) * (v[p.K :] + 1.0) / 2.0
                 self.prices[s] = np.where(self._priced[s], price, 0.0)
         else:
-            k = int(action)
+            k = _whole(action, p.K)
             self.action[s] = k if 0 <= k < p.K and legal[k] else int(self._first_legal[s])
         self.known[s] = True
         self._dirty = True
@@ -306,6 +317,34 @@ class StackelbergEnv(gym.Env):
     def _info(self, from_map: bool) -> dict[str, Any]:
         return {"phase": PHASES[self.phase], "sub_episode": self.sub_episode, "from_map": from_map,
                 "steps": self.steps}
+
+
+def _whole(x, bound: int, what: str = "action") -> int:
+    """An integer in [0, bound) from an int, a whole float or a 0-d/1-element array."""
+    try:
+        arr = np.asarray(x)
+        if arr.size != 1 or arr.dtype.kind not in "iuf" or not np.isfinite(arr).all():
+            raise ValueError
+        value = arr.reshape(()).item()
+        if value != int(value):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise MechUsageError(f"{what} must be a whole number, got {x!r}") from None
+    if not 0 <= int(value) < bound:
+        raise MechUsageError(f"{what} must be in [0, {bound - 1}], got {int(value)}")
+    return int(value)
+
+
+def _vector(x, size: int) -> np.ndarray:
+    """A finite float vector of `size` entries (the Box action)."""
+    try:
+        v = np.asarray(x, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise MechUsageError(f"the action must be {size} numbers, got {x!r}") from None
+    if v.shape != (size,) or not np.isfinite(v).all():
+        raise MechUsageError(f"the action must be {size} finite numbers, got shape {v.shape}",
+                             hint="see env.action_space")
+    return v
 
 
 def make_env(spec_path: str, **overrides) -> StackelbergEnv:

@@ -17,6 +17,7 @@ from typing import Optional, Union
 
 import torch
 
+from compiler.errors import MechSemanticError
 from compiler.ir import GameIR
 
 Value = Union[float, int, torch.Tensor]
@@ -386,9 +387,21 @@ def _grid(x: Value, cx: _Ctx) -> torch.Tensor:
 def _payoffs(tb: Tables, choice, alloc, paid, B: int) -> tuple[torch.Tensor, torch.Tensor]:
     cx = _Ctx(tb, choice, alloc, paid, B)
     model = tb.ir.model
-    U = torch.stack([_grid(_eval(u, cx), cx) for u in model.utilities], dim=1) if model.utilities else torch.zeros(B, 0, tb.T, tb.A, dtype=tb.dtype)
-    V = _grid(_eval(model.objective, cx), cx)
+    U = torch.stack([_finite(_grid(_eval(u, cx), cx), u, f"{f.name}'s utility", model.path)
+                     for u, f in zip(model.utilities, model.followers)], dim=1) \
+        if model.utilities else torch.zeros(B, 0, tb.T, tb.A, dtype=tb.dtype)
+    V = _finite(_grid(_eval(model.objective, cx), cx), model.objective, f"the {model.objective_name}", model.path)
     return U, V
+
+
+def _finite(x: torch.Tensor, expr, what: str, path: Optional[str]) -> torch.Tensor:
+    """A payoff that is infinite or NaN somewhere (division by zero, overflow) is an
+    error at the expression, never a number that poisons every later result."""
+    if not bool(torch.isfinite(x).all()):
+        raise MechSemanticError(f"{what} is not a finite number for some types and actions "
+                                "(division by zero or overflow)", span=expr.span, path=path or "",
+                                hint="guard the division (e.g. `if x > 0 then y / x else 0`) or use smaller numbers")
+    return x
 
 
 def evaluate(tb: Tables, policy: Policy) -> Payoffs:

@@ -29,10 +29,12 @@ class Learner:
         self.best_regret = math.inf
 
     def state_dict(self) -> dict[str, Any]:
+        """Plain containers of tensors and numbers only, so a checkpoint loads with
+        `torch.load(weights_only=True)` and can never run code."""
         return {"agent": self.agent.state_dict(), "actor_opt": self.actor_opt.state_dict(),
                 "critic_opt": self.critic_opt.state_dict(), "best": self.best, "since_best": self.since_best,
                 "done": self.done, "value": self.value, "regret": self.regret, "row": self.row, "lr": self.lr,
-                "best_map": self.best_map, "best_regret": self.best_regret}
+                "best_map": None if self.best_map is None else vars(self.best_map).copy(), "best_regret": self.best_regret}
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
         self.agent.load_state_dict(d["agent"])
@@ -40,7 +42,10 @@ class Learner:
         self.critic_opt.load_state_dict(d["critic_opt"])
         self.best, self.since_best, self.done = d["best"], d["since_best"], d["done"]
         self.value, self.regret, self.row, self.lr = d["value"], d["regret"], d["row"], d["lr"]
-        self.best_map, self.best_regret = d["best_map"], d["best_regret"]
+        dev = next(self.agent.parameters()).device  # files are read onto the CPU
+        self.best_map = None if d["best_map"] is None else Policy(
+            **{k: None if v is None else v.to(dev) for k, v in d["best_map"].items()})
+        self.best_regret = d["best_regret"]
 
 
 def ppo_update(config: TrainConfig, pomdp: StackelbergPOMDP, head: Head, learner: Learner, sample: Sample,

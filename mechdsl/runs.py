@@ -52,9 +52,80 @@ def atomic_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _damaged(path: Path, what: str) -> MechUsageError:
+    return MechUsageError(f"cannot read {path}: {what}", path=str(path),
+                          hint="the run directory was changed or damaged; start a new run (or restore the file)")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise _damaged(path, "the file is missing") from None
+    except json.JSONDecodeError as e:
+        raise _damaged(path, f"not valid JSON at byte {e.pos} (line {e.lineno}, column {e.colno}): {e.msg}") from None
+    except (UnicodeDecodeError, OSError) as e:
+        raise _damaged(path, f"{e.__class__.__name__}: {e}") from None
+    if not isinstance(data, dict):
+        raise _damaged(path, "expected a JSON object")
+    return data
+
+
+def _show_sets(sets: dict[str, str]) -> str:
+    return " ".join(f"{k}={v}" for k, v in sets.items())
+
+
+def load_tensors(path: Path) -> Optional[dict[str, Any]]:
+    """A checkpoint or policy file: tensors, numbers, strings and plain containers only
+    (`weights_only=True`: a crafted file cannot run code); None when there is none."""
+    if not path.is_file():
+        return None
+    try:
+        with warnings.catch_warnings():  # torch's notes on foreign pickles: the error below says it
+            warnings.simplefilter("ignore")
+            blob = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as e:  # pickle, zip and torch errors alike: the file is not ours
+        raise MechUsageError(f"cannot read {path}: not a mechdsl run file or damaged ({e.__class__.__name__}: "
+                             f"{str(e).splitlines()[0][:200] if str(e) else 'no detail'})",
+                             path=str(path), hint="it was not written by `mechdsl train`, or it was changed since; "
+                             "start a new run (or restore the file)") from None
+    if not isinstance(blob, dict):
+        raise MechUsageError(f"cannot read {path}: not a mechdsl run file", path=str(path),
+                             hint="it was not written by `mechdsl train`; start a new run")
+    return blob
+
+
+CLAIM = ".mechdsl-run"  # created exclusively: whoever creates it owns the directory
+RUN_NAME = re.compile(r"run-(\d+)")
+
+
+def _claim(path: Path) -> bool:
+    """Take `path` as a new run directory if it is missing or empty -- atomically: two
+    processes asking at once never get the same directory."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if any(p.name != CLAIM for p in path.iterdir()):
+            return False
+        os.close(os.open(path / CLAIM, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    except OSError as e:
+        raise MechUsageError(f"cannot create the run directory {path}: {e.strerror or e}", path=str(path),
+                             hint="choose a writable place with --out") from None
+    return True
+
+
+def _numbered(parent: Path) -> list[tuple[int, Path]]:
+    """The `run-N` directories under `parent`, in numeric order (run-999 before run-1000)."""
+    if not parent.is_dir():
+        return []
+    return sorted((int(m.group(1)), p) for p in parent.iterdir() if (m := RUN_NAME.fullmatch(p.name)))
+
+
 class RunDir:
     def __init__(self, path: Path):
         self.path = Path(path)
+        self.checkpoints_saved = 0  # by this process: what Ctrl-C may truthfully report
 
     # -- choosing the directory -----------------------------------------------------------
     @classmethod
@@ -63,16 +134,14 @@ class RunDir:
         without `out`, the next `runs/<spec>/run-NNN`."""
         if out:
             base = Path(out)
-            cand, k = base, 1
-            while cand.exists() and any(cand.iterdir()):
+            k = 1
+            while not _claim(cand := base if k == 1 else base.with_name(f"{base.name}-{k}")):
                 k += 1
-                cand = base.with_name(f"{base.name}-{k}")
         else:
             parent = Path(root) / Path(spec_path).stem
-            parent.mkdir(parents=True, exist_ok=True)
-            nums = [int(m.group(1)) for p in parent.iterdir() if (m := re.fullmatch(r"run-(\d+)", p.name))]
-            cand = parent / f"run-{max(nums, default=0) + 1:03d}"
-        cand.mkdir(parents=True, exist_ok=True)
+            k = max((n for n, _ in _numbered(parent)), default=0) + 1
+            while not _claim(cand := parent / f"run-{k:03d}"):
+                k += 1
         return cls(cand)
 
     @classmethod
@@ -86,7 +155,7 @@ class RunDir:
     @classmethod
     def latest(cls, spec_path: str, root: str = "runs") -> "RunDir":
         parent = Path(root) / Path(spec_path).stem
-        runs = sorted(p for p in parent.glob("run-*") if (p / "config.json").is_file()) if parent.is_dir() else []
+        runs = [p for _, p in _numbered(parent) if (p / "config.json").is_file()]
         if not runs:
             raise MechUsageError(f"no run of {spec_path} to resume under {parent}", hint="start one without --resume")
         return cls(runs[-1])
@@ -101,10 +170,55 @@ class RunDir:
             csv.DictWriter(f, METRIC_FIELDS, extrasaction="ignore").writeheader()
 
     def read_config(self) -> dict[str, Any]:
-        return json.loads((self.path / "config.json").read_text())
+        meta = _read_json(self.path / "config.json")
+        missing = [k for k in ("spec", "sets", "config", "ir_hash") if k not in meta]
+        if missing or not isinstance(meta.get("config"), dict) or not isinstance(meta.get("sets"), dict):
+            raise _damaged(self.path / "config.json", "missing or malformed " + ", ".join(missing or ["config/sets"]))
+        return meta
 
     def read_ir(self) -> GameIR:
-        return GameIR.from_json((self.path / "ir.json").read_text())
+        path = self.path / "ir.json"
+        try:
+            return GameIR.from_json(path.read_text(encoding="utf-8"))
+        except MechUsageError:
+            raise
+        except Exception as e:  # JSON or schema errors
+            raise _damaged(path, f"{e.__class__.__name__}: {str(e).splitlines()[0][:200]}") from None
+
+    def reopen(self, overrides: dict[str, str], spec_path: str, sets: dict[str, str]):
+        """What `--resume` continues from: the saved IR, the saved config updated by
+        `overrides`, the saved --set values, and the checkpoint (None before the first);
+        the metrics are rewound to the checkpoint (later rows are replayed).
+
+        The spec and --set given now must compile to the game the run was started with
+        (no --set: the saved ones); anything else is refused rather than ignored."""
+        from mechdsl import compile as compile_model, load
+        from mechdsl.config import TrainConfig
+
+        meta = self.read_config()
+        if sets and sets != meta["sets"]:
+            raise MechUsageError(
+                f"--set {_show_sets(sets)} differs from the run's {_show_sets(meta['sets']) or '(none)'} in {self.path}",
+                hint="resume with the run's --set values (or none), or start a new run without --resume")
+        now = compile_model(load(spec_path, meta["sets"])).content_hash()
+        if now != meta["ir_hash"]:
+            raise MechUsageError(
+                f"{spec_path} is not the spec {self.path} was started with (it compiles to another game)",
+                hint=f"resume with the run's own copy: mechdsl train {self.path / 'spec.mech'} --out {self.path} --resume")
+        try:
+            config = TrainConfig().updated(meta["config"]).updated(overrides)
+        except (KeyError, ValueError, TypeError) as e:
+            raise _damaged(self.path / "config.json", f"bad training settings ({e})") from None
+        blob = self.load_checkpoint()
+        rows = []
+        if blob:
+            for r in blob.get("done", []):
+                rows += [{"seed": r["seed"], **row} for row in r["curve"]]
+            part = blob.get("partial")
+            if part:
+                rows += [{"seed": part["seed"], **row} for row in part["curve"]]
+        self.rewrite_metrics(rows)
+        return self.read_ir(), config, meta["sets"], blob
 
     # -- metrics ----------------------------------------------------------------------------
     def append_metrics(self, row: dict[str, Any]) -> None:
@@ -128,24 +242,23 @@ class RunDir:
     # -- checkpoints and results ----------------------------------------------------------
     def save_checkpoint(self, blob: dict[str, Any]) -> None:
         atomic_save(blob, self.path / "checkpoint.pt")
+        self.checkpoints_saved += 1
 
     def load_checkpoint(self) -> Optional[dict[str, Any]]:
-        p = self.path / "checkpoint.pt"
-        return torch.load(p, weights_only=False) if p.is_file() else None
+        return load_tensors(self.path / "checkpoint.pt")
 
     def save_policy(self, runs: list[dict[str, Any]]) -> None:
         atomic_save({"runs": runs}, self.path / "policy.pt")
 
     def load_policy(self) -> Optional[dict[str, Any]]:
-        p = self.path / "policy.pt"
-        return torch.load(p, weights_only=False) if p.is_file() else None
+        return load_tensors(self.path / "policy.pt")
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         _atomic_write_bytes(self.path / "summary.json", json.dumps(summary, indent=2).encode())
 
     def read_summary(self) -> Optional[dict[str, Any]]:
         p = self.path / "summary.json"
-        return json.loads(p.read_text()) if p.is_file() else None
+        return _read_json(p) if p.is_file() else None
 
     # -- the training curve ---------------------------------------------------------------------
     def plot(self, curves: dict[int, list[dict[str, float]]], title: str, optimum_normalized: Optional[float] = None) -> Optional[Path]:
@@ -188,7 +301,8 @@ def plot_curves(curves: dict[int, list[dict[str, float]]], path: Path, title: st
     ax.set_xlabel("environment steps")
     ax.set_ylabel("normalized leader reward")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_title(f"{title} ({len(curves)} seed{'s' if len(curves) != 1 else ''})")
+    safe = title.replace("$", r"\$")  # a `$` in a file name is not mathtext
+    ax.set_title(f"{safe} ({len(curves)} seed{'s' if len(curves) != 1 else ''})")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     tmp = path.with_name(path.stem + ".tmp.png")

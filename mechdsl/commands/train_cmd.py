@@ -10,10 +10,11 @@ from typing import Any
 
 import click
 
+from compiler.consts import did_you_mean
 from compiler.errors import MechUsageError
-from mechdsl.progress import _Progress
-from mechdsl.report import _partial_as_run, _print_report, build_report
+from mechdsl.progress import Progress
 from mechdsl.options import json_option, load_ir, parse_sets, spec_argument
+from mechdsl.report import build_report, report_json, report_text, seed_from_checkpoint
 
 
 def _options(values: tuple[str, ...]) -> dict[str, str]:
@@ -22,7 +23,8 @@ def _options(values: tuple[str, ...]) -> dict[str, str]:
     out = parse_sets(values)
     for key in out:
         if key not in TrainConfig.names():
-            raise MechUsageError(f"unknown training option {key!r}",
+            close = did_you_mean(key, TrainConfig.names())
+            raise MechUsageError(f"unknown training option {key!r}" + (f"; {close}" if close else ""),
                                  hint="one of: " + ", ".join(TrainConfig.names()))
     return out
 
@@ -65,8 +67,8 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
     """
     import torch
 
-    from mechdsl.runs import RunDir
     from mechdsl.config import config_for
+    from mechdsl.runs import RunDir
     from mechdsl.train import train
 
     overrides = _options(options)
@@ -76,36 +78,19 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
     if device == "cuda" and not torch.cuda.is_available():
         raise MechUsageError("--device cuda: no CUDA device is available", hint="use --device cpu")
 
-    resume_blob = None
     if resume:
         run = RunDir.existing(out) if out else RunDir.latest(spec)
-        meta = run.read_config()
-        ir = run.read_ir()
-        sets_d = meta["sets"]
-        from mechdsl.config import TrainConfig
-
-        config = TrainConfig().updated(meta["config"]).updated(overrides)
-        resume_blob = run.load_checkpoint()
-        rows = []
-        if resume_blob:
-            for r in resume_blob.get("done", []):
-                rows += [{"seed": r["seed"], **row} for row in r["curve"]]
-            part = resume_blob.get("partial")
-            if part:
-                rows += [{"seed": part["seed"], **row} for row in part["curve"]]
-        run.rewrite_metrics(rows)
+        ir, config, sets_d, resume_blob = run.reopen(overrides, spec, parse_sets(sets))
     else:
         ir = load_ir(spec, sets)
         sets_d = parse_sets(sets)
-        try:
-            config = config_for(ir, overrides)
-        except (KeyError, ValueError) as e:
-            raise MechUsageError(f"bad training option: {e}") from None
+        config = config_for(ir, overrides)
         run = RunDir.new(spec, out)
         run.write_inputs(spec, ir, config, sets_d)
+        resume_blob = None
 
     curves: dict[int, list] = {}
-    progress = _Progress(config, disable=as_json)
+    progress = Progress(config, disable=as_json)
 
     def on_eval(row: dict[str, Any]) -> None:
         run.append_metrics(row)
@@ -116,8 +101,7 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
         with progress:
             result = train(config, ir, callback=on_eval, resume=resume_blob, checkpoint=run.save_checkpoint)
     except KeyboardInterrupt:
-        click.echo(f"\ninterrupted: checkpoint saved in {run.path}; continue with\n"
-                   f"  mechdsl train {spec} --out {run.path} --resume", err=True)
+        click.echo("\n" + interrupted_message(run, spec, resuming=resume_blob is not None), err=True)
         sys.exit(130)
 
     runs = [asdict(r) for r in result.runs]
@@ -128,7 +112,7 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
     run.write_summary(report)
     all_curves = {r["seed"]: r["curve"] for r in runs}
     run.plot(all_curves, _title(spec, sets_d), report.get("optimum_normalized"))
-    _print_report(report, as_json)
+    click.echo(report_json(report) if as_json else report_text(report))
 
 
 @click.command("eval")
@@ -155,7 +139,7 @@ def eval_command(run_dir: str, solve_limit: str, as_json: bool) -> None:
         ckpt = run.load_checkpoint() or {}
         runs = list(ckpt.get("done", []))
         if ckpt.get("partial"):
-            runs.append(_partial_as_run(ir, meta, ckpt["partial"]))
+            runs.append(seed_from_checkpoint(ir, meta, ckpt["partial"]))
         if not runs:
             raise MechUsageError(f"{run_dir} has no saved policy yet", hint="train first, or wait for a checkpoint")
     else:
@@ -164,9 +148,20 @@ def eval_command(run_dir: str, solve_limit: str, as_json: bool) -> None:
     report = build_report(ir, runs, config_dict=meta["config"], spec=meta["spec"], sets=meta["sets"],
                           solve_limit=solve_limit, seconds=seconds, reevaluate=True)
     report["run_dir"] = str(run.path)
-    _print_report(report, as_json)
+    click.echo(report_json(report) if as_json else report_text(report))
 
 
 def _title(spec: str, sets: dict[str, str]) -> str:
     extra = ", ".join(f"{k}={v}" for k, v in sets.items())
     return Path(spec).stem + (f" ({extra})" if extra else "")
+
+
+def interrupted_message(run, spec: str, resuming: bool) -> str:
+    """What Ctrl-C left behind, as it is: only a checkpoint this process wrote (or the one
+    it resumed from) can be continued."""
+    again = f"  mechdsl train {spec} --out {run.path} --resume"
+    if run.checkpoints_saved:
+        return f"interrupted: checkpoint saved in {run.path}; continue with\n{again}"
+    if resuming:
+        return f"interrupted before a new checkpoint: {run.path} keeps the checkpoint it resumed from; continue with\n{again}"
+    return f"interrupted before the first checkpoint: nothing to resume in {run.path}; start again without --resume"
