@@ -55,6 +55,7 @@ from mechdsl.config import TrainConfig
 from mechdsl.dynamics import MWConfig
 from mechdsl.evaluate import Payoffs, Policy
 from mechdsl.greedy import policy_dict
+from mechdsl.memory import check_training
 from mechdsl.nets import Agent, Head, n_central
 from mechdsl.pomdp import StackelbergPOMDP, State
 from mechdsl.ppo import Learner, ppo_update
@@ -138,6 +139,7 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
                checkpoint_every: float = 30.0) -> SeedResult:
     """One run (the CleanRL loop): `population` learners side by side on one batched
     simulation; the run's answer is the learner whose greedy map is worth most."""
+    check_training(ir, config.episodes, config.eval_episodes, max(1, config.population), config.device)
     dev = torch.device(config.device)
     mw = MWConfig.from_ir(ir)
     if config.equilibrium is not None:

@@ -199,3 +199,11 @@ def test_infinite_payoff_is_an_error_not_nan(monkeypatch):
     with pytest.raises(MechSemanticError) as err:
         evaluate(tb, Policy(action=torch.zeros(1, ir.n_infosets, dtype=torch.long)))
     assert err.value.span is not None and "not a finite number" in err.value.message
+
+
+def test_training_too_large_for_memory_is_refused(tmp_path, monkeypatch):
+    import mechdsl.memory as memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda device="cpu": 1 << 20)
+    res = run(["train", str(ROOT / "specs" / "examples" / "spm_three_agents.mech"), "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2 and "of memory" in res.output and "episodes=" in res.output
