@@ -45,12 +45,15 @@ def payoff_bytes(ir: GameIR, batch: int) -> int:
     return 8 * batch * (ir.n_followers + 1) * ir.n_type_profiles * ir.n_action_profiles
 
 
-def require(need: int, what: str, hint: str, device: str = "cpu") -> None:
-    """Refuse, with the estimate and what to change, when `need` bytes will not fit."""
+def require(need: int, what: str, hint: str, device: str = "cpu", ir: GameIR | None = None) -> None:
+    """Refuse, with the estimate and what to change, when `need` bytes will not fit (at
+    the first follower's declaration: the type and action profiles are what grows)."""
     budget = int(available_bytes(device) * SHARE)
     if need > budget:
+        followers = ir.model.followers if ir is not None else []
         raise MechSizeError(f"{what} needs about {fmt_bytes(need)} of memory; {fmt_bytes(budget)} is available",
-                            hint=hint)
+                            hint=hint, span=followers[0].span if followers else None,
+                            path=ir.model.path if ir is not None else "")
 
 
 def check_training(ir: GameIR, episodes: int, eval_episodes: int, population: int, device: str = "cpu") -> None:
@@ -62,4 +65,4 @@ def check_training(ir: GameIR, episodes: int, eval_episodes: int, population: in
     require(need, f"training ({batch} episodes per iteration over {ir.n_type_profiles} type profiles "
                   f"x {ir.n_action_profiles} action profiles)",
             hint=(f"use fewer episodes (-o episodes={fits} fits)" if fits >= 1 else
-                  "use fewer agents, types or messages: even one episode does not fit"), device=device)
+                  "use fewer agents, types or messages: even one episode does not fit"), device=device, ir=ir)

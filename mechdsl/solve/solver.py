@@ -41,22 +41,34 @@ def solve(ir: GameIR, follower_model: str = "mw", limit: int = DEFAULT_LIMIT) ->
             f"unknown follower model {follower_model!r}", hint="use one of: " + ", ".join(FOLLOWER_MODELS)
         )
     if ir.interval is not None:
-        raise MechSizeError(
+        raise _at_leader(MechSizeError(
             "continuous (interval) prices give infinitely many leader policies; exact solving needs a finite grid",
             hint="write `price each item in [...]` with a list of prices",
-        )
+        ), ir)
     t0 = time.perf_counter()
-    with single_thread():
-        tb = Tables(ir)
-        cfg = MWConfig.from_ir(ir)
-        space = build_space(ir, tb, limit)
-        if ir.mixed:
-            sol = solve_mixed(space, cfg, follower_model, limit)
-        elif follower_model == "mw":
-            sol = solve_pure_mw(space, cfg, limit)
-        else:
-            sol = solve_pure_favourable(space, cfg)
+    try:
+        with single_thread():
+            tb = Tables(ir)
+            cfg = MWConfig.from_ir(ir)
+            space = build_space(ir, tb, limit)
+            if ir.mixed:
+                sol = solve_mixed(space, cfg, follower_model, limit)
+            elif follower_model == "mw":
+                sol = solve_pure_mw(space, cfg, limit)
+            else:
+                sol = solve_pure_favourable(space, cfg)
+    except MechSizeError as err:  # too many policies: point at what the leader chooses
+        raise _at_leader(err, ir) from None
     sol.distinct_subpolicies = space.counts
     sol.policies_total = space.total
     sol.seconds = round(time.perf_counter() - t0, 3)
     return sol
+
+
+def _at_leader(err: MechSizeError, ir: GameIR) -> MechSizeError:
+    """Give a size error the position of the leader's choice (or rounds) and the file."""
+    leader = ir.model.leader
+    spans = [c.span for c in leader.choices] + [leader.rounds.span if leader.rounds else None]
+    err.span = err.span or next((s for s in spans if s is not None), None)
+    err.path = err.path or ir.model.path
+    return err
