@@ -11,6 +11,7 @@ from compiler.ir import GameIR
 
 ALGOS = ("mappo", "ppo")
 DEVICES = ("cpu", "cuda")
+TIES = ("pessimistic", "first", "favourable")  # mechdsl.ties.READINGS (kept torch-free here)
 # allowed [low, high] per numeric setting (None: the field may also be None); beyond these a
 # run is meaningless or would not finish (e.g. 1e9 equilibrium sub-episodes per episode)
 LIMITS: dict[str, tuple[float, float]] = {
@@ -96,6 +97,9 @@ class TrainConfig:
     """Override T, the equilibrium sub-episodes (default: the spec's dynamics block)."""
     reward: Optional[int] = None
     """Override R, the reward sub-episodes (default: the spec's dynamics block)."""
+    ties: Optional[str] = None
+    """How exact ties in the followers' final weights are read (`pessimistic`, `first`,
+    `favourable`; see mechdsl.ties); None: the spec's `dynamics` block, else pessimistic."""
     device: str = "cpu"
     """`cpu` or `cuda`."""
     threads: int = 1
@@ -129,6 +133,8 @@ class TrainConfig:
             setattr(out, key, _checked(key, val, getattr(self, key), kinds[key]))
         if out.algo not in ALGOS:
             raise ValueError(f"algo must be one of {', '.join(ALGOS)}, got {out.algo!r}")
+        if out.ties is not None and out.ties not in TIES:
+            raise ValueError(f"ties must be one of {', '.join(TIES)}, got {out.ties!r}")
         if out.device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {out.device!r}")
         return out
@@ -136,6 +142,12 @@ class TrainConfig:
 
 def _checked(key: str, val: Any, cur: Any, kind: type) -> Any:
     """`val` (text or number) as the field's type, finite and within `LIMITS`."""
+    if key in _TEXT:
+        if val is None or str(val).strip().lower() in ("none", "null"):
+            if key not in _OPTIONAL:
+                raise ValueError(f"{key} cannot be none")
+            return None
+        return str(val).strip()
     if isinstance(val, str) and not isinstance(cur, str):
         text = val.strip().lower()
         if text in ("none", "null"):
@@ -152,8 +164,6 @@ def _checked(key: str, val: Any, cur: Any, kind: type) -> Any:
         if key not in _OPTIONAL:
             raise ValueError(f"{key} cannot be none")
         return None
-    if isinstance(cur, str) or key in ("algo", "device"):
-        return str(val)
     if isinstance(val, bool) or not isinstance(val, (int, float)):
         raise ValueError(f"{key} expects a number, got {val!r}")
     if not math.isfinite(val):
@@ -169,7 +179,8 @@ def _checked(key: str, val: Any, cur: Any, kind: type) -> Any:
     return float(val)
 
 
-_OPTIONAL = {"target_kl", "target", "equilibrium", "reward"}
+_TEXT = {"algo", "device", "ties"}
+_OPTIONAL = {"target_kl", "target", "equilibrium", "reward", "ties"}
 _INTEGRAL = {"steps", "seeds", "seed", "episodes", "epochs", "minibatches", "ent_iterations", "critic_epochs",
              "critic_minibatch", "hidden", "population", "eval_every", "eval_episodes", "patience", "stall",
              "equilibrium", "reward", "threads"}

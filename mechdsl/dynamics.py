@@ -18,6 +18,7 @@ import torch
 from mechdsl.evaluate import Tables
 
 TIE_TOL = 1e-9
+DEFAULT_TIES = "pessimistic"  # see mechdsl.ties
 
 
 @dataclass
@@ -25,11 +26,13 @@ class MWConfig:
     step: float = 0.1
     rounds: int = 100
     normalize: bool = True
+    ties: str = DEFAULT_TIES  # how exact ties in the final weights are read (mechdsl.ties)
 
     @classmethod
-    def from_ir(cls, ir) -> "MWConfig":
+    def from_ir(cls, ir, ties: Optional[str] = None) -> "MWConfig":
         d = ir.model.dynamics
-        return cls(step=d.step, rounds=d.equilibrium, normalize=d.normalize)
+        return cls(step=d.step, rounds=d.equilibrium, normalize=d.normalize,
+                   ties=ties or getattr(d, "ties", None) or DEFAULT_TIES)
 
 
 def normalized(tb: Tables, U: torch.Tensor, normalize: bool) -> torch.Tensor:

@@ -42,9 +42,10 @@ from gymnasium import spaces
 
 from compiler.errors import MechUsageError
 from compiler.ir import GameIR
-from mechdsl.dynamics import MWConfig, argmax_strategy, normalized
+from mechdsl.dynamics import MWConfig, normalized
 from mechdsl.evaluate import Policy, evaluate
 from mechdsl.pomdp import DONE, EQUILIBRIUM, PHASES, REWARD, StackelbergPOMDP
+from mechdsl.ties import play
 
 ENV_OPTIONS = ("equilibrium", "reward", "render_mode", "leader_map")
 
@@ -293,7 +294,7 @@ class StackelbergEnv(gym.Env):
         R = self.pomdp.R
         self.reward_types = torch.multinomial(self.tb.prior.expand(1, -1).float(), R, replacement=True,
                                               generator=self.generator)[0].numpy()
-        self.strategies = [s[0].numpy() for s in argmax_strategy(self.logw)]
+        self.strategies = [s[0].numpy() for s in play(self.tb, self.logw, self._V.unsqueeze(0), self.pomdp.mw.ties)[0]]
         if R == 0:
             self.phase = DONE
             return

@@ -37,6 +37,15 @@ def json_option(fn: Callable) -> Callable:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")(fn)
 
 
+def ties_option(fn: Callable) -> Callable:
+    return click.option(
+        "--ties", type=click.Choice(["pessimistic", "first", "favourable"]), default=None,
+        help="How exact ties in the MW followers' final weights are read: pessimistic (against the "
+        "leader; the default), first (the lowest-index action, as the paper's code), favourable "
+        "(for the leader).  Default: the spec's `dynamics { ties = ... }`, else pessimistic.",
+    )(fn)
+
+
 def load_ir(spec: str, sets: tuple[str, ...]):
     """SPEC text -> Model -> GameIR, the front door every command uses."""
     from mechdsl import compile as compile_model, load

@@ -38,7 +38,6 @@ import torch
 from compiler.ir import GameIR
 from mechdsl.dynamics import (
     MWConfig,
-    argmax_strategy,
     expected_mw,
     leader_value,
     normalized,
@@ -46,6 +45,7 @@ from mechdsl.dynamics import (
     regret,
 )
 from mechdsl.evaluate import Payoffs, Policy, Tables, evaluate
+from mechdsl.ties import play
 
 EQUILIBRIUM, REWARD, DONE = 0, 1, 2
 PHASES = ("equilibrium", "reward", "done")
@@ -98,6 +98,7 @@ class Exact:
     value: torch.Tensor  # [B] leader objective, spec units
     normalized: torch.Tensor  # [B] in [0, 1] by the objective bounds
     regret: torch.Tensor  # [B] the followers' largest deviation gain (spec units)
+    regret_fraction: torch.Tensor  # [B] the same, each follower's as a fraction of its payoff range
     strategies: list[torch.Tensor]  # per follower [B, T_i] argmax action per type
 
 
@@ -202,7 +203,7 @@ class StackelbergPOMDP:
             return state
         B, R, tb = state.batch, self.R, self.tb
         t = torch.multinomial(tb.prior.expand(B, -1).float(), R, replacement=True, generator=generator)  # [B, R]
-        strat = argmax_strategy(list(state.logw))  # per follower [B, T_i]
+        strat, _ = play(tb, list(state.logw), state.payoffs.V, self.mw.ties)  # per follower [B, T_i]
         ti = tb.tidx[t]  # [B, R, n]
         a = torch.zeros(B, R, dtype=torch.long, device=self.device)
         for i in range(self.n):
@@ -276,16 +277,21 @@ class StackelbergPOMDP:
         """Evaluate + expected MW + argmax + leader value: the map's worth with no noise."""
         pay = evaluate(self.tb, leader_map)
         logw = expected_mw(self.tb, pay.U, self.mw)
-        idx = argmax_strategy(logw)
+        idx, _ = play(self.tb, logw, pay.V, self.mw.ties)
         strat = pure(idx, self.tb)
         value = leader_value(self.tb, pay.V, strat)
         reg = regret(self.tb, pay.U, strat)
-        return Exact(value=value, normalized=(value - self.lo) / self.span, regret=reg.amax((1, 2)) if reg.numel() else value * 0, strategies=idx)
+        spans = torch.tensor([(h - l) if h > l else 1.0 for l, h in self.ir.utility_bounds], dtype=reg.dtype,
+                             device=reg.device).view(1, -1, 1)
+        worst = reg.amax((1, 2)) if reg.numel() else value * 0
+        frac = (reg / spans).amax((1, 2)) if reg.numel() else value * 0
+        return Exact(value=value, normalized=(value - self.lo) / self.span, regret=worst, regret_fraction=frac,
+                     strategies=idx)
 
     def expected_reward(self, state: State) -> torch.Tensor:
         """[B] E[reward sub-episode | state after the equilibrium phase]: the prior-weighted
         objective of the followers' argmax play, i.e. R -> infinity."""
-        strat = pure(argmax_strategy(list(state.logw)), self.tb)
+        strat = pure(play(self.tb, list(state.logw), state.payoffs.V, self.mw.ties)[0], self.tb)
         return (leader_value(self.tb, state.payoffs.V, strat) - self.lo) / self.span
 
 

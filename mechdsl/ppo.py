@@ -26,7 +26,8 @@ class Learner:
         self.value, self.regret, self.row = -math.inf, math.inf, {}
         self.lr = config.lr
         self.best_map: Optional[Policy] = None  # the greedy map of its best evaluation
-        self.best_regret = math.inf
+        self.key = (False, -math.inf, -math.inf)  # the rank of its last evaluation (mechdsl.train.rank)
+        self.best_key = self.key  # the rank of its best map
 
     def state_dict(self) -> dict[str, Any]:
         """Plain containers of tensors and numbers only, so a checkpoint loads with
@@ -34,7 +35,8 @@ class Learner:
         return {"agent": self.agent.state_dict(), "actor_opt": self.actor_opt.state_dict(),
                 "critic_opt": self.critic_opt.state_dict(), "best": self.best, "since_best": self.since_best,
                 "done": self.done, "value": self.value, "regret": self.regret, "row": self.row, "lr": self.lr,
-                "best_map": None if self.best_map is None else vars(self.best_map).copy(), "best_regret": self.best_regret}
+                "best_map": None if self.best_map is None else vars(self.best_map).copy(), "best_key": list(self.best_key),
+                "key": list(self.key)}
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
         self.agent.load_state_dict(d["agent"])
@@ -45,7 +47,7 @@ class Learner:
         dev = next(self.agent.parameters()).device  # files are read onto the CPU
         self.best_map = None if d["best_map"] is None else Policy(
             **{k: None if v is None else v.to(dev) for k, v in d["best_map"].items()})
-        self.best_regret = d["best_regret"]
+        self.best_key, self.key = tuple(d["best_key"]), tuple(d["key"])
 
 
 def ppo_update(config: TrainConfig, pomdp: StackelbergPOMDP, head: Head, learner: Learner, sample: Sample,

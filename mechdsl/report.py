@@ -10,31 +10,33 @@ from compiler.errors import MechError, MechUsageError
 
 
 def seed_from_checkpoint(ir, meta: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
-    """An interrupted seed: its agent's greedy map at the checkpoint."""
+    """An interrupted seed: the best greedy map its learners showed (by their rank: low
+    regret first, then value), else the greedy map of the leading agent."""
     from mechdsl.config import TrainConfig
     from mechdsl.greedy import greedy_policy
 
     cfg = TrainConfig().updated(meta["config"])
-    lead = max(part["learners"], key=lambda x: x["value"])
-    pol = greedy_policy(ir, cfg, lead["agent"])
+    lead = max(part["learners"], key=lambda x: tuple(x["best_key"]))
+    if lead.get("best_map") is not None:
+        pol = {k: v[0] for k, v in lead["best_map"].items() if v is not None}
+    else:
+        pol = greedy_policy(ir, cfg, lead["agent"])
     return {"seed": part["seed"], "policy": pol, "steps": part["steps"], "seconds": part["elapsed"],
             "curve": part["curve"], "stopped": "interrupted"}
 
 
-def exact_optimum(ir, limit: str) -> tuple[Optional[float], str]:
-    """The exact optimum when the solver exists and the spec is small enough."""
+def exact_optimum(ir, limit: str, ties: Optional[str] = None) -> tuple[Optional[float], str]:
+    """The exact optimum (under the same tie reading) when the spec is small enough."""
     try:
         n = int(float(limit))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise MechUsageError(f"--solve-limit expects a number, got {limit!r}") from None
     if n <= 0:
         return None, "not solved (--solve-limit 0)"
+    from mechdsl.solve import solve
+
     try:
-        from mechdsl.solve import solve
-    except ImportError:
-        return None, "no exact solver installed"
-    try:
-        sol = solve(ir, limit=n)
+        sol = solve(ir, limit=n, ties=ties)
     except MechError as e:
         return None, "not solved: " + str(getattr(e, "message", e)).split("\n")[0]
     if sol.value is None:
@@ -45,52 +47,90 @@ def exact_optimum(ir, limit: str) -> tuple[Optional[float], str]:
 
 def build_report(ir, runs: list[dict[str, Any]], config_dict: dict[str, Any], spec: str, sets: dict[str, str],
                  solve_limit: str, seconds: float, reevaluate: bool = False) -> dict[str, Any]:
-    """Exact re-evaluation of every seed's greedy map; the best seed is the answer."""
-    from mechdsl.pomdp import StackelbergPOMDP
+    """Every seed's greedy map re-evaluated exactly, with its certificate.  The headline
+    is the best *certified* seed (highest value, then lowest regret); when none is
+    certified, the seed with the lowest regret, and a warning says so -- a high-regret
+    value is never the headline."""
+    from mechdsl.certificate import certify
     from mechdsl.config import TrainConfig
+    from mechdsl.dynamics import MWConfig
+    from mechdsl.evaluate import Tables
     from mechdsl.greedy import policy_map
+    from mechdsl.pomdp import StackelbergPOMDP
 
     cfg = TrainConfig().updated(config_dict)
-    from mechdsl.dynamics import MWConfig
-
-    mw = MWConfig.from_ir(ir)
+    mw = MWConfig.from_ir(ir, cfg.ties)
     if cfg.equilibrium is not None:
         mw.rounds = int(cfg.equilibrium)
+    tb = Tables(ir)
     pomdp = StackelbergPOMDP(ir, mw=mw, reward_rounds=cfg.reward)
     lo, hi = ir.objective_bounds
     span = (hi - lo) if hi > lo else 1.0
-    optimum, opt_kind = exact_optimum(ir, solve_limit)
-    per_seed = []
-    best = None
+    optimum, opt_kind = exact_optimum(ir, solve_limit, mw.ties)
+    per_seed, certs = [], {}
     for r in runs:
-        ex = pomdp.exact(policy_map(r["policy"]))
-        value, reg = float(ex.value[0]), float(ex.regret[0])
-        entry = {"seed": r["seed"], "value": value, "regret": reg, "steps": int(r["steps"]),
-                 "seconds": float(r["seconds"]), "stopped": r.get("stopped", "")}
+        cert = certify(ir, policy_map(r["policy"]), mw.ties, mw=mw, tb=tb, tol=cfg.tol)
+        certs[r["seed"]] = cert
+        entry = {"seed": r["seed"], "value": cert.value, "regret": cert.max_regret,
+                 "regret_fraction": cert.regret_fraction, "verdict": cert.verdict, "values": cert.values,
+                 "steps": int(r["steps"]), "seconds": float(r["seconds"]), "stopped": r.get("stopped", "")}
         if optimum is not None:
-            entry["gap"] = optimum - value
+            entry["gap"] = optimum - cert.value
             first = next((row for row in r["curve"] if row["value"] >= optimum - cfg.tol * span), None)
             entry["steps_to_optimum"] = None if first is None else int(first["steps"])
             entry["seconds_to_optimum"] = None if first is None else float(first["seconds"])
         per_seed.append(entry)
-        if best is None or (value, -reg) > (best[0]["value"], -best[0]["regret"]):
-            best = (entry, r, ex)
-    entry, r, ex = best
+    certified = [e for e in per_seed if e["verdict"] == "certified"]
+    if certified:
+        head = max(certified, key=lambda e: (e["value"], -e["regret_fraction"], -e["seed"]))
+    else:
+        head = min(per_seed, key=lambda e: (e["regret_fraction"], -e["value"], e["seed"]))
+    run = next(r for r in runs if r["seed"] == head["seed"])
+    cert = certs[head["seed"]]
+    values = [e["value"] for e in per_seed]
+    mean = sum(values) / len(values)
+    std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
     report: dict[str, Any] = {
-        "spec": spec, "sets": sets, "algo": cfg.algo, "objective": ir.model.objective_name,
-        "value": entry["value"], "normalized": (entry["value"] - lo) / span,
+        "spec": spec, "sets": sets, "algo": cfg.algo, "objective": ir.model.objective_name, "ties": mw.ties,
+        "value": head["value"], "normalized": (head["value"] - lo) / span, "verdict": cert.verdict,
+        "mean": mean, "std": std,
         "optimum": optimum, "optimum_kind": opt_kind,
         "optimum_normalized": None if optimum is None else (optimum - lo) / span,
-        "gap": None if optimum is None else optimum - entry["value"],
-        "gap_fraction": None if optimum is None else (optimum - entry["value"]) / span,
-        "regret": entry["regret"], "best_seed": entry["seed"],
+        "gap": None if optimum is None else optimum - head["value"],
+        "gap_fraction": None if optimum is None else (optimum - head["value"]) / span,
+        "regret": head["regret"], "best_seed": head["seed"],
         "steps": sum(x["steps"] for x in per_seed), "seconds": seconds, "seeds": len(per_seed),
         "tolerance": cfg.tol * span,
-        "successes": None if optimum is None else sum(x["value"] >= optimum - cfg.tol * span for x in per_seed),
+        "successes": None if optimum is None else sum(
+            x["value"] >= optimum - cfg.tol * span and x["verdict"] == "certified" for x in per_seed),
+        "certified_seeds": len(certified),
+        "certificate": cert.model_dump(mode="json"),
+        "warnings": _warnings(ir, per_seed, certified, head, optimum, cfg.tol * span, cfg),
         "per_seed": per_seed,
-        "mechanism": describe_learned(ir, r["policy"], ex),
+        "mechanism": describe_learned(ir, run["policy"], pomdp.exact(policy_map(run["policy"])), cert.regret),
     }
     return report
+
+
+def _warnings(ir, per_seed, certified, head, optimum, tol, cfg) -> list[str]:
+    """What a user must know before trusting the headline."""
+    out = []
+    if not certified:
+        out.append(f"no seed's mechanism is certified: the headline is the seed with the lowest regret "
+                   f"(seed {head['seed']}); see its certificate")
+    budget = [e["seed"] for e in per_seed if e["stopped"] == "budget"]
+    if budget:
+        out.append(f"seed{'s' if len(budget) > 1 else ''} {', '.join(map(str, budget))} used the whole budget "
+                   f"({cfg.steps:,} steps) before converging: train longer (--steps) or check the curve")
+    above = [e for e in per_seed if optimum is not None and e["value"] > optimum + tol]
+    for e in above:
+        out.append(f"seed {e['seed']}'s value {e['value']:.6g} is above the exact optimum {optimum:.6g}: "
+                   f"its followers' regret is {e['regret']:.4g} ({e['verdict']})")
+    training = ir.model.training or {}
+    if training:
+        shown = ", ".join(f"{k} = {v}" for k, v in training.items())
+        out.append(f"the spec's training block overrides the defaults: {shown}")
+    return out
 
 
 def _fmt(x: Optional[float]) -> str:
@@ -102,17 +142,32 @@ def report_json(report: dict[str, Any]) -> str:
 
 
 def report_text(report: dict[str, Any]) -> str:
+    from mechdsl.certificate import Certificate, render
+
+    n = report["seeds"]
     lines = ["", report["mechanism"], ""]
-    v, opt = report["value"], report["optimum"]
-    lines.append(f"{report['objective']} = {_fmt(v)} (exact, best of {report['seeds']} seed{'s' if report['seeds'] != 1 else ''}: "
-                 f"seed {report['best_seed']}; normalized {report['normalized']:.4f})")
-    if opt is not None:
-        lines.append(f"optimum = {_fmt(opt)} ({report['optimum_kind']}); gap = {_fmt(report['gap'])} "
-                     f"({100 * report['gap_fraction']:.2f}% of the objective's range); "
-                     f"{report['successes']}/{report['seeds']} seeds within {_fmt(report['tolerance'])}")
+    lines.append(f"{report['objective']} = {_fmt(report['value'])} (exact; seed {report['best_seed']}, the best "
+                 f"certified of {n} seed{'s' if n != 1 else ''}; normalized {report['normalized']:.4f})"
+                 if report["certified_seeds"] else
+                 f"{report['objective']} = {_fmt(report['value'])} (exact; seed {report['best_seed']}: NOT CERTIFIED, "
+                 f"no seed of {n} is)")
+    lines += render(Certificate.model_validate(report["certificate"]))
+    if n > 1:
+        lines.append(f"over {n} seeds: {report['mean']:.6g} +- {report['std']:.3g} (mean +- std)")
+    if report["optimum"] is not None:
+        lines.append(f"optimum = {_fmt(report['optimum'])} ({report['optimum_kind']}, ties read {report['ties']}); "
+                     f"gap = {_fmt(report['gap'])} ({100 * report['gap_fraction']:.2f}% of the objective's range); "
+                     f"{report['successes']}/{n} seeds certified within {_fmt(report['tolerance'])}")
     else:
         lines.append(f"optimum: {report['optimum_kind']}")
-    lines.append(f"followers' regret = {_fmt(report['regret'])}")
+    if n > 1:
+        lines.append("")
+        lines.append(f"{'seed':>6} {'value':>12} {'regret':>10} {'verdict':>14} {'steps':>14} {'seconds':>8}  stopped")
+        for e in report["per_seed"]:
+            lines.append(f"{e['seed']:>6} {e['value']:>12.6g} {e['regret']:>10.3g} {e['verdict']:>14} "
+                         f"{e['steps']:>14,} {e['seconds']:>8.1f}  {e['stopped']}")
+    for w in report["warnings"]:
+        lines.append(f"warning: {w}")
     lines.append(f"{report['steps']:,} steps, {report['seconds']:.1f}s; run directory: {report.get('run_dir', '')}")
     return "\n".join(lines)
 
@@ -122,7 +177,7 @@ def report_text(report: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------
 
 
-def describe_learned(ir, policy: dict[str, Any], ex) -> str:
+def describe_learned(ir, policy: dict[str, Any], ex, regret: dict[str, dict[str, float]]) -> str:
     """The learned mechanism: `mechdsl.solve.describe` when it can show it, else a
     decision tree per observation class with the posted prices."""
     strategies = [s[0].tolist() for s in ex.strategies]
@@ -132,7 +187,7 @@ def describe_learned(ir, policy: dict[str, Any], ex) -> str:
             from mechdsl.solve.answer import reached_classes
             from mechdsl.evaluate import Tables
 
-            sol = _solution(ir, policy, ex, strategies, Solution, reached_classes(Tables(ir), strategies))
+            sol = _solution(ir, policy, ex, strategies, regret, Solution, reached_classes(Tables(ir), strategies))
             lines = describe(ir, sol).split("\n")
             lines = [ln for ln in lines[1:] if not ln.startswith("  this policy achieves")]
             return f"Learned mechanism ({ir.model.name}):\n" + "\n".join(lines).rstrip()
@@ -141,11 +196,10 @@ def describe_learned(ir, policy: dict[str, Any], ex) -> str:
     return _describe_tree(ir, policy, strategies)
 
 
-def _solution(ir, policy, ex, strategies, Solution, reached):
+def _solution(ir, policy, ex, strategies, reg, Solution, reached):
     import torch
 
     followers = ir.model.followers
-    reg = _regret_table(ir, policy)
     probs = policy.get("probs")
     return Solution(
         spec=ir.model.name, follower_model="mw", objective=ir.model.objective_name,
@@ -158,19 +212,6 @@ def _solution(ir, policy, ex, strategies, Solution, reached):
         reached_classes=[ir.class_labels[c] for c in sorted(reached)],
         unreached_classes=[ir.class_labels[c] for c in range(len(ir.class_labels)) if c not in reached],
     )
-
-
-def _regret_table(ir, policy) -> dict[str, dict[str, float]]:
-    from mechdsl.dynamics import MWConfig, argmax_strategy, expected_mw, pure, regret
-    from mechdsl.evaluate import Tables, evaluate
-    from mechdsl.greedy import policy_map
-
-    tb = Tables(ir)
-    pay = evaluate(tb, policy_map(policy))
-    strat = pure(argmax_strategy(expected_mw(tb, pay.U, MWConfig.from_ir(ir))), tb)
-    reg = regret(tb, pay.U, strat)[0]
-    return {f.name: {f.type_labels[t]: float(reg[i, t]) for t in range(len(f.type_labels))}
-            for i, f in enumerate(ir.model.followers)}
 
 
 def _describe_tree(ir, policy: dict[str, Any], strategies: list[list[int]]) -> str:

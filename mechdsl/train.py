@@ -141,7 +141,7 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
     simulation; the run's answer is the learner whose greedy map is worth most."""
     check_training(ir, config.episodes, config.eval_episodes, max(1, config.population), config.device)
     dev = torch.device(config.device)
-    mw = MWConfig.from_ir(ir)
+    mw = MWConfig.from_ir(ir, config.ties)
     if config.equilibrium is not None:
         mw.rounds = int(config.equilibrium)
     pomdp = StackelbergPOMDP(ir, dev, mw=mw, reward_rounds=config.reward)
@@ -236,12 +236,14 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
                     x.row = {"normalized": float(ex.normalized[0]), "greedy_reward": float(ret[g_rows].mean()),
                              "return": float(ret[s_rows].mean()), "policy_gap": gap, "policy_spread": spread, **diags[j]}
                     x.since_best = 0 if x.value > x.best + config.min_delta * span else x.since_best + 1
-                    if (x.value, -x.regret) > (x.best, -x.best_regret):
-                        x.best, x.best_regret, x.best_map = x.value, x.regret, gmap
+                    x.best = max(x.best, x.value)
+                    x.key = rank(ex, config.tol)
+                    if x.key > x.best_key:
+                        x.best_key, x.best_map = x.key, gmap
                     converged = gap <= config.min_delta and spread <= config.min_delta
                     if (x.since_best >= config.patience and converged) or x.since_best >= config.stall:
                         x.done = True
-                lead = max(learners, key=lambda x: (x.value, -x.regret))
+                lead = max(learners, key=lambda x: x.key)
                 row = {"steps": steps, "seconds": time.time() - t_start, "iteration": it,
                        "value": lead.value, "regret": lead.regret, **lead.row,
                        "best": max(x.best for x in learners)}
@@ -277,7 +279,7 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
         for gmap in (x.best_map, head.to_map(head.greedy(x.agent))):
             if gmap is not None:
                 finals.append((pomdp.exact(gmap), gmap, x))
-    ex, gmap, x = max(finals, key=lambda f: (float(f[0].value[0]), -float(f[0].regret[0])))
+    ex, gmap, x = max(finals, key=lambda f: rank(f[0], config.tol))
     return SeedResult(
         seed=seed, value=float(ex.value[0]), normalized=float(ex.normalized[0]), regret=float(ex.regret[0]),
         steps=steps, seconds=time.time() - t_start, curve=curve, policy=policy_dict(gmap),
@@ -288,6 +290,14 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
 # ---------------------------------------------------------------------------
 # small helpers
 # ---------------------------------------------------------------------------
+
+
+def rank(ex, tol: float) -> tuple[bool, float, float]:
+    """How greedy maps compare: a map whose followers' regret is within `tol` of their
+    payoff range beats any map whose is not (a high-regret value is no equilibrium's);
+    then higher value, then lower regret."""
+    frac = float(ex.regret_fraction[0])
+    return (frac <= tol, float(ex.value[0]), -frac)
 
 
 def _rows(st: State, rows: slice) -> State:

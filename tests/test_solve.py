@@ -36,6 +36,7 @@ from mechdsl.solve import batch_mw as BM, mw_search as MS, profiles as PR, solve
 from mechdsl.cli import main
 from mechdsl.dynamics import MWConfig, argmax_strategy, expected_mw, leader_value, pure, regret
 from mechdsl.evaluate import Policy, Tables, evaluate
+from mechdsl.ties import play
 from tests.handmade import ESCAPE, MAINTAIN, alloc_model, spm_model, table_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,11 +146,12 @@ def test_text_output_describes_the_mechanism():
     assert "welfare = 0.95" in res.output
     assert "visit bidder2 at good=0.25" in res.output
     assert "if bidder2 passes: visit bidder1 at good=0" in res.output
-    # unreached classes are marked (reuse the two-message answer)
-    sol = S.Solution.model_validate(solve_json(PAPER / "spm_messages.mech"))
+    # unreached classes are marked (the tie-robust two-message answer reaches all four;
+    # the auction's answer leaves two unreached)
+    sol = S.Solution.model_validate(solve_json(EXAMPLES / "auction_revenue.mech"))
     from mechdsl.options import load_ir
 
-    text = S.describe(load_ir(str(PAPER / "spm_messages.mech"), ()), sol)
+    text = S.describe(load_ir(str(EXAMPLES / "auction_revenue.mech"), ()), sol)
     assert text.count("(not reached)") == len(sol.unreached_classes) == 2
     assert "Followers" in text and "bidder1 (message)" in text
 
@@ -174,7 +176,11 @@ def test_examples():
     (mix,) = sol["policy"].values()
     assert [mix[f"cover=t{i}"] for i in (1, 2, 3)] == pytest.approx([21 / 44, 15 / 44, 2 / 11])
 
-    assert solve_json(EXAMPLES / "correlated.mech")["value"] == pytest.approx(1.0)
+    # a low agent earns 0 whatever it says: read against the leader, it sends the message
+    # that hides the high agent in one of the two one-high states (0.4 + 0.2); read as the
+    # paper's code does (first action), both reveal and the first best 1 is reached
+    assert solve_json(EXAMPLES / "correlated.mech")["value"] == pytest.approx(0.6)
+    assert solve_json(EXAMPLES / "correlated.mech", "--ties", "first")["value"] == pytest.approx(1.0)
 
     # three i.i.d. unit-demand agents at price 0.5: every order sells the same; count it
     count = 0
@@ -188,9 +194,13 @@ def test_examples():
     assert count == 105
     assert solve_json(EXAMPLES / "spm_three_agents.mech")["value"] == pytest.approx(105 / 64)
 
-    sol = solve_json(EXAMPLES / "auction_revenue.mech")
+    sol = solve_json(EXAMPLES / "auction_revenue.mech")  # pessimistic ties: an equilibrium
+    assert sol["value"] == pytest.approx(5 / 3) and max_regret(sol) == pytest.approx(0, abs=1e-9)
+    assert sol["certificate"]["verdict"] == "certified"
+    sol = solve_json(EXAMPLES / "auction_revenue.mech", "--ties", "first")
     assert sol["value"] == pytest.approx(16 / 9)  # MW after 500 rounds, not yet an equilibrium
     assert sol["regret"]["bidder1"]["value=3"] == pytest.approx(0.5)
+    assert sol["certificate"]["verdict"] == "not certified"
     sol = solve_json(EXAMPLES / "auction_revenue.mech", "--follower-model", "favourable")
     assert sol["value"] == pytest.approx(5 / 3) and max_regret(sol) == pytest.approx(0, abs=1e-9)
 
@@ -354,9 +364,10 @@ def test_handmade_signalling_policy_is_optimal():
     # nothing beats it: test_spm_messages_two_messages_first_best solves the same game
 
 
+@pytest.mark.parametrize("ties", ["pessimistic", "first", "favourable"])
 @pytest.mark.parametrize("name", ["alloc2", "spm1", "correlated"])
-def test_solve_equals_brute_force_with_reference_dynamics(name):
-    """Every raw policy through evaluate + expected_mw + argmax: the same best value."""
+def test_solve_equals_brute_force_with_reference_dynamics(name, ties):
+    """Every raw policy through evaluate + expected_mw + the tie reading: the same best value."""
     if name == "correlated":
         from mechdsl.options import load_ir
 
@@ -364,7 +375,7 @@ def test_solve_equals_brute_force_with_reference_dynamics(name):
     else:
         ir = build_ir(alloc_model(2) if name == "alloc2" else spm_model(1))
     tb = Tables(ir)
-    cfg = MWConfig.from_ir(ir)
+    cfg = MWConfig.from_ir(ir, ties)
     per_class = [SP.enumerate_subpolicies(ir, r, 10**5) for r in ir.root]
     acts = []
     default = [next(k for k in range(ir.n_actions) if ir.legal[s][k]) for s in range(ir.n_infosets)]
@@ -375,9 +386,9 @@ def test_solve_equals_brute_force_with_reference_dynamics(name):
                 act[s] = k
         acts.append(act)
     pay = evaluate(tb, Policy(action=torch.tensor(acts)))
-    strat = pure(argmax_strategy(expected_mw(tb, pay.U, cfg)), tb)
+    strat = pure(play(tb, expected_mw(tb, pay.U, cfg), pay.V, ties)[0], tb)
     brute = float(leader_value(tb, pay.V, strat).max())
-    assert S.solve(ir).value == pytest.approx(brute, abs=1e-9)
+    assert S.solve(ir, ties=ties).value == pytest.approx(brute, abs=1e-9)
 
 
 def test_pruning_never_changes_the_answer():

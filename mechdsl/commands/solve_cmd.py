@@ -6,7 +6,7 @@ import json
 import click
 
 from compiler.errors import MechError
-from mechdsl.options import json_option, load_ir, spec_argument
+from mechdsl.options import json_option, load_ir, spec_argument, ties_option
 
 
 def _limit(text: str) -> int:
@@ -36,8 +36,9 @@ def _limit(text: str) -> int:
     metavar="N",
     help="Most leader policies to enumerate (after merging equivalent ones); larger specs stop with exit status 2.",
 )
+@ties_option
 @json_option
-def solve_command(spec: str, sets: tuple[str, ...], follower_model: str, limit: str, as_json: bool) -> None:
+def solve_command(spec: str, sets: tuple[str, ...], follower_model: str, limit: str, ties, as_json: bool) -> None:
     """Solve SPEC exactly: the leader policy that maximizes the objective, the
     followers' strategies it induces, and their regret.
 
@@ -57,7 +58,7 @@ def solve_command(spec: str, sets: tuple[str, ...], follower_model: str, limit: 
 
     ir = load_ir(spec, sets)
     try:
-        sol = solve(ir, follower_model=follower_model, limit=_limit(limit))
+        sol = solve(ir, follower_model=follower_model, limit=_limit(limit), ties=ties)
     except MechError as err:
         raise err.located(spec, None)
     if as_json:

@@ -13,7 +13,7 @@ import click
 from compiler.consts import did_you_mean
 from compiler.errors import MechUsageError
 from mechdsl.progress import Progress
-from mechdsl.options import json_option, load_ir, parse_sets, spec_argument
+from mechdsl.options import json_option, load_ir, parse_sets, spec_argument, ties_option
 from mechdsl.report import build_report, report_json, report_text, seed_from_checkpoint
 
 
@@ -42,8 +42,9 @@ def _options(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--resume", is_flag=True, help="Continue the run in --out (or the latest run of SPEC) from its checkpoint.")
 @click.option("--solve-limit", default="1e6", show_default=True, metavar="N",
               help="Leader policies the exact solver may enumerate for the optimum (0: skip).")
+@ties_option
 @json_option
-def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, device, options, out, resume,
+def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, device, options, out, resume, ties,
                   solve_limit: str, as_json: bool) -> None:
     """Learn the leader's policy for SPEC in its Stackelberg POMDP.
 
@@ -72,7 +73,8 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
     from mechdsl.train import train
 
     overrides = _options(options)
-    for key, val in (("seeds", seeds), ("seed", seed), ("steps", steps), ("algo", algo), ("device", device)):
+    for key, val in (("seeds", seeds), ("seed", seed), ("steps", steps), ("algo", algo), ("device", device),
+                     ("ties", ties)):
         if val is not None:
             overrides[key] = str(val)
     if device == "cuda" and not torch.cuda.is_available():

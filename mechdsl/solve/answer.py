@@ -9,9 +9,11 @@ import torch
 from pydantic import BaseModel
 
 from compiler.ir import GameIR
-from mechdsl.dynamics import MWConfig, argmax_strategy, expected_mw, leader_value, pure, regret
+from mechdsl.certificate import Certificate
+from mechdsl.dynamics import DEFAULT_TIES, MWConfig, expected_mw, leader_value, pure, regret
 from mechdsl.evaluate import Policy, Tables, evaluate
 from mechdsl.solve.space import children, PolicySpace
+from mechdsl.ties import play
 
 
 class Solution(BaseModel):
@@ -41,9 +43,11 @@ class Solution(BaseModel):
     profiles_solved: int = 0  # LPs / MILPs
     seconds: float = 0.0
     note: str = ""
+    ties: str = DEFAULT_TIES  # how exact ties in the followers' final weights are read (mw)
+    certificate: Optional[Certificate] = None  # value under each reading, regret, verdict
 
 
-def _policy_tensor(ir: GameIR, actions: list[int], probs: Optional[list[list[float]]]) -> Policy:
+def policy_tensor(ir: GameIR, actions: list[int], probs: Optional[list[list[float]]]) -> Policy:
     act = torch.tensor([actions], dtype=torch.long)
     pr = torch.tensor([probs], dtype=torch.float64) if probs is not None else None
     return Policy(action=act, probs=pr)
@@ -51,10 +55,11 @@ def _policy_tensor(ir: GameIR, actions: list[int], probs: Optional[list[list[flo
 
 def check_policy(tb: Tables, cfg: MWConfig, actions, probs, strategies: Optional[list[list[int]]]):
     """Reference numbers for one policy: (value, strategies, regret [n, Tmax]).
-    strategies None: the followers run `expected_mw` and play the argmax."""
-    pay = evaluate(tb, _policy_tensor(tb.ir, actions, probs))
+    strategies None: the followers run `expected_mw` and play the argmax (ties read as
+    `cfg.ties` says)."""
+    pay = evaluate(tb, policy_tensor(tb.ir, actions, probs))
     if strategies is None:
-        idx = argmax_strategy(expected_mw(tb, pay.U, cfg))
+        idx, _ = play(tb, expected_mw(tb, pay.U, cfg), pay.V, cfg.ties)
     else:
         idx = [torch.tensor([s], dtype=torch.long) for s in strategies]
     S = pure(idx, tb)

@@ -8,10 +8,11 @@ from typing import Optional
 import torch
 
 from compiler.errors import MechSizeError
-from mechdsl.dynamics import MWConfig, argmax_strategy
+from mechdsl.dynamics import MWConfig
 from mechdsl.solve.batch_mw import BatchMW
-from mechdsl.solve.profiles import all_profiles, profile_count, profile_of, profile_table, Profiles
+from mechdsl.solve.profiles import all_profiles, profile_count, profile_table, Profiles
 from mechdsl.solve.space import VALUE_TOL, chunk, fmt_count, PolicySpace, unrank
+from mechdsl.ties import READINGS, play, profile_values
 
 PROFILE_BOUND_MAX = 256  # use the per-profile value bound up to this many follower profiles
 MW_CHUNK = 4096  # at most this many full policies per batched MW run
@@ -83,29 +84,38 @@ def search_mw(space: PolicySpace, cfg: MWConfig, limit: int, prune: bool = True)
         U, V = space.assemble(idx)
         W = mw.matrices(U)
         logw = mw.run(W)
-        strat = argmax_strategy(logw)
-        a = profile_of(strat, tb)  # [B, T]
-        val = (V.gather(2, a.unsqueeze(-1)).squeeze(-1) * tb.prior.view(1, -1)).sum(-1)
+        strat, _ = play(tb, logw, V, cfg.ties)
+        val = profile_values(tb, V, strat)
         reg = mw.regret(W, strat)
         ran += flat.numel()
-        # lexicographic: value (tolerant) desc, regret asc, enumeration index asc
+        # lexicographic: value (tolerant) desc; then, among equals, the value under the
+        # worst tie reading desc and the spread of the readings asc (a policy whose value
+        # does not hinge on ties); regret asc; index asc
         vmax = float(val.max())
         cand = (val >= vmax - VALUE_TOL).nonzero().view(-1)
-        for j in cand.tolist():
-            key = (float(val[j]), float(reg[j]), int(flat[j]))
+        others = [profile_values(tb, V[cand], play(tb, [w[cand] for w in logw], V[cand], r)[0])
+                  for r in READINGS if r != cfg.ties]
+        readings = torch.stack([val[cand]] + others)
+        worst = readings.min(0).values
+        spread = readings.max(0).values - worst
+        for q, j in enumerate(cand.tolist()):
+            key = (float(val[j]), float(worst[q]), -float(spread[q]), float(reg[j]), int(flat[j]))
             best = key if best is None else _better(key, best)
     assert best is not None
-    return unrank(torch.tensor([best[2]]), counts)[0].tolist(), best[0], ran, ""
+    return unrank(torch.tensor([best[4]]), counts)[0].tolist(), best[0], ran, ""
 
 
 def _better(a: tuple, b: tuple) -> tuple:
-    """The preferred of two (value, regret, index) candidates."""
-    if a[0] > b[0] + VALUE_TOL:
+    """The preferred of two (value, worst reading, -spread of readings, regret, index)
+    candidates: values compare with tolerance (higher first), then regret (lower
+    first), then the enumeration index."""
+    for k in range(3):
+        if a[k] > b[k] + VALUE_TOL:
+            return a
+        if b[k] > a[k] + VALUE_TOL:
+            return b
+    if a[3] < b[3] - VALUE_TOL:
         return a
-    if b[0] > a[0] + VALUE_TOL:
+    if b[3] < a[3] - VALUE_TOL:
         return b
-    if a[1] < b[1] - VALUE_TOL:
-        return a
-    if b[1] < a[1] - VALUE_TOL:
-        return b
-    return a if a[2] < b[2] else b
+    return a if a[4] < b[4] else b

@@ -44,16 +44,6 @@ def all_profiles(tb: Tables) -> Profiles:
     return Profiles(strat=strat, act=act)
 
 
-def profile_of(strategies: list[torch.Tensor], tb: Tables) -> torch.Tensor:
-    """Pure strategies [B, T_i] per follower -> action profile per type profile [B, T]."""
-    ir = tb.ir
-    strides = [math.prod(ir.action_counts[i + 1:]) for i in range(ir.n_followers)]
-    a = 0
-    for i, s in enumerate(strategies):
-        a = a + s[:, tb.tidx[:, i]] * strides[i]
-    return a
-
-
 def profile_table(space: PolicySpace, prof: Profiles) -> list[torch.Tensor]:
     """g_c[j, p]: class c's share of the leader's value when sub-policy j is used there
     and the followers play pure profile p."""

@@ -3,6 +3,7 @@ the pure or mixed solver for the chosen follower model."""
 from __future__ import annotations
 
 import time
+from typing import Optional
 
 import torch
 
@@ -10,10 +11,12 @@ from compiler.errors import MechSizeError, MechUsageError
 from compiler.ir import GameIR
 from mechdsl.dynamics import MWConfig
 from mechdsl.evaluate import Tables
-from mechdsl.solve.answer import Solution
+from mechdsl.certificate import certify, certify_profile
+from mechdsl.solve.answer import Solution, policy_tensor
 from mechdsl.solve.mixed import solve_mixed
 from mechdsl.solve.pure import solve_pure_favourable, solve_pure_mw
 from mechdsl.solve.space import build_space
+from mechdsl.ties import READINGS
 
 DEFAULT_LIMIT = 1_000_000  # leader policies to enumerate (after merging equivalent ones)
 FOLLOWER_MODELS = ("mw", "favourable")
@@ -31,11 +34,16 @@ class single_thread:
         torch.set_num_threads(self.saved)
 
 
-def solve(ir: GameIR, follower_model: str = "mw", limit: int = DEFAULT_LIMIT) -> Solution:
+def solve(ir: GameIR, follower_model: str = "mw", limit: int = DEFAULT_LIMIT, ties: Optional[str] = None) -> Solution:
     """The leader's optimal policy for a compiled spec (see the module docstring).
 
-    Raises MechSizeError when the spec is too large for exact solving (`limit`: the
-    most leader policies to enumerate, and the most sub-policies in one class)."""
+    `ties`: how exact ties in the MW followers' final weights are read (`mechdsl.ties`;
+    default: the spec's `dynamics` block, else pessimistic).  The answer carries its
+    certificate.  Raises MechSizeError when the spec is too large for exact solving
+    (`limit`: the most leader policies to enumerate, and the most sub-policies in one
+    class)."""
+    if ties is not None and ties not in READINGS:
+        raise MechUsageError(f"unknown tie reading {ties!r}", hint="use one of: " + ", ".join(READINGS))
     if follower_model not in FOLLOWER_MODELS:
         raise MechUsageError(
             f"unknown follower model {follower_model!r}", hint="use one of: " + ", ".join(FOLLOWER_MODELS)
@@ -49,7 +57,7 @@ def solve(ir: GameIR, follower_model: str = "mw", limit: int = DEFAULT_LIMIT) ->
     try:
         with single_thread():
             tb = Tables(ir)
-            cfg = MWConfig.from_ir(ir)
+            cfg = MWConfig.from_ir(ir, ties)
             space = build_space(ir, tb, limit)
             if ir.mixed:
                 sol = solve_mixed(space, cfg, follower_model, limit)
@@ -59,6 +67,11 @@ def solve(ir: GameIR, follower_model: str = "mw", limit: int = DEFAULT_LIMIT) ->
                 sol = solve_pure_favourable(space, cfg)
     except MechSizeError as err:  # too many policies: point at what the leader chooses
         raise _at_leader(err, ir) from None
+    sol.ties = cfg.ties
+    if sol.value is not None:
+        policy = policy_tensor(ir, sol.actions, sol.probs)
+        sol.certificate = (certify(ir, policy, cfg.ties, mw=cfg, tb=tb) if follower_model == "mw" else
+                           certify_profile(ir, policy, sol.follower_profile, tb=tb))
     sol.distinct_subpolicies = space.counts
     sol.policies_total = space.total
     sol.seconds = round(time.perf_counter() - t0, 3)

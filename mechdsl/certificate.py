@@ -1,0 +1,130 @@
+"""The certificate every reported mechanism carries: its value under each tie reading
+and under the followers' actual final mixed strategies, the followers' regret (the
+epsilon of the epsilon-B-CCE their play is) per follower and type, and a verdict.
+
+`certified` means: every follower's regret is within `tol` of its payoff range, and the
+tie readings (`first`, `pessimistic`, `favourable`) agree within `tol` of the
+objective's range -- so the number does not hinge on how exact ties are read or on the
+order a spec lists actions.  The value under the final mixed strategies is reported
+beside them; when it differs, a note says MW had not converged (it does not change the
+verdict: the reward phase plays the argmax of the weights, as in the paper).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from pydantic import BaseModel
+
+from compiler.ir import GameIR
+from mechdsl.dynamics import MWConfig, expected_mw, leader_value, pure, regret
+from mechdsl.evaluate import Policy, Tables, evaluate
+from mechdsl.ties import DEFAULT, READINGS, play, profile_values
+
+TOL = 0.01  # as a fraction of the payoff ranges
+
+
+class Certificate(BaseModel):
+    follower_model: str = "mw"
+    ties: str  # the reading `value` is under
+    value: float
+    values: dict[str, float]  # first, pessimistic, favourable, mixed
+    strategies: dict[str, dict[str, str]]  # follower -> type label -> action played under `ties`
+    regret: dict[str, dict[str, float]]  # follower -> type label -> regret of that play (spec units)
+    max_regret: float
+    regret_fraction: float  # the largest regret as a fraction of its follower's payoff range
+    mixed_regret: float  # of the final mixed strategies
+    tolerance: float
+    exact_readings: bool = True
+    verdict: str  # "certified" | "not certified"
+    warnings: list[str] = []
+    notes: list[str] = []
+
+    @property
+    def certified(self) -> bool:
+        return self.verdict == "certified"
+
+
+def certify(ir: GameIR, policy: Policy, ties: str = DEFAULT, mw: Optional[MWConfig] = None,
+            tb: Optional[Tables] = None, tol: float = TOL) -> Certificate:
+    """The certificate of one leader policy (a one-row `Policy`) under MW followers."""
+    tb = tb or Tables(ir)
+    mw = mw or MWConfig.from_ir(ir)
+    pay = evaluate(tb, policy)
+    logw = expected_mw(tb, pay.U, mw)
+    values, played, exact = {}, {}, True
+    for reading in READINGS:
+        strat, ok = play(tb, logw, pay.V, reading)
+        values[reading] = float(profile_values(tb, pay.V, strat)[0])
+        played[reading] = strat
+        exact = exact and bool(ok.all())
+    mixed = [torch.softmax(w, -1) for w in logw]
+    values["mixed"] = float(leader_value(tb, pay.V, mixed)[0])
+    reg = regret(tb, pay.U, pure(played[ties], tb))[0]  # [n, Tmax]
+    mixed_reg = regret(tb, pay.U, mixed)[0]
+    return _verdict(ir, ties, values, played[ties], reg, float(mixed_reg.max()) if mixed_reg.numel() else 0.0,
+                    exact, tol, mw)
+
+
+def certify_profile(ir: GameIR, policy: Policy, strategies: list[list[int]], tb: Optional[Tables] = None,
+                    tol: float = TOL) -> Certificate:
+    """The certificate of a policy with a given pure follower profile (the `favourable`
+    model's equilibrium): its value and the profile's regret; no tie readings apply."""
+    tb = tb or Tables(ir)
+    pay = evaluate(tb, policy)
+    strat = [torch.tensor([s], dtype=torch.long) for s in strategies]
+    value = float(profile_values(tb, pay.V, strat)[0])
+    reg = regret(tb, pay.U, pure(strat, tb))[0]
+    values = {r: value for r in READINGS}
+    values["mixed"] = value
+    cert = _verdict(ir, "favourable", values, strat, reg, float(reg.max()) if reg.numel() else 0.0, True, tol,
+                    MWConfig.from_ir(ir))
+    return cert.model_copy(update={"follower_model": "favourable"})
+
+
+def _verdict(ir: GameIR, ties: str, values: dict[str, float], strat, reg: torch.Tensor, mixed_reg: float,
+             exact: bool, tol: float, mw: MWConfig) -> Certificate:
+    model = ir.model
+    lo, hi = ir.objective_bounds
+    span = (hi - lo) if hi > lo else 1.0
+    regrets, strategies, worst, worst_frac = {}, {}, 0.0, 0.0
+    warnings, notes = [], []
+    for i, f in enumerate(model.followers):
+        flo, fhi = ir.utility_bounds[i]
+        fspan = (fhi - flo) if fhi > flo else 1.0
+        regrets[f.name] = {lab: round(float(reg[i, t]), 12) for t, lab in enumerate(f.type_labels)}
+        strategies[f.name] = {lab: f.action_labels[int(strat[i][0, t])] for t, lab in enumerate(f.type_labels)}
+        for t, lab in enumerate(f.type_labels):
+            r = float(reg[i, t])
+            worst = max(worst, r)
+            if r / fspan > worst_frac:
+                worst_frac = r / fspan
+            if r > tol * fspan + 1e-12:
+                warnings.append(f"regret {r:.4g} of {f.name} ({lab}) is above the tolerance {tol * fspan:.4g}: "
+                                f"its play is not an equilibrium after {mw.rounds} MW rounds")
+    readings = {r: values[r] for r in READINGS}
+    if max(readings.values()) - min(readings.values()) > tol * span:
+        shown = ", ".join(f"{r} {v:.6g}" for r, v in readings.items())
+        warnings.append(f"the value depends on how exact ties in the followers' weights are read ({shown})")
+    if not exact:
+        warnings.append("too many joint tie choices to enumerate: the pessimistic/favourable readings are local optima")
+    if abs(values["mixed"] - values[ties]) > tol * span:
+        notes.append(f"the followers' final mixed strategies are worth {values['mixed']:.6g} "
+                     f"(mixed regret {mixed_reg:.4g}): MW has not converged after {mw.rounds} rounds")
+    return Certificate(
+        ties=ties, value=values[ties], values={k: round(v, 12) for k, v in values.items()},
+        strategies=strategies, regret=regrets, max_regret=round(worst, 12), regret_fraction=round(worst_frac, 12),
+        mixed_regret=round(mixed_reg, 12), tolerance=tol, exact_readings=exact,
+        verdict="not certified" if warnings else "certified", warnings=warnings, notes=notes,
+    )
+
+
+def render(cert: Certificate) -> list[str]:
+    """The certificate as text lines."""
+    vals = ", ".join(f"{k} {v:.6g}" for k, v in cert.values.items())
+    lines = [f"certificate: {cert.verdict} (ties read {cert.ties}; regret {cert.max_regret:.3g}, "
+             f"{100 * cert.regret_fraction:.2f}% of the payoff range; tolerance {100 * cert.tolerance:g}%)",
+             f"  value by reading: {vals}"]
+    lines += [f"  warning: {w}" for w in cert.warnings]
+    lines += [f"  note: {n}" for n in cert.notes]
+    return lines
