@@ -7,6 +7,7 @@ stderr and exit status 2 -- never a traceback.
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -33,6 +34,12 @@ class MechGroup(click.Group):
         except (KeyboardInterrupt, EOFError):
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except BrokenPipeError:  # `mechdsl ... | head`: the reader has gone; stop quietly
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError, AttributeError):
+                pass
+            sys.exit(141)
         except OSError as err:  # a file we were asked to read or write
             where = f"{err.filename}: " if err.filename else ""
             click.echo(f"{where}error: {err.strerror or err}", err=True)

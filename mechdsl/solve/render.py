@@ -3,6 +3,7 @@ mixture), then the followers' strategies per type."""
 from __future__ import annotations
 
 from compiler.ir import GameIR
+from mechdsl.certificate import render as render_certificate
 from mechdsl.solve.answer import Solution
 from mechdsl.solve.space import children
 
@@ -91,7 +92,8 @@ def describe(ir: GameIR, solution: Solution) -> str:
     model = ir.model
     sol = solution
     out = []
-    who = {"mw": "followers learn by multiplicative weights", "favourable": "leader-favourable equilibrium"}[sol.follower_model]
+    who = {"mw": f"followers learn by multiplicative weights, ties read {sol.ties}",
+           "favourable": "leader-favourable equilibrium"}[sol.follower_model]
     if sol.value is None:
         out.append(f"{model.name}: no solution ({who})")
         if sol.note:
@@ -103,6 +105,8 @@ def describe(ir: GameIR, solution: Solution) -> str:
         out.append(f"  this policy achieves {sol.policy_value:.6g}")
     if sol.note:
         out.append(f"  note: {sol.note}")
+    if sol.certificate is not None:
+        out += ["  " + line for line in render_certificate(sol.certificate)]
     out.append("")
     out.append("Leader policy:")
     reached = set(sol.reached_classes)
