@@ -188,9 +188,16 @@ _INTEGRAL = {"steps", "seeds", "seed", "episodes", "epochs", "minibatches", "ent
 
 def config_for(ir: GameIR, overrides: Optional[dict[str, Any]] = None) -> TrainConfig:
     """Defaults, then the spec's `training` block, then `overrides` (the CLI)."""
+    from compiler.consts import did_you_mean
     from compiler.errors import MechUsageError
 
-    spec = {k: v for k, v in (ir.model.training or {}).items() if k in TrainConfig.names()}
+    spec = dict(ir.model.training or {})
+    for key in spec:
+        if key not in TrainConfig.names():
+            close = did_you_mean(key, TrainConfig.names())
+            raise MechUsageError(f"the spec's `training` block sets {key!r}, which is not a training setting"
+                                 + (f"; {close}" if close else ""), path=ir.model.path or "",
+                                 hint="one of: " + ", ".join(TrainConfig.names()))
     try:
         cfg = TrainConfig().updated(spec)
     except ValueError as e:

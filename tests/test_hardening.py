@@ -207,3 +207,10 @@ def test_training_too_large_for_memory_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(memory, "available_bytes", lambda device="cpu": 1 << 20)
     res = run(["train", str(ROOT / "specs" / "examples" / "spm_three_agents.mech"), "--out", str(tmp_path / "r")])
     assert res.exit_code == 2 and "of memory" in res.output and "episodes=" in res.output
+
+
+def test_unknown_training_block_setting(tmp_path):
+    spec = tmp_path / "s.mech"
+    spec.write_text(Path(ESCAPE).read_text() + "\ntraining { seedz = 2 }\n")
+    res = run(["train", str(spec), "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2 and "seedz" in res.output and "did you mean 'seed" in res.output
