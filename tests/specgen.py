@@ -98,17 +98,17 @@ def _matrix(cells: list[list[tuple]], indent: str = "    ") -> str:
 # ---------------------------------------------------------------------------
 
 
-def _normal_form(rng: random.Random) -> tuple[str, str]:
-    R, C = rng.randint(2, 4), rng.randint(2, 4)
+def _bimatrix(rng: random.Random, R: int, C: int, mixed: bool) -> str:
+    """A random R x C normal-form game (integer payoffs 0..9) as spec text."""
     rows, cols = _labels("R", R), _labels("C", C)
     cells = [[(rng.randint(0, 9), rng.randint(0, 9)) for _ in cols] for _ in rows]
-    body = f"""
+    return f"""
 agent follower {{
     action col in {{{", ".join(cols)}}}
 }}
 
 leader {{
-    choose row in {{{", ".join(rows)}}}
+    choose row in {{{", ".join(rows)}}}{" mixed" if mixed else ""}
 }}
 
 # (leader, follower) payoffs; rows = leader, columns = follower.
@@ -117,6 +117,11 @@ table game[row, col] = {_matrix(cells)}
 utility follower = game[row, col][1]
 objective = game[row, col][0]
 """
+
+
+def _normal_form(rng: random.Random) -> tuple[str, str]:
+    R, C = rng.randint(2, 4), rng.randint(2, 4)
+    body = _bimatrix(rng, R, C, mixed=False)
     return (f"A random {R}x{C} normal-form Stackelberg game: the leader commits to a row, the\n"
             f"follower answers with a column.", body)
 
@@ -203,23 +208,7 @@ objective = if cover == attack then payoff[attack][0] else payoff[attack][1]
         return (f"A Stackelberg security game: one defender resource, {n} targets; the defender\n"
                 f"commits to a mixed coverage, the attacker sees it and attacks a target.", body)
     R, C = rng.randint(2, 3), rng.randint(2, 3)
-    rows, cols = _labels("R", R), _labels("C", C)
-    cells = [[(rng.randint(0, 9), rng.randint(0, 9)) for _ in cols] for _ in rows]
-    body = f"""
-agent follower {{
-    action col in {{{", ".join(cols)}}}
-}}
-
-leader {{
-    choose row in {{{", ".join(rows)}}} mixed
-}}
-
-# (leader, follower) payoffs; rows = leader, columns = follower.
-table game[row, col] = {_matrix(cells)}
-
-utility follower = game[row, col][1]
-objective = game[row, col][0]
-"""
+    body = _bimatrix(rng, R, C, mixed=True)
     return (f"A random {R}x{C} bimatrix game with a mixed commitment: the leader commits to a\n"
             f"distribution over rows, the follower sees it and answers with a column.", body)
 
