@@ -2,11 +2,37 @@
 command turns SPEC and --set into a compiled game."""
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import click
 
 from compiler.errors import MechUsageError
+
+
+class Count(click.ParamType):
+    """A whole number written any way a person would: 1000000, 1e6, 1_000_000."""
+
+    name = "N"
+
+    def __init__(self, minimum: int = 0, maximum: float = 1e15):
+        self.minimum, self.maximum = minimum, maximum
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            number = value
+        else:
+            try:
+                number = float(str(value).replace("_", ""))
+            except ValueError:
+                self.fail(f"expected a number such as 5e6, got {value!r}", param, ctx)
+            if not math.isfinite(number):
+                self.fail(f"expected a finite number, got {value!r}", param, ctx)
+            if number != int(number):
+                self.fail(f"expected a whole number, got {value!r}", param, ctx)
+        if not self.minimum <= number <= self.maximum:
+            self.fail(f"must be between {self.minimum} and {self.maximum:g}, got {value!r}", param, ctx)
+        return int(number)
 
 
 def parse_sets(values: tuple[str, ...]) -> dict[str, str]:

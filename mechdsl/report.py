@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-from compiler.errors import MechError, MechUsageError
+from compiler.errors import MechError
 
 
 def seed_from_checkpoint(ir, meta: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
@@ -25,12 +25,9 @@ def seed_from_checkpoint(ir, meta: dict[str, Any], part: dict[str, Any]) -> dict
             "curve": part["curve"], "stopped": "interrupted"}
 
 
-def exact_optimum(ir, limit: str, ties: Optional[str] = None) -> tuple[Optional[float], str]:
+def exact_optimum(ir, limit: int, ties: Optional[str] = None) -> tuple[Optional[float], str]:
     """The exact optimum (under the same tie reading) when the spec is small enough."""
-    try:
-        n = int(float(limit))
-    except (ValueError, OverflowError):
-        raise MechUsageError(f"--solve-limit expects a number, got {limit!r}") from None
+    n = int(limit)
     if n <= 0:
         return None, "not solved (--solve-limit 0)"
     from mechdsl.solve import solve
@@ -46,7 +43,7 @@ def exact_optimum(ir, limit: str, ties: Optional[str] = None) -> tuple[Optional[
 
 
 def build_report(ir, runs: list[dict[str, Any]], config_dict: dict[str, Any], spec: str, sets: dict[str, str],
-                 solve_limit: str, seconds: float, reevaluate: bool = False) -> dict[str, Any]:
+                 solve_limit: int, seconds: float, reevaluate: bool = False) -> dict[str, Any]:
     """Every seed's greedy map re-evaluated exactly, with its certificate.  The headline
     is the best *certified* seed (highest value, then lowest regret); when none is
     certified, the seed with the lowest regret, and a warning says so -- a high-regret

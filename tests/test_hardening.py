@@ -214,3 +214,9 @@ def test_unknown_training_block_setting(tmp_path):
     spec.write_text(Path(ESCAPE).read_text() + "\ntraining { seedz = 2 }\n")
     res = run(["train", str(spec), "--out", str(tmp_path / "r")])
     assert res.exit_code == 2 and "seedz" in res.output and "did you mean 'seed" in res.output
+
+
+@pytest.mark.parametrize("value", ["1e999", "abc", "nan", "2.5", "-3"])
+def test_count_options_are_checked(value):
+    res = run(["solve", ESCAPE, "--limit", value])
+    assert res.exit_code == 2 and "Invalid value for '--limit'" in res.output

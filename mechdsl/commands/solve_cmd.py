@@ -6,17 +6,7 @@ import json
 import click
 
 from compiler.errors import MechError
-from mechdsl.options import json_option, load_ir, spec_argument, ties_option
-
-
-def _limit(text: str) -> int:
-    try:
-        value = int(float(text))
-    except ValueError:
-        raise click.BadParameter(f"expected a number such as 5e6, got {text!r}") from None
-    if value < 1:
-        raise click.BadParameter("must be at least 1")
-    return value
+from mechdsl.options import Count, json_option, load_ir, spec_argument, ties_option
 
 
 @click.command("solve")
@@ -31,6 +21,7 @@ def _limit(text: str) -> int:
 )
 @click.option(
     "--limit",
+    type=Count(minimum=1),
     default="1e6",
     show_default=True,
     metavar="N",
@@ -38,7 +29,7 @@ def _limit(text: str) -> int:
 )
 @ties_option
 @json_option
-def solve_command(spec: str, sets: tuple[str, ...], follower_model: str, limit: str, ties, as_json: bool) -> None:
+def solve_command(spec: str, sets: tuple[str, ...], follower_model: str, limit: int, ties, as_json: bool) -> None:
     """Solve SPEC exactly: the leader policy that maximizes the objective, the
     followers' strategies it induces, and their regret.
 
@@ -58,7 +49,7 @@ def solve_command(spec: str, sets: tuple[str, ...], follower_model: str, limit: 
 
     ir = load_ir(spec, sets)
     try:
-        sol = solve(ir, follower_model=follower_model, limit=_limit(limit), ties=ties)
+        sol = solve(ir, follower_model=follower_model, limit=limit, ties=ties)
     except MechError as err:
         raise err.located(spec, None)
     if as_json:

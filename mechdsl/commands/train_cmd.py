@@ -13,7 +13,7 @@ import click
 from compiler.consts import did_you_mean
 from compiler.errors import MechUsageError
 from mechdsl.progress import Progress
-from mechdsl.options import json_option, load_ir, parse_sets, spec_argument, ties_option
+from mechdsl.options import Count, json_option, load_ir, parse_sets, spec_argument, ties_option
 from mechdsl.report import build_report, report_json, report_text, seed_from_checkpoint
 
 
@@ -40,12 +40,12 @@ def _options(values: tuple[str, ...]) -> dict[str, str]:
               help="Any other training setting (repeatable), e.g. -o lr=3e-3 -o episodes=512.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (a free name is chosen if it is taken).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out (or the latest run of SPEC) from its checkpoint.")
-@click.option("--solve-limit", default="1e6", show_default=True, metavar="N",
+@click.option("--solve-limit", type=Count(), default="1e6", show_default=True,
               help="Leader policies the exact solver may enumerate for the optimum (0: skip).")
 @ties_option
 @json_option
 def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, device, options, out, resume, ties,
-                  solve_limit: str, as_json: bool) -> None:
+                  solve_limit: int, as_json: bool) -> None:
     """Learn the leader's policy for SPEC in its Stackelberg POMDP.
 
     Each seed trains until its budget is spent or the policy has converged; every
@@ -119,10 +119,10 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
 
 @click.command("eval")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
-@click.option("--solve-limit", default="1e6", show_default=True, metavar="N",
+@click.option("--solve-limit", type=Count(), default="1e6", show_default=True,
               help="Leader policies the exact solver may enumerate for the optimum (0: skip).")
 @json_option
-def eval_command(run_dir: str, solve_limit: str, as_json: bool) -> None:
+def eval_command(run_dir: str, solve_limit: int, as_json: bool) -> None:
     """Re-evaluate the policies saved in RUN_DIR exactly and print the same report
     as `mechdsl train` (value, optimum, gap, regret).
 
