@@ -263,33 +263,38 @@ def _lp(prob: _ProfileProblem, groups: Optional[list[list[int]]], objective: str
     return _LP(xs, float(sum(g @ v for g, v in zip(prob.g, xs))))
 
 
-def _polish(prob: _ProfileProblem, xs: list[np.ndarray], lead=()) -> list[np.ndarray]:
-    """Snap an LP optimum onto its vertex: solve the active constraints (class sums,
-    incentive rows and the leader rows `lead` within the solver's tolerance of 0) exactly
-    for the positive weights, so a follower left indifferent is indifferent to the last
-    digit."""
+def _polish(prob: _ProfileProblem, xs: list[np.ndarray], lead=(), value: Optional[float] = None) -> list[np.ndarray]:
+    """Snap an LP solution onto its face: the nearest point (on the positive weights) where
+    the active constraints -- class sums, incentive rows and the leader rows `lead` within
+    the solver's tolerance of 0, and the leader's value = `value` if given -- hold exactly,
+    so a follower left indifferent is indifferent to the last digit (at a vertex: the
+    vertex itself)."""
     flat = np.concatenate(xs)
     sizes = [len(x) for x in xs]
     offs = np.cumsum([0] + sizes)
     free = np.nonzero(flat > 1e-9)[0]
     lead = list(lead)
     M = np.concatenate([prob.Hn, prob.Ln[:, lead]], axis=1) if lead else prob.Hn  # [nx, R + |lead|]
-    if not len(free) or not M.shape[1]:
+    if not len(free) or (not M.shape[1] and value is None):
         return xs
-    active = np.nonzero(np.abs(flat @ M) <= 1e-6)[0]
     eqs, rhs = [], []
     for c in range(len(sizes)):
         e = np.zeros(len(flat))
         e[offs[c]:offs[c + 1]] = 1.0
         eqs.append(e[free])
         rhs.append(1.0)
-    for r in active:
+    for r in np.nonzero(np.abs(flat @ M) <= 1e-6)[0]:
         eqs.append(M[free, r])
         rhs.append(0.0)
-    sol, *_ = np.linalg.lstsq(np.array(eqs), np.array(rhs), rcond=None)
+    if value is not None:
+        eqs.append(np.concatenate(prob.g)[free])
+        rhs.append(value)
+    E, b = np.array(eqs), np.array(rhs)
+    step, *_ = np.linalg.lstsq(E, b - E @ flat[free], rcond=None)
+    sol = flat[free] + step
     cand = np.zeros(len(flat))
     cand[free] = sol
-    if (cand < -1e-12).any() or np.abs(np.array(eqs) @ sol - np.array(rhs)).max() > 1e-12:
+    if (cand < -1e-12).any() or np.abs(E @ sol - b).max() > 1e-12 * max(1.0, abs(value or 0.0)):
         return xs
     cand = np.clip(cand, 0.0, None)
     if ((cand @ M) < -1e-12).any():
@@ -373,7 +378,7 @@ def read_profile(prob: _ProfileProblem, groups, reading: str, allowed=None) -> O
         free = [r for r in range(len(prob.rows)) if r not in ftied]
         pt = _lp(prob, groups, "margin", rows=free, lead=sorted(flead), tight=ftied, floor=out.obj, allowed=allowed)
         if pt is not None and (pt.obj > ROW_TOL or not free):
-            res["xs"] = [v / v.sum() for v in pt.xs]
+            res["xs"] = _polish(prob, [v / v.sum() for v in pt.xs], sorted(flead), value=out.obj)
             return res
     res["attained"] = False
     free = [r for r in range(len(prob.rows)) if r not in tied]
