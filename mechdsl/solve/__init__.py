@@ -32,12 +32,14 @@ subject to that profile having zero regret; the best profile wins.
 
 Mixed choose sets (`choose ... mixed`): the multiple-LP method (Conitzer & Sandholm
 2006) over the class-wise mixtures, per pure follower profile; when rounds follow the
-mixed choice, binary variables pick one round sub-policy per choice.  Under
-`favourable` the best LP value is attained.  Under `mw` it is the supremum over
-policies whose followers respond strictly (ties break against the leader in the
-limit): the solver reports it as such (`exact = False`) with a policy moved slightly
-into the interior, where the followers' response is strict, and that policy's actual
-value under MW.
+mixed choice, binary variables pick one round sub-policy per choice.  Under the
+`favourable` follower model the best LP value is attained.  Under `mw` the tie reading
+decides which tied deviations leave the profile played (`favourable`: all; `pessimistic`:
+those no worse for the leader; `first`: those to higher-index actions); the others must
+be approached strictly.  The answer is *attained* when some optimal mixture leaves tied
+only deviations the reading settles in the profile's favour; otherwise it is a supremum
+(`exact = False`), returned with a policy moved slightly into the interior and that
+policy's actual value under MW (`mechdsl/solve/profile_lp.py`).
 """
 from mechdsl.solve.answer import Solution
 from mechdsl.solve.render import describe
