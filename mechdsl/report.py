@@ -48,6 +48,13 @@ def build_report(ir, runs: list[dict[str, Any]], config_dict: dict[str, Any], sp
     is the best *certified* seed (highest value, then lowest regret); when none is
     certified, the seed with the lowest regret, and a warning says so -- a high-regret
     value is never the headline."""
+    from mechdsl.evaluate import single_thread
+
+    with single_thread():
+        return _build_report(ir, runs, config_dict, spec, sets, solve_limit, seconds)
+
+
+def _build_report(ir, runs, config_dict, spec, sets, solve_limit, seconds) -> dict[str, Any]:
     from mechdsl.certificate import certify
     from mechdsl.config import TrainConfig
     from mechdsl.dynamics import MWConfig

@@ -32,10 +32,10 @@ from compiler.model import (
     TypeField,
 )
 from mechdsl import solve as S
-from mechdsl.solve import batch_mw as BM, mw_search as MS, profiles as PR, solver as SV, space as SP
+from mechdsl.solve import batch_mw as BM, mw_search as MS, profiles as PR, space as SP
 from mechdsl.cli import main
 from mechdsl.dynamics import MWConfig, argmax_strategy, expected_mw, leader_value, pure, regret
-from mechdsl.evaluate import Policy, Tables, evaluate
+from mechdsl.evaluate import Policy, Tables, evaluate, single_thread
 from mechdsl.ties import play
 from tests.handmade import ESCAPE, MAINTAIN, alloc_model, spm_model, table_model
 
@@ -398,7 +398,7 @@ def test_pruning_never_changes_the_answer():
         tb = Tables(ir)
         space = SP.build_space(ir, tb, 10**6)
         cfg = MWConfig.from_ir(ir)
-        with SV.single_thread():
+        with single_thread():
             pruned = MS.search_mw(space, cfg, 10**6, prune=True)
             full = MS.search_mw(space, cfg, 10**6, prune=False)
         assert pruned[0] == full[0] and pruned[1] == pytest.approx(full[1])

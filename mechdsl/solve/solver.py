@@ -5,12 +5,11 @@ from __future__ import annotations
 import time
 from typing import Optional
 
-import torch
 
 from compiler.errors import MechSizeError, MechUsageError
 from compiler.ir import GameIR
 from mechdsl.dynamics import MWConfig
-from mechdsl.evaluate import Tables
+from mechdsl.evaluate import Tables, single_thread
 from mechdsl.certificate import certify, certify_profile
 from mechdsl.solve.answer import Solution, policy_tensor
 from mechdsl.solve.mixed import solve_mixed
@@ -20,18 +19,6 @@ from mechdsl.ties import READINGS
 
 DEFAULT_LIMIT = 1_000_000  # leader policies to enumerate (after merging equivalent ones)
 FOLLOWER_MODELS = ("mw", "favourable")
-
-
-class single_thread:
-    """Run with one intra-op thread: the solver's tensors are small and many, and
-    OpenMP threads only contend (badly so on a busy machine)."""
-
-    def __enter__(self):
-        self.saved = torch.get_num_threads()
-        torch.set_num_threads(1)
-
-    def __exit__(self, *exc):
-        torch.set_num_threads(self.saved)
 
 
 def solve(ir: GameIR, follower_model: str = "mw", limit: int = DEFAULT_LIMIT, ties: Optional[str] = None) -> Solution:
@@ -65,13 +52,13 @@ def solve(ir: GameIR, follower_model: str = "mw", limit: int = DEFAULT_LIMIT, ti
                 sol = solve_pure_mw(space, cfg, limit)
             else:
                 sol = solve_pure_favourable(space, cfg)
+            sol.ties = cfg.ties
+            if sol.value is not None:
+                policy = policy_tensor(ir, sol.actions, sol.probs)
+                sol.certificate = (certify(ir, policy, cfg.ties, mw=cfg, tb=tb) if follower_model == "mw" else
+                                   certify_profile(ir, policy, sol.follower_profile, tb=tb))
     except MechSizeError as err:  # too many policies: point at what the leader chooses
         raise _at_leader(err, ir) from None
-    sol.ties = cfg.ties
-    if sol.value is not None:
-        policy = policy_tensor(ir, sol.actions, sol.probs)
-        sol.certificate = (certify(ir, policy, cfg.ties, mw=cfg, tb=tb) if follower_model == "mw" else
-                           certify_profile(ir, policy, sol.follower_profile, tb=tb))
     sol.distinct_subpolicies = space.counts
     sol.policies_total = space.total
     sol.seconds = round(time.perf_counter() - t0, 3)
