@@ -32,12 +32,14 @@ from typing import Callable, Optional, Sequence
 
 import networkx as nx
 
-from compiler.drawing import collapsed_graph
-from compiler.interpreter import TOL, Scope, value, worth
+from compiler.drawing import collapsed_size
+from compiler.errors import MechSemanticError
+from compiler.interpreter import TOL, PayoffError, Scope, value, weight, worth
 from compiler.ir import GameIR
 
 KINDS = ("chance", "follower", "leader", "response", "terminal")
 MAX_NODES = 200_000
+MAX_WALK_WORK = 5_000_000  # payoff_range gives up (keeping interval bounds) past this many steps
 
 
 class TreeError(ValueError):
@@ -141,9 +143,40 @@ class _Game:
         return _State(kind="chance")
 
     def payoffs(self, st: _State) -> tuple[float, ...]:
+        """(objective, utility of each follower) at a terminal; a payoff that is not a
+        finite number there is a `MechSemanticError` at the operation at fault."""
         choice = tuple(self.ir.choose_actions[st.choice]) if st.choice >= 0 else None
         sc = Scope(self.model, st.types, st.actions, choice, st.alloc, st.paid)
-        return (value(self.model.objective, sc),) + tuple(value(u, sc) for u in self.model.utilities)
+        out = []
+        for k, e in enumerate([self.model.objective, *self.model.utilities]):
+            try:
+                x = value(e, sc)
+                if not math.isfinite(x):
+                    raise PayoffError("the result is too large to represent", e.span)
+            except PayoffError as err:
+                whose = "the objective" if k == 0 else f"the utility of '{self.model.followers[k - 1].name}'"
+                raise MechSemanticError(
+                    f"{err.reason} in {whose}", span=err.span or e.span, path=self.model.path,
+                    hint=f"it happens when {self.describe(st)}; "
+                    + ("guard it, e.g. if x != 0 then y / x else 0" if "zero" in err.reason
+                       else "rescale the numbers in this payoff"),
+                ) from None
+            out.append(x)
+        return tuple(out)
+
+    def describe(self, st: _State) -> str:
+        """The play that reached `st`, in words (types, actions, the leader's choice)."""
+        model = self.model
+        parts = [f"{f.name} has type {f.type_labels[t]}" for f, t in zip(model.followers, st.types)
+                 if len(f.type_labels) > 1]
+        parts += [f"{f.name}.{f.action_name}={f.action_labels[a]}" for f, a in zip(model.followers, st.actions)
+                  if len(f.action_labels) > 1]
+        if st.choice >= 0:
+            parts += [f"{c.name}={c.labels[v]}" for c, v in zip(model.leader.choices, self.ir.choose_actions[st.choice])]
+        if model.leader.rounds is not None and any(st.paid):
+            parts.append("after the rounds, paid " + ", ".join(f"{p:g}" for p in st.paid))
+        text = ", ".join(parts) or "the game is played"
+        return text if len(text) <= 300 else text[:297] + "..."
 
     def node_attrs(self, st: _State) -> dict:
         model = self.model
@@ -249,11 +282,30 @@ class _Game:
 
 
 def _size_floor(ir: GameIR) -> int:
-    """Nodes every tree of this IR has at least: root, follower layers, leader roots and
-    one child each -- so hopeless sizes are refused without building anything."""
+    """Nodes every tree of this IR has at least -- so hopeless sizes are refused without
+    building anything.  Below each leader information set the tree has at least one node
+    per legal move and, after a visit, the smallest subtree any response leads to."""
+    below = [0] * ir.n_infosets  # the fewest nodes of a subtree rooted at this information set
+    for s in range(ir.n_infosets - 1, -1, -1):  # transitions always lead to later sets
+        total = 1
+        info = ir.infosets[s]
+        after: dict[int, int] = {}  # per visited agent: the smallest subtree after its response
+        for k, ok in enumerate(ir.legal[s]):
+            if not ok:
+                continue
+            if info.kind == "choose":
+                nxt = ir.choose_next[s][k] if ir.choose_next[s] else -1
+                total += 1 if nxt < 0 else below[nxt]
+            else:
+                agent = ir.round_actions[k][0]
+                if agent not in after:
+                    row = ir.round_next[s][agent] if ir.round_next[s] else []
+                    after[agent] = min((1 if x < 0 else below[x] for x in row), default=1)
+                total += 1 + after[agent]
+        below[s] = total
     T = ir.n_type_profiles
     layers = sum(math.prod(ir.action_counts[:i]) for i in range(ir.n_followers))
-    return 1 + T * layers + 2 * T * ir.n_action_profiles
+    return 1 + T * layers + T * sum(below[ir.root[c]] for c in ir.obs_class)
 
 
 def game_tree(ir: GameIR, max_nodes: int = MAX_NODES) -> Optional[nx.DiGraph]:
@@ -288,18 +340,24 @@ def game_tree(ir: GameIR, max_nodes: int = MAX_NODES) -> Optional[nx.DiGraph]:
 
 def tree_summary(ir: GameIR, max_nodes: int = MAX_NODES) -> dict:
     """Node counts by kind and depth of the full tree, or the collapsed graph's size
-    (``view == "collapsed"``, with the reason) when the tree cannot be drawn."""
-    g = game_tree(ir, max_nodes)
-    if g is None:
-        c = collapsed_graph(ir)
-        reason = "interval prices" if ir.interval is not None else f"more than {max_nodes} nodes"
-        return {"view": "collapsed", "reason": reason, "infosets": ir.n_infosets,
-                "nodes": c.number_of_nodes(), "edges": c.number_of_edges()}
+    (``view == "collapsed"``, with the reason) when the tree cannot be drawn.  Counts
+    the lazily expanded tree: nothing is stored and no payoff is computed."""
     counts = dict.fromkeys(KINDS, 0)
-    for _, kind in g.nodes(data="kind"):
-        counts[kind] += 1
-    return {"view": "tree", "nodes": g.number_of_nodes(), "edges": g.number_of_edges(),
-            "by_kind": counts, "depth": max(d for _, d in g.nodes(data="depth"))}
+    depth = 0
+    if ir.interval is None and _size_floor(ir) <= max_nodes:
+        game = _Game(ir)
+        stack = [(game.root(), 0)]
+        while stack and sum(counts.values()) <= max_nodes:
+            st, d = stack.pop()
+            counts[st.kind] += 1
+            depth = max(depth, d)
+            stack.extend((child, d + 1) for _, child in game.children(st))
+    nodes = sum(counts.values())
+    if not nodes or nodes > max_nodes:
+        n_nodes, n_edges = collapsed_size(ir)
+        reason = "interval prices" if ir.interval is not None else f"more than {max_nodes} nodes"
+        return {"view": "collapsed", "reason": reason, "infosets": ir.n_infosets, "nodes": n_nodes, "edges": n_edges}
+    return {"view": "tree", "nodes": nodes, "edges": nodes - 1, "by_kind": counts, "depth": depth}
 
 
 # ---------------------------------------------------------------------------
@@ -327,14 +385,18 @@ def payoff_range(ir: GameIR, max_nodes: int = 100_000) -> Optional[list[tuple[fl
     if ir.interval is not None or _size_floor(ir) > max_nodes:
         return None
     game = _Game(ir)
+    model = ir.model
+    per_terminal = sum(weight(e, model) for e in [model.objective, *model.utilities])
+    per_response = len(ir.bundles) * (ir.n_items + 1)
     lo: list[float] = []
     hi: list[float] = []
     stack = [game.root()]
-    seen = 0
+    seen = work = 0
     while stack:
         st = stack.pop()
         seen += 1
-        if seen > max_nodes:
+        work += per_terminal if st.kind == "terminal" else per_response if st.kind == "response" else 1
+        if seen > max_nodes or work > MAX_WALK_WORK:
             return None
         if st.kind == "terminal":
             pay = game.payoffs(st)
