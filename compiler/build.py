@@ -10,6 +10,7 @@ import math
 from typing import Optional
 
 from compiler.bounds import expr_bounds
+from compiler.domain import check_payoffs
 from compiler.errors import MechError, MechSemanticError, MechSizeError
 from compiler.ir import GameIR, InfoSet
 from compiler.limits import BuildMeter, check_game_size, feature_width
@@ -269,8 +270,9 @@ def _tighten_bounds(ir: GameIR) -> GameIR:
     from compiler.tree import payoff_range
 
     exact = payoff_range(ir)
-    if exact is None:
+    if exact is None:  # too large to walk: check each payoff over what it reads, keep interval bounds
         model = ir.model
+        check_payoffs(model)
         for k, (e, (lo, hi)) in enumerate(zip([model.objective, *model.utilities],
                                               [ir.objective_bounds, *ir.utility_bounds])):
             if not (math.isfinite(lo) and math.isfinite(hi)):
