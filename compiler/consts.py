@@ -98,8 +98,11 @@ def fmt(value) -> str:
 
 
 def did_you_mean(name: str, candidates, otherwise: str = "") -> str:
-    """ "did you mean 'x'?" for the closest candidate, else `otherwise`."""
-    close = difflib.get_close_matches(name, list(candidates), n=1)
+    """ "did you mean 'x'?" for the closest candidate, else `otherwise` (long names are
+    not compared: difflib takes time quadratic in their length)."""
+    if len(name) > 64:
+        return otherwise
+    close = difflib.get_close_matches(name, [c for c in candidates if len(c) <= 64], n=1)
     return f"did you mean '{close[0]}'?" if close else otherwise
 
 
