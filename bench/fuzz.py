@@ -242,7 +242,7 @@ def op_many_items(rng, text, sets, src):
 
 
 def op_docstring(rng, text, sets, src):
-    size = rng.choice([10, 10_000, 100_001, 200_000, 1_100_000])
+    size = rng.choice([10, 10_000, 100_001, 150_000, 250_000])
     doc = '"""' + "d" * size + '"""\n'
     if text.lstrip().startswith('"""'):
         end = text.find('"""', text.find('"""') + 3)
@@ -305,6 +305,31 @@ def op_units(rng, text, sets, src):
     return f"item zz units {count}\n" + text, sets
 
 
+def op_mild_number(rng, text, sets, src):
+    """A plausible number, so the spec often still compiles and the later stages run."""
+    toks = tokens(text)
+    i = _pick(rng, toks, ("num",))
+    if i is not None:
+        toks[i] = ("num", rng.choice(["0", "1", "2", "3", "0.5", "0.25", "10", "1e-9", "1e6", "4", "7"]))
+    return _join(toks), sets
+
+
+def op_mild_set(rng, text, sets, src):
+    name = rng.choice(src.params or ["messages"])
+    value = rng.choice(["1", "2", "3", "4", "6", "0.1", "0.5", "0.01", "1/3", "2*2", "12", "30"])
+    return text, sets + [f"{name}={value}"]
+
+
+def op_mild_list(rng, text, sets, src):
+    lists = [m.span() for m in re.finditer(r"\[[^\[\]\n]*\]", text)]
+    if not lists:
+        return text, sets
+    a, b = rng.choice(lists)
+    k = rng.choice([1, 2, 3, 5, 8, 13, 30])
+    make = rng.choice([f"linspace(0, 1, {k})", f"range({k})", f"[0] + midpoints(range({k}))", "[]", "[1, 1]"])
+    return text[:a] + make + text[b:], sets
+
+
 def op_set(rng, text, sets, src):
     names = src.params + ["zz", "eps", "messages", "types"]
     value = rng.choice(EXTREMES + ["1000000", "1/0", "range(3)", "true", "x", "", "2*", "-3", "1e-320", "(1, 2)",
@@ -317,6 +342,7 @@ OPS = [  # (weight, op)
     (4, op_nest), (4, op_long_sum), (4, op_separator), (4, op_huge_range), (4, op_many_agents),
     (2, op_many_params), (2, op_many_items), (1, op_docstring), (2, op_truncate), (3, op_duplicate_line),
     (3, op_splice), (3, op_block), (6, op_set), (3, op_payoff), (1, op_units),
+    (8, op_mild_number), (6, op_mild_set), (5, op_mild_list),
 ]
 ALL_SOURCES = sources()
 BAD_BYTES = [b"\xff", b"\xc3", b"\xe2\x80", b"\xed\xa0\x80", b"\xc0\xaf"]

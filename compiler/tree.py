@@ -27,8 +27,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import deque
-from dataclasses import dataclass, replace
-from typing import Callable, Optional, Sequence
+from typing import Callable, NamedTuple, Optional, Sequence
 
 import networkx as nx
 
@@ -51,9 +50,9 @@ class TreeError(ValueError):
 # ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _State:
-    """Where play stands; the tree's nodes are these, expanded by `_Game.children`."""
+class _State(NamedTuple):
+    """Where play stands; the tree's nodes are these, expanded by `_Game.children`
+    (a named tuple: `_replace` is cheap, and a walk makes hundreds of thousands)."""
 
     kind: str
     types: tuple[int, ...] = ()
@@ -93,8 +92,8 @@ class _Game:
 
     def _fresh(self, st: _State, infoset: int, choice: int) -> _State:
         n, m = self.n, self.m
-        return replace(
-            st, kind="leader", infoset=infoset, choice=choice, visited=(0,) * n,
+        return st._replace(
+            kind="leader", infoset=infoset, choice=choice, visited=(0,) * n,
             alloc=((0,) * m,) * n, paid=(0.0,) * n, stock=self.units,
         )
 
@@ -115,7 +114,7 @@ class _Game:
             raise TreeError(f"information set {st.infoset} ({info.label}) does not match the play {st}")
 
     def _end(self, st: _State) -> _State:
-        return replace(st, kind="terminal", infoset=-1, agent=-1, prices=())
+        return st._replace(kind="terminal", infoset=-1, agent=-1, prices=())
 
     def _after_followers(self, st: _State) -> _State:
         s = self.ir.root[self.ir.obs_class[self.action_profile(st.actions)]]
@@ -204,7 +203,7 @@ class _Game:
             out = []
             for t, prof in enumerate(self.type_profiles):
                 label = ", ".join(f"{f.name}:{f.type_labels[x]}" for f, x in zip(model.followers, prof))
-                child = replace(st, kind="follower", types=prof)
+                child = st._replace(kind="follower", types=prof)
                 out.append(({"label": label, "action": t, "prob": ir.prior[t]},
                             child if self.n else self._after_followers(child)))
             return out
@@ -212,7 +211,7 @@ class _Game:
             f = model.followers[len(st.actions)]
             out = []
             for a, label in enumerate(f.action_labels):
-                child = replace(st, actions=st.actions + (a,))
+                child = st._replace(actions=st.actions + (a,))
                 if len(child.actions) == self.n:
                     child = self._after_followers(child)
                 out.append(({"label": label, "action": a}, child))
@@ -237,7 +236,7 @@ class _Game:
                 if nxt < 0:
                     if self.model.leader.rounds is not None:
                         raise TreeError(f"choose set {s} ends the game before the rounds")
-                    out.append((edge, self._end(replace(st, choice=k))))
+                    out.append((edge, self._end(st._replace(choice=k))))
                 else:
                     child = self._fresh(st, nxt, k)
                     self._check(child)
@@ -247,7 +246,7 @@ class _Game:
             if st.visited[agent]:
                 raise TreeError(f"information set {s} lets the leader visit {agent} twice")
             prices = tuple(ir.price_grid[p] for p in pidx)
-            out.append((edge, replace(st, kind="response", agent=agent, prices=prices)))
+            out.append((edge, st._replace(kind="response", agent=agent, prices=prices)))
         return out
 
     def _respond(self, st: _State) -> tuple[Edge, _State]:
@@ -268,10 +267,10 @@ class _Game:
             raise TreeError(f"round_next[{st.infoset}][{i}][{b}] = {nxt}, but play is {'over' if over else 'not over'}")
         got = ", ".join(it.name for it, x in zip(model.items, bundle) if x) or "nothing"
         edge = {"label": f"takes {got}", "action": b}
-        child = replace(st, visited=visited, alloc=alloc, paid=paid, stock=stock, agent=-1, prices=())
+        child = st._replace(visited=visited, alloc=alloc, paid=paid, stock=stock, agent=-1, prices=())
         if nxt < 0:
             return edge, self._end(child)
-        child = replace(child, kind="leader", infoset=nxt)
+        child = child._replace(kind="leader", infoset=nxt)
         self._check(child)
         return edge, child
 
