@@ -280,7 +280,7 @@ def _tighten_bounds(ir: GameIR) -> GameIR:
                 raise MechSemanticError(
                     f"{whose} may be too large to represent (its range is [{lo:g}, {hi:g}])",
                     span=e.span or (model.followers[k - 1].span if k else None),
-                    hint="a power or product overflows for some values; rescale the numbers in this payoff",
+                    hint="a sum, product or power of large numbers overflows; rescale the numbers in this payoff",
                 )
         return ir
     return ir.model_copy(update={"objective_bounds": exact[0], "utility_bounds": exact[1:]})

@@ -53,7 +53,7 @@ def check_payoffs(model: Model) -> None:
                 at = _describe(model, types, actions, choices, combo)
                 raise MechSemanticError(
                     f"{err.reason} in {whose}", span=err.span or e.span, path=model.path,
-                    hint=f"it happens when {at}; " + ("guard it, e.g. if x != 0 then y / x else 0"
+                    hint=f"it happens {at}; " + ("guard it, e.g. if x != 0 then y / x else 0"
                                                       if "zero" in err.reason else "rescale the numbers in this payoff"),
                 ) from None
 
@@ -92,5 +92,5 @@ def _describe(model: Model, types, actions, choices, combo) -> str:
               for i, x in zip(actions, rest)]
     parts += [f"{model.leader.choices[q].name}={model.leader.choices[q].labels[x]}"
               for q, x in zip(choices, rest[len(actions):])]
-    text = ", ".join(parts) or "the game is played"
+    text = "when " + ", ".join(parts) if parts else "whatever is played"
     return text if len(text) <= 300 else text[:297] + "..."

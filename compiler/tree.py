@@ -156,7 +156,7 @@ class _Game:
                 whose = "the objective" if k == 0 else f"the utility of '{self.model.followers[k - 1].name}'"
                 raise MechSemanticError(
                     f"{err.reason} in {whose}", span=err.span or e.span, path=self.model.path,
-                    hint=f"it happens when {self.describe(st)}; "
+                    hint=f"it happens {self.describe(st)}; "
                     + ("guard it, e.g. if x != 0 then y / x else 0" if "zero" in err.reason
                        else "rescale the numbers in this payoff"),
                 ) from None
@@ -164,7 +164,7 @@ class _Game:
         return tuple(out)
 
     def describe(self, st: _State) -> str:
-        """The play that reached `st`, in words (types, actions, the leader's choice)."""
+        """When `st` is reached, in words (types, actions, the leader's choice)."""
         model = self.model
         parts = [f"{f.name} has type {f.type_labels[t]}" for f, t in zip(model.followers, st.types)
                  if len(f.type_labels) > 1]
@@ -174,7 +174,7 @@ class _Game:
             parts += [f"{c.name}={c.labels[v]}" for c, v in zip(model.leader.choices, self.ir.choose_actions[st.choice])]
         if model.leader.rounds is not None and any(st.paid):
             parts.append("after the rounds, paid " + ", ".join(f"{p:g}" for p in st.paid))
-        text = ", ".join(parts) or "the game is played"
+        text = "when " + ", ".join(parts) if parts else "in some play of the game"
         return text if len(text) <= 300 else text[:297] + "..."
 
     def node_attrs(self, st: _State) -> dict:
