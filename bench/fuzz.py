@@ -30,7 +30,6 @@ import argparse
 import collections
 import json
 import multiprocessing as mp
-import os
 import random
 import re
 import resource

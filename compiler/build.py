@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Optional
 
 from compiler.bounds import expr_bounds
 from compiler.domain import check_payoffs

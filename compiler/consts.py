@@ -17,7 +17,7 @@ from typing import Callable, Optional, Union
 
 from compiler import spec as s
 from compiler.errors import MechSemanticError
-from compiler.limits import MAX_LIST, Budget, const_budget, show, too_big
+from compiler.limits import MAX_LIST, Budget, const_budget, too_big
 from compiler.model import Span
 
 Value = Union[float, bool, str, list, tuple]

@@ -38,6 +38,7 @@ from compiler.ir import GameIR
 
 KINDS = ("chance", "follower", "leader", "response", "terminal")
 MAX_NODES = 200_000
+SUMMARY_NODES = 100_000  # tree_summary counts a tree up to this size (as far as payoff_range walks)
 MAX_WALK_WORK = 5_000_000  # payoff_range gives up (keeping interval bounds) past this many steps
 
 
@@ -82,6 +83,10 @@ class _Game:
         self.n, self.m = ir.n_followers, ir.n_items
         self.type_profiles = list(itertools.product(*[range(c) for c in ir.type_counts]))
         self.units = tuple(it.units for it in self.model.items)
+        self._worth: dict[tuple[int, int], list[float]] = {}
+        self._legal = [[k for k, ok in enumerate(row) if ok] for row in ir.legal]
+        self._took = ["takes " + (", ".join(it.name for it, x in zip(self.model.items, b) if x) or "nothing")
+                      for b in ir.bundles]
 
     # -- helpers -----------------------------------------------------------------
     def action_profile(self, actions: Sequence[int]) -> int:
@@ -127,11 +132,15 @@ class _Game:
         ties), bought iff its utility is >= 0 (> 0 under `ties pass`); else bundle 0."""
         rounds = self.model.leader.rounds
         i = st.agent
+        key = (i, st.types[i])
+        if key not in self._worth:  # worth of every bundle to this agent and type, computed once
+            self._worth[key] = [worth(self.model, i, st.types[i], bundle) for bundle in self.ir.bundles]
+        worths = self._worth[key]
         best, best_u = 0, -math.inf
         for b, bundle in enumerate(self.ir.bundles):
             if b == 0 or any(x > s for x, s in zip(bundle, st.stock)):
                 continue
-            u = worth(self.model, i, st.types[i], bundle) - sum(p * x for p, x in zip(st.prices, bundle))
+            u = worths[b] - sum(p * x for p, x in zip(st.prices, bundle))
             if u > best_u:
                 best, best_u = b, u
         buys = best_u >= -TOL if rounds.tie_buy else best_u > TOL
@@ -227,9 +236,7 @@ class _Game:
         s = st.infoset
         info = ir.infosets[s]
         out = []
-        for k, ok in enumerate(ir.legal[s]):
-            if not ok:
-                continue
+        for k in self._legal[s]:
             edge = {"label": ir.action_labels[s][k], "action": k}
             if info.kind == "choose":
                 nxt = ir.choose_next[s][k] if ir.choose_next[s] else -1
@@ -250,23 +257,20 @@ class _Game:
         return out
 
     def _respond(self, st: _State) -> tuple[Edge, _State]:
-        ir, model = self.ir, self.model
+        ir = self.ir
         i = st.agent
         b = self.response(st)
         bundle = ir.bundles[b]
-        visited = tuple(1 if q == i else v for q, v in enumerate(st.visited))
-        alloc = tuple(
-            tuple(h + (x if q == i else 0) for h, x in zip(row, bundle)) for q, row in enumerate(st.alloc)
-        )
+        visited = st.visited[:i] + (1,) + st.visited[i + 1:]
+        alloc = st.alloc[:i] + (tuple(h + x for h, x in zip(st.alloc[i], bundle)),) + st.alloc[i + 1:]
         spent = sum(p * x for p, x in zip(st.prices, bundle))
-        paid = tuple(pd + (spent if q == i else 0.0) for q, pd in enumerate(st.paid))
+        paid = st.paid[:i] + (st.paid[i] + spent,) + st.paid[i + 1:]
         stock = tuple(s - x for s, x in zip(st.stock, bundle))
         nxt = ir.round_next[st.infoset][i][b]
         over = all(visited) or not any(stock)
         if (nxt < 0) != over:
             raise TreeError(f"round_next[{st.infoset}][{i}][{b}] = {nxt}, but play is {'over' if over else 'not over'}")
-        got = ", ".join(it.name for it, x in zip(model.items, bundle) if x) or "nothing"
-        edge = {"label": f"takes {got}", "action": b}
+        edge = {"label": self._took[b], "action": b}
         child = st._replace(visited=visited, alloc=alloc, paid=paid, stock=stock, agent=-1, prices=())
         if nxt < 0:
             return edge, self._end(child)
@@ -337,7 +341,7 @@ def game_tree(ir: GameIR, max_nodes: int = MAX_NODES) -> Optional[nx.DiGraph]:
     return g
 
 
-def tree_summary(ir: GameIR, max_nodes: int = MAX_NODES) -> dict:
+def tree_summary(ir: GameIR, max_nodes: int = SUMMARY_NODES) -> dict:
     """Node counts by kind and depth of the full tree, or the collapsed graph's size
     (``view == "collapsed"``, with the reason) when the tree cannot be drawn.  Counts
     the lazily expanded tree: nothing is stored and no payoff is computed."""

@@ -114,7 +114,7 @@ def observed(target: s.ObserveTarget, st: State) -> set[int]:
         silent = [st.agents[k].name for k in members if st.actions[k] is None]
         if silent:
             raise error(f"agent '{silent[0]}' has no action to observe", target,
-                        hint=f"give it an `action` line, or remove it from `observe`")
+                        hint="give it an `action` line, or remove it from `observe`")
         return set(members)
     actions = sorted({a.name for a in st.actions if a is not None})
     raise error(f"no agent has an action named '{name}'", target.action,

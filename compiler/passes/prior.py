@@ -9,7 +9,7 @@ import numpy as np
 
 from compiler import spec as s
 from compiler.consts import did_you_mean, evaluate, fmt, hashable, number, number_list
-from compiler.limits import MAX_TYPE_PROFILES, too_big
+from compiler.limits import MAX_LIST, MAX_TYPE_PROFILES, too_big
 from compiler.passes.state import (
     PROB_TOLERANCE, FieldInfo, State, agent_ref, check_finite, error, line_of, listing,
 )
@@ -24,6 +24,21 @@ def resolve_types(st: State) -> None:
             if isinstance(decl, s.TypeDecl):
                 fields[decl.name.name] = type_field(decl, items, st)
         st.fields.append(fields)
+        check_type_profiles(st)  # as soon as the agents so far are too many, before the next one
+
+
+def check_type_profiles(st: State) -> list[int]:
+    """Type alternatives per follower resolved so far (fields whose support a joint
+    block still has to give count as one value); too many profiles is a size error."""
+    counts = [math.prod(max(1, len(f.support)) for f in fields.values()) for fields in st.fields]
+    total = math.prod(counts)
+    if total > MAX_TYPE_PROFILES:
+        k = max(range(len(counts)), key=lambda i: counts[i])
+        shown = ", ".join(f"{a.name}: {c}" for a, c in zip(st.agents[:6], counts))
+        raise too_big(f"too many type profiles (types per agent: {shown}{', ...' if len(counts) > 6 else ''})",
+                      total, MAX_TYPE_PROFILES, st.agents[k].decl.name,
+                      "use fewer type values or fewer agents: the type profiles multiply")
+    return counts
 
 
 def type_field(decl: s.TypeDecl, items: dict[str, int], st: State) -> FieldInfo:
@@ -74,9 +89,9 @@ def support_values(over, kind: str, items: dict[str, int], st: State, where=None
         elif all(isinstance(v, float) and not isinstance(v, bool) for v in raw):
             # a per-item field over a list of numbers: each item independently
             count = len(raw) ** len(items) if len(raw) > 1 else len(raw)
-            if count > MAX_TYPE_PROFILES:
+            if count > MAX_LIST:
                 raise too_big(f"'{decl_name(over, st)}' takes {len(raw)} values for each of {len(items)} items: "
-                              "too many value vectors", count, MAX_TYPE_PROFILES, over,
+                              "too many value vectors", count, MAX_LIST, over,
                               "use fewer values or fewer items, or list the vectors: ~ {[1, 0]: 0.5, [0, 1]: 0.5}")
             values = [list(v) for v in itertools.product(raw, repeat=len(items))]
         else:
@@ -248,14 +263,8 @@ def build_followers_types(st: State, factors) -> None:
     Sizes are checked before anything is enumerated; the prior is built flat (C order,
     follower 0 slowest), so any number of followers works.
     """
-    counts = [math.prod(len(f.support) for f in fields.values()) for fields in st.fields]
+    counts = check_type_profiles(st)  # every support is known now
     total = math.prod(counts)
-    if total > MAX_TYPE_PROFILES:
-        k = max(range(len(counts)), key=lambda i: counts[i])
-        shown = ", ".join(f"{a.name}: {c}" for a, c in zip(st.agents[:6], counts))
-        raise too_big(f"too many type profiles (types per agent: {shown}{', ...' if len(counts) > 6 else ''})",
-                      total, MAX_TYPE_PROFILES, st.agents[k].decl.name,
-                      "use fewer type values or fewer agents: the type profiles multiply")
     alt_index = [list(itertools.product(*[range(len(f.support)) for f in fields.values()])) for fields in st.fields]
     strides = [math.prod(counts[k + 1:]) for k in range(len(counts))]
     flat = np.arange(total)
