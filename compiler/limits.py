@@ -14,7 +14,8 @@ from compiler.errors import MechSizeError
 from compiler.model import Span
 
 # ---- text --------------------------------------------------------------------------
-MAX_SOURCE_CHARS = 200_000  # a whole spec file (the parser takes about 40 µs per number)
+MAX_SOURCE_CHARS = 200_000  # a whole spec file
+MAX_TOKENS = 60_000  # its tokens (the parser spends about 25 µs on each)
 MAX_DOC_CHARS = 100_000  # its docstring
 MAX_NESTING = 100  # levels of one expression (operators, calls, lists inside each other)
 

@@ -13,7 +13,7 @@ import lark
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from compiler.errors import MechSizeError, MechSyntaxError
-from compiler.limits import MAX_DOC_CHARS, MAX_NESTING, MAX_SOURCE_CHARS, show
+from compiler.limits import MAX_DOC_CHARS, MAX_NESTING, MAX_SOURCE_CHARS, MAX_TOKENS, show
 from compiler.model import Span
 
 STATEMENT_KEYWORDS = (
@@ -106,6 +106,8 @@ def parse(text: str, path: str = "", start: str = "start") -> lark.Tree:
     """
     if len(text) > MAX_SOURCE_CHARS:
         raise too_long(text, path, f"{show(len(text))} characters long")
+    if len(text) > MAX_TOKENS:  # a text this long may have too many tokens: count them (lexing is cheap)
+        _check_tokens(text, path)
     try:
         tree = parser().parse(text, start=start)
     except UnexpectedInput as e:
@@ -124,6 +126,21 @@ def too_long(text: str, path: str, size: str) -> MechSizeError:
         hint="a spec describes a mechanism in a few pages; generate large lists with range(), "
         "linspace() or agents x[n]",
     )
+
+
+def _check_tokens(text: str, path: str) -> None:
+    """Refuse more than `MAX_TOKENS` tokens before parsing them, at the first one past the limit.
+    A text the lexer rejects is left to `parse`, which reports it."""
+    try:
+        for count, token in enumerate(parser().lex(text), 1):
+            if count > MAX_TOKENS:
+                raise MechSizeError(
+                    f"the spec has more than {MAX_TOKENS:,} tokens", path=path, source=text,
+                    span=Span(line=token.line, column=token.column, end_line=token.line, end_column=token.column + 1),
+                    hint="generate long lists with range() or linspace(), and groups of agents with agents x[n]",
+                )
+    except UnexpectedInput:
+        return
 
 
 def position(text: str, offset: int) -> tuple[int, int]:

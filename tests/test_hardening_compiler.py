@@ -194,6 +194,14 @@ def test_big_docstring_and_big_file():
     assert time.perf_counter() - start < 5
 
 
+def test_too_many_tokens_is_refused_before_parsing():
+    start = time.perf_counter()
+    with pytest.raises(MechSizeError, match="more than 60,000 tokens") as e:
+        loads("param x = [" + "1, " * 40_000 + "1]\n")
+    assert e.value.span.line == 1 and e.value.hint
+    assert time.perf_counter() - start < 2
+
+
 def test_docstring_regex_is_linear():
     # a docstring just under the limit lexes without the backtracking stack the old regex needed
     model = loads('"""' + "x\n" * 49_000 + '"""\nagent a { action m in {A} }\n' + TAIL)
