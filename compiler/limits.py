@@ -22,7 +22,7 @@ MAX_NESTING = 100  # levels of one expression (operators, calls, lists inside ea
 # ---- constants and declarations ---------------------------------------------------------
 MAX_LIST = 100_000  # values in one constant list (range, linspace, a joined list...)
 MAX_CONST_VALUES = 5_000_000  # list values made while evaluating all constants
-MAX_PAYOFF_NODES = 1_000_000  # payoff expression nodes resolved (a utility counts once per agent)
+MAX_PAYOFF_NODES = 100_000  # payoff expression nodes resolved (a generic utility counts once per agent)
 MAX_FOLLOWERS = 1_000
 MAX_TYPE_PROFILES = 1_000_000  # product of the followers' type counts
 MAX_SUB_EPISODES = 100_000  # dynamics `equilibrium` and `reward`

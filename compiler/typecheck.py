@@ -139,10 +139,11 @@ def resolve_name(e: s.Name, scope: Scope, st: State) -> Typed:
     if name in st.groups:
         raise error(f"'{name}' names a group of agents", e,
                     hint=f"pick one ({st.agents[st.groups[name][0]].name}, ...) or use sum(i in agents: ...)")
-    owners = [scope.self_agent] if scope.self_agent is not None else []
-    owners += [k for k in range(len(st.agents)) if k != scope.self_agent]
+    me = scope.self_agent
     for kind in ("field", "action"):
-        having = [k for k in owners if _has(st, k, name, kind)]
+        if me is not None and _has(st, me, name, kind):  # the agent's own: no need to look at the others
+            return member_ref(m.Const(value=me), [me], name, e.span, st)
+        having = [k for k in range(len(st.agents)) if k != me and _has(st, k, name, kind)]
         if not having:
             continue
         if having[0] != scope.self_agent and len(having) > 1:

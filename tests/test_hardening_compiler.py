@@ -155,6 +155,8 @@ def test_agent_count_limit():
     ("agent a { type v ~ uniform range(1001)\n type w ~ uniform range(1000)\n action m in {A} }\n" + TAIL, 1),
     ("agent a { action m in range(2000) }\nleader { observe m\n choose c in range(2000) }\nutility = 0\nobjective = 0\n", 3),
     ("agents a[3] { action m in range(99) }\nleader { observe m\n choose c in {A, B} }\nutility = 0\nobjective = 0\n", 3),
+    ("agents a[1000] { type value ~ uniform [1] }\nleader { choose c in {A} }\nutility = max("
+     + ", ".join(f"{k} * value" for k in range(300)) + ")\nobjective = 0\n", 3),
     ("items x, y, z, u, v, w, q, r\nagents a[8] { type value ~ uniform [1] }\n"
      "leader { rounds { price each item in interval [0, 1] } }\nobjective welfare\n", 3),
 ])

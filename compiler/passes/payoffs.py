@@ -2,12 +2,14 @@
 objective (expressions are checked by `compiler.typecheck`)."""
 from __future__ import annotations
 
+import collections
 import math
 
 from compiler import model as m
 from compiler import spec as s
 from compiler.consts import did_you_mean, evaluate, fmt
-from compiler.passes.state import NAMED_OBJECTIVES, FiniteSet, State, TableInfo, error, line_of
+from compiler.limits import MAX_PAYOFF_NODES, too_big
+from compiler.passes.state import NAMED_OBJECTIVES, FiniteSet, State, TableInfo, error, line_of, listing
 from compiler.typecheck import Scope, number_expr
 
 
@@ -91,12 +93,18 @@ def resolve_utilities(st: State) -> None:
         members = [agents[name]] if name in agents else st.groups.get(name)
         if not members:
             raise error(f"utility for unknown agent '{name}'", decl.agent,
-                        hint=did_you_mean(name, list(agents) + list(st.groups)) or f"agents are: {', '.join(agents)}")
+                        hint=did_you_mean(name, list(agents) + list(st.groups), f"agents are: {listing(agents)}"))
         for k in members:
             if k in own:
                 raise error(f"a second utility for agent '{st.agents[k].name}'", decl.agent,
                             hint=f"the first one is at line {line_of(own[k])}")
             own[k] = decl
+    uses = collections.Counter(id(own.get(k, generic)) for k in range(len(st.agents)))
+    for decl in [generic, *own.values()]:
+        if decl is not None and uses[id(decl)] * expr_size(decl.expr) > MAX_PAYOFF_NODES:
+            raise too_big(f"this utility is resolved for {uses[id(decl)]} agents: too many expression nodes",
+                          uses[id(decl)] * expr_size(decl.expr), MAX_PAYOFF_NODES, decl,
+                          "shorten the utility, or use fewer agents (a generic utility is resolved once per agent)")
     for k, agent in enumerate(st.agents):
         decl = own.get(k, generic)
         if decl is not None:
@@ -109,6 +117,21 @@ def resolve_utilities(st: State) -> None:
         else:
             raise error(f"agent '{agent.name}' has no utility", agent.decl.name,
                         hint=f"add `utility {agent.name} = ...` or a generic `utility = ...` line")
+
+
+def expr_size(expr: s.SExpr) -> int:
+    """Nodes of a syntax expression, counted without recursion."""
+    count, stack = 0, [expr]
+    while stack:
+        node = stack.pop()
+        count += 1
+        for name in type(node).model_fields:
+            child = getattr(node, name)
+            if isinstance(child, list):
+                stack.extend(c for c in child if isinstance(c, s.Node) and not isinstance(c, s.Ident))
+            elif isinstance(child, s.Node) and not isinstance(child, s.Ident):
+                stack.append(child)
+    return count
 
 
 def resolve_objective(st: State) -> None:
