@@ -18,13 +18,16 @@ from compiler.passes.state import (
 def resolve_types(st: State) -> None:
     """Each type field's support and (unless a joint gives it) its probabilities."""
     items = st.item_index()
+    total = 1
     for agent in st.agents:
         fields: dict[str, FieldInfo] = {}
         for decl in agent.decl.body:
             if isinstance(decl, s.TypeDecl):
                 fields[decl.name.name] = type_field(decl, items, st)
         st.fields.append(fields)
-        check_type_profiles(st)  # as soon as the agents so far are too many, before the next one
+        total *= math.prod(max(1, len(f.support)) for f in fields.values())
+        if total > MAX_TYPE_PROFILES:  # as soon as the agents so far are too many, before the next one
+            check_type_profiles(st)
 
 
 def check_type_profiles(st: State) -> list[int]:
