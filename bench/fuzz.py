@@ -7,7 +7,8 @@ Each mutant is a shipped spec (specs/**/*.mech, tests/fixtures/features.mech) wi
 to three seeded mutations: token edits (delete, duplicate, swap, insert, rename),
 extreme numbers (0, -1, 1e309, 1e-320, nan, 1e9, huge integers), deep nesting, long
 sums, line separators and control characters, huge ranges, many agents, params or
-items, big docstrings, bytes that are not UTF-8, and random `--set` overrides.  A worker
+items, big docstrings, bytes that are not UTF-8, random `--set` overrides, and plausible
+numbers, lists and overrides so that many mutants still compile and reach the IR.  A worker
 process (address space capped at 4 GiB, 20 s alarm per mutant) runs `mechdsl check` and,
 when that passes, `mechdsl compile` in-process through click's CliRunner.  Outcomes:
 

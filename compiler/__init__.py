@@ -55,9 +55,10 @@ def load(path, overrides: Optional[dict] = None) -> Model:
 
 
 def decode(data: bytes, path: str) -> str:
-    """UTF-8 bytes -> text; a bad byte is an error at its line and column."""
+    """UTF-8 bytes -> text (a leading byte-order mark is dropped); a bad byte is an error at
+    its line and column."""
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         before = data[: e.start].decode("utf-8", errors="replace")
         line = before.count("\n") + 1

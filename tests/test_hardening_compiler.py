@@ -304,6 +304,12 @@ def test_bytes_input():
         loads(12)
 
 
+def test_byte_order_mark_is_dropped(tmp_path):
+    path = tmp_path / "bom.mech"
+    path.write_bytes(b"\xef\xbb\xbf" + (ROOT / "specs/paper/allocation.mech").read_bytes())
+    assert load(path).followers[0].action_labels == ["0", "1", "2"]
+
+
 def test_file_that_is_not_utf8_is_located(tmp_path):
     path = tmp_path / "latin.mech"
     path.write_bytes("# café\n".encode("latin-1"))
