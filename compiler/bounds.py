@@ -6,13 +6,17 @@ reward to [0, 1].  Bounds may be loose but never wrong.
 from __future__ import annotations
 
 import itertools
+import math
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 
+from compiler.interpreter import weight
 from compiler.model import Model
 
 Interval = tuple[float, float]
+MAX_BOUNDS_WORK = 100_000  # past this, an aggregate's body is bounded once for all its indices
 
 
 def _hull(xs: list[Interval]) -> Interval:
@@ -20,8 +24,33 @@ def _hull(xs: list[Interval]) -> Interval:
 
 
 def _mul(a: Interval, b: Interval) -> Interval:
-    ps = [a[0] * b[0], a[0] * b[1], a[1] * b[0], a[1] * b[1]]
+    ps = [_times(x, y) for x in a for y in b]
     return (min(ps), max(ps))
+
+
+def _times(x: float, y: float) -> float:
+    """x * y with 0 * inf = 0 (a bound of 0 times an unbounded factor is still 0)."""
+    return 0.0 if x == 0 or y == 0 else x * y
+
+
+def _power(x: float, y: float) -> Optional[float]:
+    """x ** y as a float (inf on overflow), or None where it is not a real number."""
+    if x == 0 and y < 0:
+        return math.inf
+    try:
+        out = x**y
+    except OverflowError:
+        return math.inf if x > 0 or float(y) % 2 == 0 else -math.inf
+    except (ValueError, ZeroDivisionError):
+        return None
+    return None if isinstance(out, complex) else float(out)
+
+
+@dataclass(frozen=True)
+class _Any:
+    """An aggregate variable bound to no one index: any of `count`."""
+
+    count: int
 
 
 def _indices(e, model: Model, env: dict, count: int) -> list[int]:
@@ -30,7 +59,7 @@ def _indices(e, model: Model, env: dict, count: int) -> list[int]:
         return list(range(count))
     if e.kind == "const":
         return [int(e.value)]
-    if e.kind == "var":
+    if e.kind == "var" and not isinstance(env[e.name], _Any):
         return [env[e.name]]
     return list(range(count))
 
@@ -73,7 +102,7 @@ def expr_bounds(e, model: Model, env: Optional[dict] = None) -> Interval:
         return (e.value, e.value)
     if k == "var":
         v = env.get(e.name, 0)
-        return (v, v)
+        return (0.0, float(max(v.count - 1, 0))) if isinstance(v, _Any) else (v, v)
     if k == "type":
         agents = _indices(e.agent, model, env, n)
         out = []
@@ -117,7 +146,7 @@ def expr_bounds(e, model: Model, env: Optional[dict] = None) -> Interval:
         for ax, ix in enumerate(e.index):
             if ix.kind == "const":
                 sl.append(int(ix.value))
-            elif ix.kind == "var":
+            elif ix.kind == "var" and not isinstance(env[ix.name], _Any):
                 sl.append(env[ix.name])
             else:
                 sl.append(slice(None))
@@ -150,7 +179,8 @@ def expr_bounds(e, model: Model, env: Optional[dict] = None) -> Interval:
             big = max(abs(a[0]), abs(a[1])) * 1e6
             return (-big, big)
         if op == "^":
-            cands = [x**y for x, y in itertools.product(a, b) if x > 0 or float(y).is_integer()]
+            cands = [_power(x, y) for x, y in itertools.product(a, b) if x > 0 or float(y).is_integer()]
+            cands = [c for c in cands if c is not None]
             return (min(cands + [0.0]), max(cands + [0.0]))
         if op == "min":
             return (min(a[0], b[0]), min(a[1], b[1]))
@@ -161,7 +191,11 @@ def expr_bounds(e, model: Model, env: Optional[dict] = None) -> Interval:
         return _hull([expr_bounds(e.then, model, env), expr_bounds(e.orelse, model, env)])
     if k == "aggregate":
         count = n if e.domain == "agents" else m
-        parts = [expr_bounds(e.body, model, {**env, e.var: i}) for i in range(count)]
+        if count * weight(e.body, model) > MAX_BOUNDS_WORK:  # one bound for every index, then sum
+            part = expr_bounds(e.body, model, {**env, e.var: _Any(count)})
+            parts = [part] * count if e.func == "sum" else [part]
+        else:
+            parts = [expr_bounds(e.body, model, {**env, e.var: i}) for i in range(count)]
         if not parts:
             return (0.0, 0.0)
         if e.func == "sum":

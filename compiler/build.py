@@ -1,17 +1,19 @@
-"""Model -> GameIR: enumerate observation classes, leader information sets and transitions."""
+"""Model -> GameIR: enumerate observation classes, leader information sets and transitions.
+
+Sizes are estimated before anything is enumerated (`compiler.limits`); an error raised
+here points at the declaration responsible, in the spec's file.
+"""
 from __future__ import annotations
 
 import itertools
 import math
-from typing import Optional
 
 from compiler.bounds import expr_bounds
-from compiler.errors import MechSizeError
+from compiler.domain import check_payoffs
+from compiler.errors import MechError, MechSemanticError, MechSizeError
 from compiler.ir import GameIR, InfoSet
+from compiler.limits import BuildMeter, check_game_size, feature_width
 from compiler.model import Model
-
-MAX_INFOSETS = 200_000
-MAX_ACTIONS = 20_000
 
 
 def _profiles(counts: list[int]) -> list[tuple[int, ...]]:
@@ -21,10 +23,10 @@ def _profiles(counts: list[int]) -> list[tuple[int, ...]]:
 def _bundles(n_items: int, unit_demand: bool) -> list[list[int]]:
     """Every bundle an agent may take (at most one unit of each item), empty first,
     then by size, then lexicographically -- the order that breaks ties."""
+    if unit_demand:
+        return [[0] * n_items] + [[1 if j == i else 0 for j in range(n_items)] for i in range(n_items)]
     out = [list(b) for b in itertools.product((0, 1), repeat=n_items)]
     out.sort(key=lambda b: (sum(b), [-x for x in b]))
-    if unit_demand:
-        out = [b for b in out if sum(b) <= 1]
     return out
 
 
@@ -42,7 +44,15 @@ def _class_labels(model: Model, observed: list[int], keys: list[tuple[int, ...]]
 
 
 def build_ir(model: Model) -> GameIR:
-    """Compile a resolved model into the dense game IR."""
+    """Compile a resolved model into the dense game IR (errors located in the model's file)."""
+    try:
+        check_game_size(model)
+        return _build(model)
+    except MechError as e:
+        raise e.located(model.path, None) from None
+
+
+def _build(model: Model) -> GameIR:
     n = len(model.followers)
     m = len(model.items)
     tcounts = model.type_counts
@@ -53,7 +63,7 @@ def build_ir(model: Model) -> GameIR:
     observed = sorted(set(leader.observe))
     class_index: dict[tuple[int, ...], int] = {}
     obs_class = []
-    for a in _profiles(acounts):
+    for a in itertools.product(*[range(c) for c in acounts]):
         key = tuple(a[j] for j in observed)
         obs_class.append(class_index.setdefault(key, len(class_index)))
     class_keys = list(class_index)
@@ -76,12 +86,9 @@ def build_ir(model: Model) -> GameIR:
             interval = (rounds.low, rounds.high)
             round_actions = [(i, [0] * m) for i in range(n)]
     n_actions = max(len(choose_actions), len(round_actions), 1)
-    if n_actions > MAX_ACTIONS:
-        raise MechSizeError(
-            f"the leader has {n_actions} actions per decision (limit {MAX_ACTIONS})",
-            hint="use a coarser price grid, fewer items, or an interval price",
-        )
     bundles = _bundles(m, rounds is not None and rounds.valuation == "unit") if rounds else []
+    meter = BuildMeter(n_actions, feature_width(model, len(choose_actions)), n * len(bundles) + n * m + n + m,
+                       rounds.span if rounds is not None else choices[0].span if choices else None)
 
     # -- information sets (breadth first) -------------------------------------------
     infosets: list[InfoSet] = []
@@ -92,8 +99,10 @@ def build_ir(model: Model) -> GameIR:
     index: dict[tuple, int] = {}
     units = [it.units for it in model.items]
 
+    choose_labels = [", ".join(f"{c.name}={c.labels[v]}" for c, v in zip(choices, row)) for row in choose_actions]
+
     def choose_label(k: int) -> str:
-        return ", ".join(f"{c.name}={c.labels[v]}" for c, v in zip(choices, choose_actions[k]))
+        return choose_labels[k]
 
     def round_label(k: int) -> str:
         i, p = round_actions[k]
@@ -102,14 +111,13 @@ def build_ir(model: Model) -> GameIR:
             text += " at " + ", ".join(f"{model.items[j].name}={grid[p[j]]:g}" for j in range(m))
         return text
 
+    round_labels = [round_label(k) for k in range(len(round_actions))]
+    priced = [[j for j in range(m) if p[j] != 0] for _, p in round_actions]  # items given a nonzero price
+
     def add(key: tuple, info: InfoSet) -> int:
         if key in index:
             return index[key]
-        if len(infosets) >= MAX_INFOSETS:
-            raise MechSizeError(
-                f"the leader has more than {MAX_INFOSETS} information sets",
-                hint="use fewer agents, items or messages, or `observe remaining` in rounds",
-            )
+        meter.infoset(info.kind)
         info.id = len(infosets)
         index[key] = info.id
         infosets.append(info)
@@ -146,22 +154,22 @@ def build_ir(model: Model) -> GameIR:
             label += f"; {got}"
         return add(
             key,
-            InfoSet(
-                id=0, kind="round", cls=c, choice=k, visited=list(visited),
-                alloc=[list(r) for r in alloc], stock=list(stock), label=label,
-            ),
+            _infoset(kind="round", cls=c, choice=k, visited=list(visited), alloc=[list(r) for r in alloc],
+                     stock=list(stock), label=label),
         )
 
     zero_alloc = tuple(tuple(0 for _ in range(m)) for _ in range(n))
     root: list[int] = []
     for c in range(len(class_keys)):
         if choices:
-            s = add(("choose", c), InfoSet(id=0, kind="choose", cls=c, label=f"[{class_labels[c]}] choose"))
+            s = add(("choose", c), _infoset(kind="choose", cls=c, visited=[], alloc=[], stock=[],
+                                            label=f"[{class_labels[c]}] choose"))
             root.append(s)
         elif rounds is not None:
             root.append(round_state(c, -1, tuple([0] * n), zero_alloc, tuple(units)))
         else:
-            raise MechSizeError("the leader has nothing to decide", hint="add a `choose` line or `rounds` block")
+            raise MechSizeError("the leader has nothing to decide", span=model.followers[0].span if n else None,
+                                hint="add a `choose` line or `rounds` block")
 
     frontier = 0
     while frontier < len(infosets):
@@ -169,49 +177,49 @@ def build_ir(model: Model) -> GameIR:
         s = info.id
         frontier += 1
         if info.kind == "choose":
-            nxt = []
-            for k in range(len(choose_actions)):
-                legal[s][k] = True
-                labels[s][k] = choose_label(k)
-                if rounds is not None:
-                    nxt.append(round_state(info.cls, k, tuple([0] * n), zero_alloc, tuple(units)))
-                else:
-                    nxt.append(-1)
-            choose_next[s] = nxt
+            kc = len(choose_actions)
+            legal[s][:kc] = [True] * kc
+            labels[s][:kc] = choose_labels
+            if rounds is not None:
+                choose_next[s] = [round_state(info.cls, k, tuple([0] * n), zero_alloc, tuple(units)) for k in range(kc)]
+            else:
+                choose_next[s] = [-1] * kc
             continue
         visited, stock = tuple(info.visited), tuple(info.stock)
         alloc = tuple(tuple(r) for r in info.alloc)
-        for k, (i, p) in enumerate(round_actions):
+        for k, (i, _) in enumerate(round_actions):
             if visited[i]:
                 continue
             # prices of items already gone are irrelevant: only index 0 is legal
-            if any(stock[j] == 0 and p[j] != 0 for j in range(m)):
+            if any(stock[j] == 0 for j in priced[k]):
                 continue
             legal[s][k] = True
-            labels[s][k] = round_label(k)
+            labels[s][k] = round_labels[k]
+        feasible = [all(x <= left for x, left in zip(b, stock)) for b in bundles]
         table = []
         for i in range(n):
             row = []
-            for b in bundles:
-                if visited[i] or any(b[j] > stock[j] for j in range(m)):
+            for b, ok in zip(bundles, feasible):
+                if visited[i] or not ok:
                     row.append(-1)
                     continue
-                v2 = tuple(1 if q == i else visited[q] for q in range(n))
-                a2 = tuple(
-                    tuple(alloc[q][j] + (b[j] if q == i else 0) for j in range(m)) for q in range(n)
-                )
-                s2 = tuple(stock[j] - b[j] for j in range(m))
+                v2 = visited[:i] + (1,) + visited[i + 1:]
+                a2 = alloc[:i] + (tuple(h + x for h, x in zip(alloc[i], b)),) + alloc[i + 1:]
+                s2 = tuple(left - x for left, x in zip(stock, b))
                 row.append(round_state(info.cls, info.choice, v2, a2, s2))
             table.append(row)
         round_next[s] = table
 
     for s, row in enumerate(legal):
         if not any(row):  # cannot happen for well-formed models; guard against NaN softmax
-            raise MechSizeError(f"information set {infosets[s].label} has no legal action")
+            raise MechSizeError(f"information set {infosets[s].label} has no legal action", span=meter.span,
+                                hint="this is a compiler bug; please report the spec")
 
     features, names = _obs_features(model, infosets, class_keys, observed, len(choose_actions))
-    bounds = [expr_bounds(u, model) for u in model.utilities]
-    ir = GameIR(
+    bounds = [_floats(expr_bounds(u, model)) for u in model.utilities]
+    # built field by field with the declared types: validating millions of cells again would
+    # cost more than building them (tests round-trip the IR through JSON to keep this honest)
+    ir = GameIR.model_construct(
         model=model,
         n_followers=n,
         type_counts=tcounts,
@@ -220,7 +228,7 @@ def build_ir(model: Model) -> GameIR:
         n_action_profiles=math.prod(acounts),
         prior=list(model.prior),
         utility_bounds=bounds,
-        objective_bounds=expr_bounds(model.objective, model),
+        objective_bounds=_floats(expr_bounds(model.objective, model)),
         obs_class=obs_class,
         class_labels=class_labels,
         root=root,
@@ -243,13 +251,36 @@ def build_ir(model: Model) -> GameIR:
     return _tighten_bounds(ir)
 
 
+_BLANK = InfoSet(id=0, kind="choose", cls=0)
+
+
+def _infoset(**fields) -> InfoSet:
+    """An `InfoSet` of fields already of the declared types (no validation: there may be 200,000)."""
+    return _BLANK.model_copy(update=fields)
+
+
+def _floats(bounds) -> tuple[float, float]:
+    return float(bounds[0]), float(bounds[1])
+
+
 def _tighten_bounds(ir: GameIR) -> GameIR:
     """Replace interval-arithmetic bounds by the exact payoff range when the game is
     small enough to walk (see `compiler.tree.payoff_range`)."""
     from compiler.tree import payoff_range
 
     exact = payoff_range(ir)
-    if exact is None:
+    if exact is None:  # too large to walk: check each payoff over what it reads, keep interval bounds
+        model = ir.model
+        check_payoffs(model)
+        for k, (e, (lo, hi)) in enumerate(zip([model.objective, *model.utilities],
+                                              [ir.objective_bounds, *ir.utility_bounds])):
+            if not (math.isfinite(lo) and math.isfinite(hi)):
+                whose = "the objective" if k == 0 else f"the utility of '{model.followers[k - 1].name}'"
+                raise MechSemanticError(
+                    f"{whose} may be too large to represent (its range is [{lo:g}, {hi:g}])",
+                    span=e.span or (model.followers[k - 1].span if k else None),
+                    hint="a sum, product or power of large numbers overflows; rescale the numbers in this payoff",
+                )
         return ir
     return ir.model_copy(update={"objective_bounds": exact[0], "utility_bounds": exact[1:]})
 

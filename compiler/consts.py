@@ -17,6 +17,7 @@ from typing import Callable, Optional, Union
 
 from compiler import spec as s
 from compiler.errors import MechSemanticError
+from compiler.limits import MAX_LIST, Budget, const_budget, too_big
 from compiler.model import Span
 
 Value = Union[float, bool, str, list, tuple]
@@ -28,12 +29,14 @@ class ConstEnv:
 
     `params`: name -> value of the params declared so far; `support`: answers
     `support(field)` (None where field values are not known yet); `elsewhere`: names
-    that exist but are not constants (name -> what they are), for a better message.
+    that exist but are not constants (name -> what they are), for a better message;
+    `budget`: counts the list values made, shared by one whole compilation.
     """
 
     params: dict[str, Value] = field(default_factory=dict)
     support: Optional[Callable[[s.Name], list[float]]] = None
     elsewhere: dict[str, str] = field(default_factory=dict)
+    budget: Budget = field(default_factory=const_budget)
 
 
 def evaluate(expr: s.SExpr, env: ConstEnv) -> Value:
@@ -44,7 +47,8 @@ def evaluate(expr: s.SExpr, env: ConstEnv) -> Value:
 def number(expr: s.SExpr, env: ConstEnv, what: str = "a number") -> float:
     value = evaluate(expr, env)
     if isinstance(value, bool) or not isinstance(value, float):
-        raise MechSemanticError(f"expected {what}, got {describe(value)}", span=expr.span)
+        raise MechSemanticError(f"expected {what}, got {describe(value)}", span=expr.span,
+                                hint="write a number or an arithmetic expression over params")
     return value
 
 
@@ -54,14 +58,16 @@ def whole(expr: s.SExpr, env: ConstEnv, what: str = "a whole number") -> int:
 
 def as_whole(value: float, span: Span, what: str = "a whole number") -> int:
     if not math.isfinite(value) or value != int(value):
-        raise MechSemanticError(f"expected {what}, got {fmt(value)}", span=span)
+        raise MechSemanticError(f"expected {what}, got {fmt(value)}", span=span,
+                                hint="write a whole number such as 3")
     return int(value)
 
 
 def number_list(expr: s.SExpr, env: ConstEnv, what: str = "a list of numbers") -> list[float]:
     value = evaluate(expr, env)
     if not isinstance(value, list) or not all(_is_number(v) for v in value):
-        raise MechSemanticError(f"expected {what}, got {describe(value)}", span=expr.span)
+        raise MechSemanticError(f"expected {what}, got {describe(value)}", span=expr.span,
+                                hint="write a list such as [0, 0.5, 1], range(n) or linspace(a, b, n)")
     return value
 
 
@@ -82,6 +88,8 @@ def fmt(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)  # inf, -inf, nan
         return f"{value:g}" if value != int(value) or abs(value) >= 1e15 else str(int(value))
     if isinstance(value, (list, tuple)):
         inner = ",".join(fmt(v) for v in value)
@@ -89,9 +97,13 @@ def fmt(value) -> str:
     return str(value)
 
 
-def did_you_mean(name: str, candidates) -> str:
-    close = difflib.get_close_matches(name, list(candidates), n=1)
-    return f"did you mean '{close[0]}'?" if close else ""
+def did_you_mean(name: str, candidates, otherwise: str = "") -> str:
+    """ "did you mean 'x'?" for the closest candidate, else `otherwise` (long names are
+    not compared: difflib takes time quadratic in their length)."""
+    if len(name) > 64:
+        return otherwise
+    close = difflib.get_close_matches(name, [c for c in candidates if len(c) <= 64], n=1)
+    return f"did you mean '{close[0]}'?" if close else otherwise
 
 
 def _is_number(v) -> bool:
@@ -100,8 +112,26 @@ def _is_number(v) -> bool:
 
 def _finite(value: float, span: Span) -> float:
     if not math.isfinite(value):
-        raise MechSemanticError(f"the result {fmt(value)} is not a finite number", span=span)
+        raise MechSemanticError(f"the result {fmt(value)} is not a finite number", span=span,
+                                hint="the numbers are too large; rescale the units of this spec")
     return value
+
+
+def _checked(value: Value, span: Span) -> Value:
+    """A function's result: every number in it finite."""
+    if isinstance(value, float):
+        return _finite(value, span)
+    if isinstance(value, list) and not all(math.isfinite(v) for v in value if _is_number(v)):
+        raise MechSemanticError("the result holds a number too large to represent", span=span,
+                                hint="the numbers are too large; rescale the units of this spec")
+    return value
+
+
+def sized(count: int, what: str, span: Span) -> None:
+    """Refuse a list of `count` values before making it."""
+    if count > MAX_LIST:
+        raise too_big(f"{what} makes too many values", count, MAX_LIST, span,
+                      "use fewer values: an action set, price grid or support this long is too large to solve")
 
 
 # ---- one function per node ---------------------------------------------------
@@ -128,10 +158,12 @@ def _name(e: s.Name, env: ConstEnv) -> Value:
             span=e.span,
             hint="only numbers and params may appear here",
         )
-    raise MechSemanticError(f"unknown name '{e.name}'", span=e.span, hint=did_you_mean(e.name, env.params))
+    raise MechSemanticError(f"unknown name '{e.name}'", span=e.span,
+                            hint=did_you_mean(e.name, env.params, "declare it first with `param name = value`"))
 
 
 def _list(e: s.ListLit, env: ConstEnv) -> Value:
+    env.budget.charge(len(e.items), e.span)
     return [evaluate(x, env) for x in e.items]
 
 
@@ -143,7 +175,8 @@ def _unary(e: s.UnaryOp, env: ConstEnv) -> Value:
     if e.op == "not":
         value = evaluate(e.operand, env)
         if not isinstance(value, bool):
-            raise MechSemanticError(f"'not' needs a bool, got {describe(value)}", span=e.operand.span)
+            raise MechSemanticError(f"'not' needs a bool, got {describe(value)}", span=e.operand.span,
+                                    hint="'not' applies to a comparison or true/false")
         return not value
     return -number(e.operand, env)
 
@@ -153,16 +186,20 @@ def _binary(e: s.BinOp, env: ConstEnv) -> Value:
     if e.op in ("and", "or"):
         for side, v in ((e.left, left), (e.right, right)):
             if not isinstance(v, bool):
-                raise MechSemanticError(f"'{e.op}' needs bools, got {describe(v)}", span=side.span)
+                raise MechSemanticError(f"'{e.op}' needs bools, got {describe(v)}", span=side.span,
+                                        hint=f"'{e.op}' joins comparisons or true/false")
         return (left and right) if e.op == "and" else (left or right)
     if e.op == "+" and isinstance(left, list) and isinstance(right, list):
+        sized(len(left) + len(right), "joining these lists", e.span)
+        env.budget.charge(len(left) + len(right), e.span)
         return left + right
     for side, v in ((e.left, left), (e.right, right)):
         if not _is_number(v):
             raise MechSemanticError(
                 f"cannot apply '{e.op}' to {describe(left)} and {describe(right)}",
                 span=e.span,
-                hint="'+' joins two lists; other operators take numbers" if e.op == "+" else "",
+                hint="'+' joins two lists; other operators take numbers" if e.op == "+" else
+                f"'{e.op}' takes numbers",
             )
     return arithmetic(e.op, left, right, e.span)
 
@@ -176,10 +213,17 @@ def arithmetic(op: str, left: float, right: float, span: Span) -> Value:
     try:
         result = _ARITH[op](left, right)
     except (OverflowError, ValueError, ZeroDivisionError):
-        raise MechSemanticError(f"cannot compute {fmt(left)} {op} {fmt(right)}", span=span) from None
+        raise MechSemanticError(f"cannot compute {fmt(left)} {op} {fmt(right)}", span=span,
+                                hint="the result is too large to represent") from None
     if isinstance(result, complex):
-        raise MechSemanticError(f"cannot compute {fmt(left)} {op} {fmt(right)}", span=span)
-    return result if isinstance(result, bool) else _finite(float(result), span)
+        raise MechSemanticError(f"cannot compute {fmt(left)} {op} {fmt(right)}", span=span,
+                                hint="a negative number to a fractional power is not a real number")
+    if isinstance(result, bool):
+        return result
+    if not math.isfinite(result):
+        raise MechSemanticError(f"cannot compute {fmt(left)} {op} {fmt(right)}", span=span,
+                                hint="the result is too large to represent; rescale the numbers of this spec")
+    return float(result)
 
 
 _ARITH = {
@@ -200,7 +244,8 @@ _ARITH = {
 def _if(e: s.IfExpr, env: ConstEnv) -> Value:
     cond = evaluate(e.cond, env)
     if not isinstance(cond, bool):
-        raise MechSemanticError(f"'if' needs a bool condition, got {describe(cond)}", span=e.cond.span)
+        raise MechSemanticError(f"'if' needs a bool condition, got {describe(cond)}", span=e.cond.span,
+                                hint="write a comparison, e.g. if n > 2 then ... else ...")
     return evaluate(e.then if cond else e.orelse, env)
 
 
@@ -208,13 +253,20 @@ def _call(e: s.Call, env: ConstEnv) -> Value:
     func = FUNCTIONS.get(e.func.name)
     if func is None:
         if e.func.name in RUNTIME_FUNCTIONS:
-            raise MechSemanticError(f"'{e.func.name}(...)' is not a constant", span=e.span)
+            raise MechSemanticError(f"'{e.func.name}(...)' is not a constant", span=e.span,
+                                    hint=f"{e.func.name}() is an outcome of the rounds: use it in a utility or objective")
         raise MechSemanticError(
-            f"unknown function '{e.func.name}'", span=e.func.span, hint=did_you_mean(e.func.name, FUNCTIONS)
+            f"unknown function '{e.func.name}'", span=e.func.span,
+            hint=did_you_mean(e.func.name, FUNCTIONS, "constant functions are: " + ", ".join(FUNCTIONS)),
         )
     if e.func.name == "support":
-        return _support(e, env)
-    return func(e, [evaluate(a, env) for a in e.args])
+        result = _support(e, env)
+        env.budget.charge(len(result), e.span)
+        return result
+    result = _checked(func(e, [evaluate(a, env) for a in e.args], env), e.span)
+    if isinstance(result, list):
+        env.budget.charge(len(result), e.span)
+    return result
 
 
 def _not_constant(e, env: ConstEnv) -> Value:
@@ -237,13 +289,15 @@ def _args(e: s.Call, args: list, counts: tuple[int, ...]) -> None:
     if len(args) not in counts:
         want = " or ".join(str(c) for c in counts)
         raise MechSemanticError(
-            f"{e.func.name}() takes {want} argument{'s' if counts != (1,) else ''}, got {len(args)}", span=e.span
+            f"{e.func.name}() takes {want} argument{'s' if counts != (1,) else ''}, got {len(args)}", span=e.span,
+            hint=USAGE.get(e.func.name, ""),
         )
 
 
 def _arg_number(e: s.Call, args: list, i: int) -> float:
     if not _is_number(args[i]):
-        raise MechSemanticError(f"{e.func.name}() needs a number here, got {describe(args[i])}", span=e.args[i].span)
+        raise MechSemanticError(f"{e.func.name}() needs a number here, got {describe(args[i])}", span=e.args[i].span,
+                                hint=USAGE.get(e.func.name, ""))
     return args[i]
 
 
@@ -254,67 +308,89 @@ def _arg_whole(e: s.Call, args: list, i: int) -> int:
 def _arg_numbers(e: s.Call, args: list, i: int) -> list[float]:
     v = args[i]
     if not isinstance(v, list) or not all(_is_number(x) for x in v):
-        raise MechSemanticError(f"{e.func.name}() needs a list of numbers, got {describe(v)}", span=e.args[i].span)
+        raise MechSemanticError(f"{e.func.name}() needs a list of numbers, got {describe(v)}", span=e.args[i].span,
+                                hint=USAGE.get(e.func.name, ""))
     return v
 
 
-def _range(e: s.Call, args: list) -> list[float]:
+def _range(e: s.Call, args: list, env: ConstEnv) -> list[float]:
     _args(e, args, (1, 2))
     bounds = [_arg_whole(e, args, i) for i in range(len(args))]
     low, high = (0, bounds[0]) if len(bounds) == 1 else bounds
+    sized(max(0, high - low), "range()", e.span)
     return [float(v) for v in range(low, high)]
 
 
-def _linspace(e: s.Call, args: list) -> list[float]:
+def _linspace(e: s.Call, args: list, env: ConstEnv) -> list[float]:
     _args(e, args, (3,))
     low, high, n = _arg_number(e, args, 0), _arg_number(e, args, 1), _arg_whole(e, args, 2)
     if n < 1:
-        raise MechSemanticError(f"linspace() needs at least 1 point, got {n}", span=e.args[2].span)
+        raise MechSemanticError(f"linspace() needs at least 1 point, got {n}", span=e.args[2].span,
+                                hint=USAGE["linspace"])
+    sized(n, "linspace()", e.span)
     if n == 1:
         return [low]
     return [(low * (n - 1 - k) + high * k) / (n - 1) for k in range(n)]
 
 
-def _midpoints(e: s.Call, args: list) -> list[float]:
+def _midpoints(e: s.Call, args: list, env: ConstEnv) -> list[float]:
     _args(e, args, (1,))
     xs = _arg_numbers(e, args, 0)
-    return [(a + b) / 2 for a, b in zip(xs, xs[1:])]
+    return [a / 2 + b / 2 for a, b in zip(xs, xs[1:])]
 
 
-def _sorted(e: s.Call, args: list) -> list[float]:
+def _sorted(e: s.Call, args: list, env: ConstEnv) -> list[float]:
     _args(e, args, (1,))
     return sorted(_arg_numbers(e, args, 0))
 
 
-def _unique(e: s.Call, args: list) -> list:
+def _unique(e: s.Call, args: list, env: ConstEnv) -> list:
     _args(e, args, (1,))
     if not isinstance(args[0], list):
-        raise MechSemanticError(f"unique() needs a list, got {describe(args[0])}", span=e.args[0].span)
-    out: list = []
-    for v in args[0]:
-        if v not in out:
+        raise MechSemanticError(f"unique() needs a list, got {describe(args[0])}", span=e.args[0].span,
+                                hint=USAGE["unique"])
+    return unique(args[0])
+
+
+def unique(values: list) -> list:
+    """`values` without repeats (first occurrence kept), in linear time."""
+    seen: set = set()
+    out = []
+    for v in values:
+        key = hashable(v)
+        if key not in seen:
+            seen.add(key)
             out.append(v)
     return out
 
 
-def _len(e: s.Call, args: list) -> float:
+def hashable(value: Value):
+    """A key equal for equal constants (lists and tuples kept apart), usable in a set."""
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, tuple(hashable(v) for v in value))
+    return value
+
+
+def _len(e: s.Call, args: list, env: ConstEnv) -> float:
     _args(e, args, (1,))
     if not isinstance(args[0], (list, tuple)):
-        raise MechSemanticError(f"len() needs a list, got {describe(args[0])}", span=e.args[0].span)
+        raise MechSemanticError(f"len() needs a list, got {describe(args[0])}", span=e.args[0].span,
+                                hint=USAGE["len"])
     return float(len(args[0]))
 
 
-def _abs(e: s.Call, args: list) -> float:
+def _abs(e: s.Call, args: list, env: ConstEnv) -> float:
     _args(e, args, (1,))
     return abs(_arg_number(e, args, 0))
 
 
 def _extreme(pick):
-    def func(e: s.Call, args: list) -> float:
+    def func(e: s.Call, args: list, env: ConstEnv) -> float:
         if len(args) == 1 and isinstance(args[0], list):
             xs = _arg_numbers(e, args, 0)
             if not xs:
-                raise MechSemanticError(f"{e.func.name}() of an empty list", span=e.span)
+                raise MechSemanticError(f"{e.func.name}() of an empty list", span=e.span,
+                                        hint="give it at least one number")
             return pick(xs)
         if not args:
             _args(e, args, (1, 2))
@@ -323,14 +399,15 @@ def _extreme(pick):
     return func
 
 
-def _sum(e: s.Call, args: list) -> float:
+def _sum(e: s.Call, args: list, env: ConstEnv) -> float:
     _args(e, args, (1,))
     return float(sum(_arg_numbers(e, args, 0)))
 
 
 def _support(e: s.Call, env: ConstEnv) -> list[float]:
     if len(e.args) != 1 or not isinstance(e.args[0], s.Name):
-        raise MechSemanticError("support() takes the name of a type field, e.g. support(value)", span=e.span)
+        raise MechSemanticError("support() takes the name of a type field, e.g. support(value)", span=e.span,
+                                hint=USAGE["support"])
     if env.support is None:
         raise MechSemanticError(
             "support() is not available here", span=e.span, hint="use it after the agents are declared: in price grids"
@@ -350,5 +427,18 @@ FUNCTIONS: dict[str, Callable] = {
     "max": _extreme(max),
     "sum": _sum,
     "support": _support,
+}
+USAGE = {
+    "range": "write range(n) for 0..n-1 or range(a, b) for a..b-1",
+    "linspace": "write linspace(low, high, n) for n evenly spaced points",
+    "midpoints": "write midpoints([0, 1, 2]) for the points halfway between neighbours",
+    "sorted": "write sorted([2, 0, 1])",
+    "unique": "write unique([1, 1, 2])",
+    "len": "write len([a, b, c])",
+    "abs": "write abs(x)",
+    "min": "write min(a, b, ...) or min([a, b, ...])",
+    "max": "write max(a, b, ...) or max([a, b, ...])",
+    "sum": "write sum([a, b, ...]); in a payoff, sum(i in agents: ...)",
+    "support": "write support(value) with the name of a number type field",
 }
 RUNTIME_FUNCTIONS = ("units", "paid", "worth")

@@ -50,6 +50,23 @@ def collapsed_graph(ir: GameIR) -> nx.DiGraph:
     return g
 
 
+def collapsed_size(ir: GameIR) -> tuple[int, int]:
+    """(nodes, edges) of `collapsed_graph`, counted without building it."""
+    edges = len(set(ir.root))
+    for info in ir.infosets:
+        s = info.id
+        if info.kind == "choose":
+            targets = {ir.choose_next[s][k] if ir.choose_next[s] else -1 for k, ok in enumerate(ir.legal[s]) if ok}
+        else:
+            targets = {
+                nxt
+                for i, row in enumerate(ir.round_next[s]) if not info.visited[i]
+                for b, nxt in enumerate(row) if all(x <= st for x, st in zip(ir.bundles[b], info.stock))
+            }
+        edges += len(targets)
+    return ir.n_infosets + 2, edges
+
+
 _SHAPES = {"chance": "diamond", "follower": "box", "leader": "box", "response": "ellipse", "terminal": "plaintext"}
 
 

@@ -10,6 +10,9 @@ from typing import Optional
 
 from compiler.model import Span
 
+WINDOW = 100  # characters of a long source line shown around the caret
+MAX_READ = 4_000_000  # characters of a file read back to show an error's line
+
 
 class MechError(Exception):
     """Base of all user-facing errors (bad spec, bad option, spec too large...)."""
@@ -44,21 +47,49 @@ class MechError(Exception):
         if self.span is not None:
             where += f":{self.span.line}:{self.span.column}"
         lines = [f"{where}: {self.kind}: {self.message}"]
-        if self.span is not None and self.source is not None:
-            src_lines = self.source.splitlines()
-            if 1 <= self.span.line <= len(src_lines):
-                text = src_lines[self.span.line - 1]
-                lines.append(f"    {text}")
-                width = 1
-                if self.span.end_line == self.span.line and self.span.end_column > self.span.column:
-                    width = self.span.end_column - self.span.column
-                lines.append("    " + " " * (self.span.column - 1) + "^" * width)
+        source = self.source if self.source is not None else _read(self.path) if self.span is not None else None
+        if self.span is not None and source is not None:
+            lines += source_excerpt(source, self.span)
         if self.hint:
             lines.append(f"hint: {self.hint}")
         return "\n".join(lines)
 
     def __str__(self) -> str:  # pragma: no cover - convenience
         return self.render()
+
+
+def _read(path: str) -> Optional[str]:
+    """The text of the file an error names, when the raiser (a later stage) did not keep it."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read(MAX_READ)
+    except (OSError, ValueError):
+        return None
+
+
+def source_excerpt(source: str, span: Span, width: int = WINDOW) -> list[str]:
+    """The source line the span starts on and a caret under the span.
+
+    Lines are split at "\\n" only, as the parser counts them (`str.splitlines` also
+    breaks at form feeds and U+2028, which would echo the wrong line).  Characters a
+    terminal would not show as one column become "?", tabs stay tabs so the caret
+    lines up, and a long line is cut to a window around the caret.
+    """
+    src_lines = source.split("\n")
+    if not 1 <= span.line <= len(src_lines):
+        return []
+    text = src_lines[span.line - 1].rstrip("\r")
+    start = max(0, min(span.column - 1, len(text)))
+    size = 1
+    if span.end_line == span.line and span.end_column > span.column:
+        size = span.end_column - span.column
+    lo = 0 if len(text) <= width else max(0, min(start - width // 2, len(text) - width))
+    hi = min(len(text), lo + width)
+    shown = "".join(c if c == "\t" or c.isprintable() else "?" for c in text[lo:hi])
+    pad = "".join("\t" if c == "\t" else " " for c in shown[: start - lo])
+    size = max(1, min(size, len(shown) - (start - lo)))
+    before, after = ("..." if lo else ""), ("..." if hi < len(text) else "")
+    return [f"    {before}{shown}{after}", "    " + " " * len(before) + pad + "^" * size]
 
 
 class MechSyntaxError(MechError):

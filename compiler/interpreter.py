@@ -3,13 +3,23 @@ game tree, written apart from `mechdsl.evaluate` so that each can check the othe
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from compiler.model import Model
+from compiler.model import Model, Span
 
 
 TOL = 1e-9  # numbers this close compare equal; a utility within TOL of 0 counts as 0
+
+
+class PayoffError(ValueError):
+    """A payoff expression has no finite value at some terminal (division by zero,
+    overflow); `span` is the operation at fault."""
+
+    def __init__(self, reason: str, span: Optional[Span]):
+        super().__init__(reason)
+        self.reason, self.span = reason, span
 
 
 @dataclass
@@ -111,7 +121,7 @@ def value(e, sc: Scope, env: Optional[dict[str, int]] = None) -> float:
             return abs(x)
         return 1.0 - _truth(x)
     if k == "binary":
-        return _binary(e.op, value(e.left, sc, env), value(e.right, sc, env))
+        return _checked_binary(e, value(e.left, sc, env), value(e.right, sc, env))
     if k == "if":
         return value(e.then if _truth(value(e.cond, sc, env)) else e.orelse, sc, env)
     if k == "aggregate":
@@ -123,6 +133,8 @@ def value(e, sc: Scope, env: Optional[dict[str, int]] = None) -> float:
             total = parts[0]
             for p in parts[1:]:
                 total += p
+            if not math.isfinite(total):
+                raise PayoffError("the sum overflows", e.span)
             return total
         return max(parts) if e.func == "max" else min(parts)
     raise ValueError(f"unknown expression kind {k}")
@@ -131,6 +143,21 @@ def value(e, sc: Scope, env: Optional[dict[str, int]] = None) -> float:
 def index(e, sc: Scope, env: dict[str, int]) -> int:
     """An expression used as an index (agent, item, table axis): its value, rounded."""
     return int(round(value(e, sc, env)))
+
+
+def _checked_binary(e, a: float, b: float) -> float:
+    """`_binary`, but a division by zero or a result too large is a `PayoffError`."""
+    if e.op == "/" and b == 0 or e.op == "^" and a == 0 and b < 0:
+        raise PayoffError("division by zero", e.span)
+    try:
+        out = _binary(e.op, a, b)
+    except (OverflowError, ValueError, ZeroDivisionError):
+        out = math.inf
+    if isinstance(out, complex):
+        raise PayoffError(f"{a:g} ^ {b:g} is not a real number", e.span)
+    if not math.isfinite(out):
+        raise PayoffError(f"{a:g} {e.op} {b:g} is too large to represent", e.span)
+    return out
 
 
 def _binary(op: str, a: float, b: float) -> float:
@@ -161,3 +188,25 @@ def _binary(op: str, a: float, b: float) -> float:
         ">=": a >= b - TOL,
     }[op]
     return 1.0 if holds else 0.0
+
+
+def weight(e, model: Model) -> int:
+    """How many nodes `value` visits to evaluate `e` once (an aggregate counts its body
+    once per agent or item): the cost the tree walks budget for."""
+    k = e.kind
+    if k in ("const", "var", "choice"):
+        return 1
+    if k in ("type", "action", "outcome"):
+        return 1 + sum(weight(x, model) for x in (e.agent, getattr(e, "item", None)) if x is not None)
+    if k == "table":
+        return 1 + sum(weight(x, model) for x in e.index)
+    if k == "unary":
+        return 1 + weight(e.operand, model)
+    if k == "binary":
+        return 1 + weight(e.left, model) + weight(e.right, model)
+    if k == "if":
+        return 1 + weight(e.cond, model) + max(weight(e.then, model), weight(e.orelse, model))
+    if k == "aggregate":
+        count = len(model.followers) if e.domain == "agents" else len(model.items)
+        return 1 + count * weight(e.body, model)
+    raise ValueError(f"unknown expression kind {k}")

@@ -12,7 +12,8 @@ import importlib.resources
 import lark
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from compiler.errors import MechSyntaxError
+from compiler.errors import MechSizeError, MechSyntaxError
+from compiler.limits import MAX_DOC_CHARS, MAX_NESTING, MAX_SOURCE_CHARS, MAX_TOKENS, show
 from compiler.model import Span
 
 STATEMENT_KEYWORDS = (
@@ -97,11 +98,97 @@ def _keywords() -> dict[str, str]:
 
 
 def parse(text: str, path: str = "", start: str = "start") -> lark.Tree:
-    """Parse a whole spec (or, with start="value", one constant expression)."""
+    """Parse a whole spec (or, with start="value", one constant expression).
+
+    Text past `MAX_SOURCE_CHARS`, a docstring past `MAX_DOC_CHARS` and expressions
+    nested past `MAX_NESTING` levels are size errors: every later stage may then walk
+    an expression recursively without running out of stack.
+    """
+    if len(text) > MAX_SOURCE_CHARS:
+        raise too_long(text, path, f"{show(len(text))} characters long")
+    if len(text) > MAX_TOKENS:  # a text this long may have too many tokens: count them (lexing is cheap)
+        _check_tokens(text, path)
     try:
-        return parser().parse(text, start=start)
+        tree = parser().parse(text, start=start)
     except UnexpectedInput as e:
         raise syntax_error(e, text, path) from None
+    _check_docstring(tree, text, path)
+    _check_nesting(tree, text, path)
+    return tree
+
+
+def too_long(text: str, path: str, size: str) -> MechSizeError:
+    """The spec is longer than `MAX_SOURCE_CHARS`: an error at the first character past it."""
+    line, column = position(text, MAX_SOURCE_CHARS)
+    return MechSizeError(
+        f"the spec is {size}, more than the limit of {MAX_SOURCE_CHARS:,} characters",
+        path=path, span=Span(line=line, column=column), source=text,
+        hint="a spec describes a mechanism in a few pages; generate large lists with range(), "
+        "linspace() or agents x[n]",
+    )
+
+
+def _check_tokens(text: str, path: str) -> None:
+    """Refuse more than `MAX_TOKENS` tokens before parsing them, at the first one past the limit.
+    A text the lexer rejects is left to `parse`, which reports it."""
+    try:
+        for count, token in enumerate(parser().lex(text), 1):
+            if count > MAX_TOKENS:
+                raise MechSizeError(
+                    f"the spec has more than {MAX_TOKENS:,} tokens", path=path, source=text,
+                    span=Span(line=token.line, column=token.column, end_line=token.line, end_column=token.column + 1),
+                    hint="generate long lists with range() or linspace(), and groups of agents with agents x[n]",
+                )
+    except UnexpectedInput:
+        return
+
+
+def position(text: str, offset: int) -> tuple[int, int]:
+    """1-based (line, column) of a character offset, counting lines at "\\n" as the parser does."""
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _check_docstring(tree: lark.Tree, text: str, path: str) -> None:
+    first = tree.children[0] if tree.children else None
+    if isinstance(first, lark.Token) and first.type == "DOCSTRING" and len(first) - 6 > MAX_DOC_CHARS:
+        raise MechSizeError(
+            f"the docstring is {show(len(first) - 6)} characters long, more than the limit of {MAX_DOC_CHARS:,}",
+            path=path, span=Span(line=first.line, column=first.column, end_line=first.line,
+                                 end_column=first.column + 3),
+            source=text, hint="keep the docstring to a summary; put long notes in a separate file",
+        )
+
+
+# grammar rules that are not expressions: nesting counts from an expression's outermost node
+STRUCTURE_RULES = frozenset(
+    "start value param item items agent agents type_decl item_mark per_item_mark support uniform dist_table "
+    "dist_entry action labelset all_items all_agents joint field_ref leader observe observe_target choose mixed "
+    "rounds visit price_interval price_grid observe_remaining observe_allocation valuation_unit valuation_additive "
+    "ties_buy ties_pass table table_axis items_axis agents_axis utility objective_expr objective_named dynamics "
+    "training setting".split()
+)
+
+
+def _check_nesting(tree: lark.Tree, text: str, path: str) -> None:
+    """Walk the tree without recursion; refuse an expression nested too deep, pointing at
+    its outermost node."""
+    stack: list[tuple[lark.Tree, int, lark.Tree | None]] = [(tree, 0, None)]
+    while stack:
+        node, depth, outer = stack.pop()
+        if node.data not in STRUCTURE_RULES:
+            depth, outer = depth + 1, outer or node
+        if depth > MAX_NESTING:
+            meta = outer.meta
+            span = Span(line=meta.line, column=meta.column, end_line=meta.end_line, end_column=meta.end_column) \
+                if not meta.empty else Span(line=1, column=1)
+            raise MechSizeError(
+                f"this expression is nested more than {MAX_NESTING} levels deep",
+                path=path, span=span, source=text,
+                hint="a long chain such as a + b + c + ... nests one level per operator: split it with params, "
+                "or use sum(i in agents: ...) over a table",
+            )
+        stack.extend((child, depth, outer) for child in node.children if isinstance(child, lark.Tree))
 
 
 def syntax_error(e: UnexpectedInput, text: str, path: str) -> MechSyntaxError:
@@ -182,11 +269,16 @@ def _terminal_word(name: str) -> str:
 
 
 def _describe_token(token: lark.Token) -> str:
+    text = str(token.value)
+    if len(text) > 40:  # a docstring in the wrong place, a 400-digit number...
+        text = text[:30] + "..." + text[-6:]
     if token.type == "NAME":
-        return f"name {token.value!r}"
+        return f"name {text!r}"
     if token.type == "NUMBER":
-        return f"number {token.value}"
-    return repr(str(token.value))
+        return f"number {text}"
+    if token.type == "DOCSTRING":
+        return f"docstring {text!r}"
+    return repr(text)
 
 
 def _match_mistake(e: UnexpectedInput, text: str) -> str:
@@ -202,7 +294,7 @@ def _match_mistake(e: UnexpectedInput, text: str) -> str:
 
 
 def _end_position(text: str) -> tuple[int, int]:
-    lines = text.splitlines() or [""]
+    lines = text.split("\n")
     # point just past the last non-blank line
     for i in range(len(lines) - 1, -1, -1):
         if lines[i].strip():

@@ -7,6 +7,7 @@ inside callbacks in `VisitError`; `to_spec` unwraps them, and turns pydantic's
 from __future__ import annotations
 
 import inspect
+import math
 
 import lark
 from lark import Token, Transformer, v_args
@@ -31,7 +32,8 @@ def to_spec(tree: lark.Tree, path: str = "") -> s.Spec:
             span = span_of(meta) if meta is not None and not meta.empty else None
             first = orig.errors()[0]
             raise MechSemanticError(
-                f"malformed {getattr(e.obj, 'data', 'construct')}: {first['msg']}", span=span
+                f"malformed {getattr(e.obj, 'data', 'construct')}: {first['msg']}", span=span,
+                hint="this construct is not one the language knows; see docs/language.md for its forms",
             ) from None
         raise
     if isinstance(result, s.Spec):
@@ -231,7 +233,15 @@ class ToSpec(Transformer):
 
     # ---- expressions -------------------------------------------------------
     def number(self, meta, children):
-        return s.Num(value=float(children[0]), span=span_of(meta))
+        value = float(children[0])
+        if not math.isfinite(value):
+            text = str(children[0])
+            shown = text if len(text) <= 20 else text[:10] + "..." + text[-6:]
+            raise MechSemanticError(
+                f"the number {shown} is too large: it overflows to infinity", span=span_of(meta),
+                hint="numbers must stay below about 1.8e308 in size; rescale the units of this spec",
+            )
+        return s.Num(value=value, span=span_of(meta))
 
     def name(self, meta, children):
         return s.Name(name=str(children[0]), span=span_of(meta))

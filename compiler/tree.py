@@ -27,17 +27,19 @@ from __future__ import annotations
 import itertools
 import math
 from collections import deque
-from dataclasses import dataclass, replace
-from typing import Callable, Optional, Sequence
+from typing import Callable, NamedTuple, Optional, Sequence
 
 import networkx as nx
 
-from compiler.drawing import collapsed_graph
-from compiler.interpreter import TOL, Scope, value, worth
+from compiler.drawing import collapsed_size
+from compiler.errors import MechSemanticError
+from compiler.interpreter import TOL, PayoffError, Scope, value, weight, worth
 from compiler.ir import GameIR
 
 KINDS = ("chance", "follower", "leader", "response", "terminal")
 MAX_NODES = 200_000
+SUMMARY_NODES = 100_000  # tree_summary counts a tree up to this size (as far as payoff_range walks)
+MAX_WALK_WORK = 5_000_000  # payoff_range gives up (keeping interval bounds) past this many steps
 
 
 class TreeError(ValueError):
@@ -49,9 +51,9 @@ class TreeError(ValueError):
 # ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _State:
-    """Where play stands; the tree's nodes are these, expanded by `_Game.children`."""
+class _State(NamedTuple):
+    """Where play stands; the tree's nodes are these, expanded by `_Game.children`
+    (a named tuple: `_replace` is cheap, and a walk makes hundreds of thousands)."""
 
     kind: str
     types: tuple[int, ...] = ()
@@ -81,6 +83,10 @@ class _Game:
         self.n, self.m = ir.n_followers, ir.n_items
         self.type_profiles = list(itertools.product(*[range(c) for c in ir.type_counts]))
         self.units = tuple(it.units for it in self.model.items)
+        self._worth: dict[tuple[int, int], list[float]] = {}
+        self._legal = [[k for k, ok in enumerate(row) if ok] for row in ir.legal]
+        self._took = ["takes " + (", ".join(it.name for it, x in zip(self.model.items, b) if x) or "nothing")
+                      for b in ir.bundles]
 
     # -- helpers -----------------------------------------------------------------
     def action_profile(self, actions: Sequence[int]) -> int:
@@ -91,8 +97,8 @@ class _Game:
 
     def _fresh(self, st: _State, infoset: int, choice: int) -> _State:
         n, m = self.n, self.m
-        return replace(
-            st, kind="leader", infoset=infoset, choice=choice, visited=(0,) * n,
+        return st._replace(
+            kind="leader", infoset=infoset, choice=choice, visited=(0,) * n,
             alloc=((0,) * m,) * n, paid=(0.0,) * n, stock=self.units,
         )
 
@@ -113,7 +119,7 @@ class _Game:
             raise TreeError(f"information set {st.infoset} ({info.label}) does not match the play {st}")
 
     def _end(self, st: _State) -> _State:
-        return replace(st, kind="terminal", infoset=-1, agent=-1, prices=())
+        return st._replace(kind="terminal", infoset=-1, agent=-1, prices=())
 
     def _after_followers(self, st: _State) -> _State:
         s = self.ir.root[self.ir.obs_class[self.action_profile(st.actions)]]
@@ -126,11 +132,15 @@ class _Game:
         ties), bought iff its utility is >= 0 (> 0 under `ties pass`); else bundle 0."""
         rounds = self.model.leader.rounds
         i = st.agent
+        key = (i, st.types[i])
+        if key not in self._worth:  # worth of every bundle to this agent and type, computed once
+            self._worth[key] = [worth(self.model, i, st.types[i], bundle) for bundle in self.ir.bundles]
+        worths = self._worth[key]
         best, best_u = 0, -math.inf
         for b, bundle in enumerate(self.ir.bundles):
             if b == 0 or any(x > s for x, s in zip(bundle, st.stock)):
                 continue
-            u = worth(self.model, i, st.types[i], bundle) - sum(p * x for p, x in zip(st.prices, bundle))
+            u = worths[b] - sum(p * x for p, x in zip(st.prices, bundle))
             if u > best_u:
                 best, best_u = b, u
         buys = best_u >= -TOL if rounds.tie_buy else best_u > TOL
@@ -141,9 +151,40 @@ class _Game:
         return _State(kind="chance")
 
     def payoffs(self, st: _State) -> tuple[float, ...]:
+        """(objective, utility of each follower) at a terminal; a payoff that is not a
+        finite number there is a `MechSemanticError` at the operation at fault."""
         choice = tuple(self.ir.choose_actions[st.choice]) if st.choice >= 0 else None
         sc = Scope(self.model, st.types, st.actions, choice, st.alloc, st.paid)
-        return (value(self.model.objective, sc),) + tuple(value(u, sc) for u in self.model.utilities)
+        out = []
+        for k, e in enumerate([self.model.objective, *self.model.utilities]):
+            try:
+                x = value(e, sc)
+                if not math.isfinite(x):
+                    raise PayoffError("the result is too large to represent", e.span)
+            except PayoffError as err:
+                whose = "the objective" if k == 0 else f"the utility of '{self.model.followers[k - 1].name}'"
+                raise MechSemanticError(
+                    f"{err.reason} in {whose}", span=err.span or e.span, path=self.model.path,
+                    hint=f"it happens {self.describe(st)}; "
+                    + ("guard it, e.g. if x != 0 then y / x else 0" if "zero" in err.reason
+                       else "rescale the numbers in this payoff"),
+                ) from None
+            out.append(x)
+        return tuple(out)
+
+    def describe(self, st: _State) -> str:
+        """When `st` is reached, in words (types, actions, the leader's choice)."""
+        model = self.model
+        parts = [f"{f.name} has type {f.type_labels[t]}" for f, t in zip(model.followers, st.types)
+                 if len(f.type_labels) > 1]
+        parts += [f"{f.name}.{f.action_name}={f.action_labels[a]}" for f, a in zip(model.followers, st.actions)
+                  if len(f.action_labels) > 1]
+        if st.choice >= 0:
+            parts += [f"{c.name}={c.labels[v]}" for c, v in zip(model.leader.choices, self.ir.choose_actions[st.choice])]
+        if model.leader.rounds is not None and any(st.paid):
+            parts.append("after the rounds, paid " + ", ".join(f"{p:g}" for p in st.paid))
+        text = "when " + ", ".join(parts) if parts else "in some play of the game"
+        return text if len(text) <= 300 else text[:297] + "..."
 
     def node_attrs(self, st: _State) -> dict:
         model = self.model
@@ -171,7 +212,7 @@ class _Game:
             out = []
             for t, prof in enumerate(self.type_profiles):
                 label = ", ".join(f"{f.name}:{f.type_labels[x]}" for f, x in zip(model.followers, prof))
-                child = replace(st, kind="follower", types=prof)
+                child = st._replace(kind="follower", types=prof)
                 out.append(({"label": label, "action": t, "prob": ir.prior[t]},
                             child if self.n else self._after_followers(child)))
             return out
@@ -179,7 +220,7 @@ class _Game:
             f = model.followers[len(st.actions)]
             out = []
             for a, label in enumerate(f.action_labels):
-                child = replace(st, actions=st.actions + (a,))
+                child = st._replace(actions=st.actions + (a,))
                 if len(child.actions) == self.n:
                     child = self._after_followers(child)
                 out.append(({"label": label, "action": a}, child))
@@ -195,16 +236,14 @@ class _Game:
         s = st.infoset
         info = ir.infosets[s]
         out = []
-        for k, ok in enumerate(ir.legal[s]):
-            if not ok:
-                continue
+        for k in self._legal[s]:
             edge = {"label": ir.action_labels[s][k], "action": k}
             if info.kind == "choose":
                 nxt = ir.choose_next[s][k] if ir.choose_next[s] else -1
                 if nxt < 0:
                     if self.model.leader.rounds is not None:
                         raise TreeError(f"choose set {s} ends the game before the rounds")
-                    out.append((edge, self._end(replace(st, choice=k))))
+                    out.append((edge, self._end(st._replace(choice=k))))
                 else:
                     child = self._fresh(st, nxt, k)
                     self._check(child)
@@ -214,31 +253,28 @@ class _Game:
             if st.visited[agent]:
                 raise TreeError(f"information set {s} lets the leader visit {agent} twice")
             prices = tuple(ir.price_grid[p] for p in pidx)
-            out.append((edge, replace(st, kind="response", agent=agent, prices=prices)))
+            out.append((edge, st._replace(kind="response", agent=agent, prices=prices)))
         return out
 
     def _respond(self, st: _State) -> tuple[Edge, _State]:
-        ir, model = self.ir, self.model
+        ir = self.ir
         i = st.agent
         b = self.response(st)
         bundle = ir.bundles[b]
-        visited = tuple(1 if q == i else v for q, v in enumerate(st.visited))
-        alloc = tuple(
-            tuple(h + (x if q == i else 0) for h, x in zip(row, bundle)) for q, row in enumerate(st.alloc)
-        )
+        visited = st.visited[:i] + (1,) + st.visited[i + 1:]
+        alloc = st.alloc[:i] + (tuple(h + x for h, x in zip(st.alloc[i], bundle)),) + st.alloc[i + 1:]
         spent = sum(p * x for p, x in zip(st.prices, bundle))
-        paid = tuple(pd + (spent if q == i else 0.0) for q, pd in enumerate(st.paid))
+        paid = st.paid[:i] + (st.paid[i] + spent,) + st.paid[i + 1:]
         stock = tuple(s - x for s, x in zip(st.stock, bundle))
         nxt = ir.round_next[st.infoset][i][b]
         over = all(visited) or not any(stock)
         if (nxt < 0) != over:
             raise TreeError(f"round_next[{st.infoset}][{i}][{b}] = {nxt}, but play is {'over' if over else 'not over'}")
-        got = ", ".join(it.name for it, x in zip(model.items, bundle) if x) or "nothing"
-        edge = {"label": f"takes {got}", "action": b}
-        child = replace(st, visited=visited, alloc=alloc, paid=paid, stock=stock, agent=-1, prices=())
+        edge = {"label": self._took[b], "action": b}
+        child = st._replace(visited=visited, alloc=alloc, paid=paid, stock=stock, agent=-1, prices=())
         if nxt < 0:
             return edge, self._end(child)
-        child = replace(child, kind="leader", infoset=nxt)
+        child = child._replace(kind="leader", infoset=nxt)
         self._check(child)
         return edge, child
 
@@ -249,11 +285,30 @@ class _Game:
 
 
 def _size_floor(ir: GameIR) -> int:
-    """Nodes every tree of this IR has at least: root, follower layers, leader roots and
-    one child each -- so hopeless sizes are refused without building anything."""
+    """Nodes every tree of this IR has at least -- so hopeless sizes are refused without
+    building anything.  Below each leader information set the tree has at least one node
+    per legal move and, after a visit, the smallest subtree any response leads to."""
+    below = [0] * ir.n_infosets  # the fewest nodes of a subtree rooted at this information set
+    for s in range(ir.n_infosets - 1, -1, -1):  # transitions always lead to later sets
+        total = 1
+        info = ir.infosets[s]
+        after: dict[int, int] = {}  # per visited agent: the smallest subtree after its response
+        for k, ok in enumerate(ir.legal[s]):
+            if not ok:
+                continue
+            if info.kind == "choose":
+                nxt = ir.choose_next[s][k] if ir.choose_next[s] else -1
+                total += 1 if nxt < 0 else below[nxt]
+            else:
+                agent = ir.round_actions[k][0]
+                if agent not in after:
+                    row = ir.round_next[s][agent] if ir.round_next[s] else []
+                    after[agent] = min((1 if x < 0 else below[x] for x in row), default=1)
+                total += 1 + after[agent]
+        below[s] = total
     T = ir.n_type_profiles
     layers = sum(math.prod(ir.action_counts[:i]) for i in range(ir.n_followers))
-    return 1 + T * layers + 2 * T * ir.n_action_profiles
+    return 1 + T * layers + T * sum(below[ir.root[c]] for c in ir.obs_class)
 
 
 def game_tree(ir: GameIR, max_nodes: int = MAX_NODES) -> Optional[nx.DiGraph]:
@@ -286,20 +341,26 @@ def game_tree(ir: GameIR, max_nodes: int = MAX_NODES) -> Optional[nx.DiGraph]:
     return g
 
 
-def tree_summary(ir: GameIR, max_nodes: int = MAX_NODES) -> dict:
+def tree_summary(ir: GameIR, max_nodes: int = SUMMARY_NODES) -> dict:
     """Node counts by kind and depth of the full tree, or the collapsed graph's size
-    (``view == "collapsed"``, with the reason) when the tree cannot be drawn."""
-    g = game_tree(ir, max_nodes)
-    if g is None:
-        c = collapsed_graph(ir)
-        reason = "interval prices" if ir.interval is not None else f"more than {max_nodes} nodes"
-        return {"view": "collapsed", "reason": reason, "infosets": ir.n_infosets,
-                "nodes": c.number_of_nodes(), "edges": c.number_of_edges()}
+    (``view == "collapsed"``, with the reason) when the tree cannot be drawn.  Counts
+    the lazily expanded tree: nothing is stored and no payoff is computed."""
     counts = dict.fromkeys(KINDS, 0)
-    for _, kind in g.nodes(data="kind"):
-        counts[kind] += 1
-    return {"view": "tree", "nodes": g.number_of_nodes(), "edges": g.number_of_edges(),
-            "by_kind": counts, "depth": max(d for _, d in g.nodes(data="depth"))}
+    depth = 0
+    if ir.interval is None and _size_floor(ir) <= max_nodes:
+        game = _Game(ir)
+        stack = [(game.root(), 0)]
+        while stack and sum(counts.values()) <= max_nodes:
+            st, d = stack.pop()
+            counts[st.kind] += 1
+            depth = max(depth, d)
+            stack.extend((child, d + 1) for _, child in game.children(st))
+    nodes = sum(counts.values())
+    if not nodes or nodes > max_nodes:
+        n_nodes, n_edges = collapsed_size(ir)
+        reason = "interval prices" if ir.interval is not None else f"more than {max_nodes} nodes"
+        return {"view": "collapsed", "reason": reason, "infosets": ir.n_infosets, "nodes": n_nodes, "edges": n_edges}
+    return {"view": "tree", "nodes": nodes, "edges": nodes - 1, "by_kind": counts, "depth": depth}
 
 
 # ---------------------------------------------------------------------------
@@ -327,14 +388,18 @@ def payoff_range(ir: GameIR, max_nodes: int = 100_000) -> Optional[list[tuple[fl
     if ir.interval is not None or _size_floor(ir) > max_nodes:
         return None
     game = _Game(ir)
+    model = ir.model
+    per_terminal = sum(weight(e, model) for e in [model.objective, *model.utilities])
+    per_response = len(ir.bundles) * (ir.n_items + 1)
     lo: list[float] = []
     hi: list[float] = []
     stack = [game.root()]
-    seen = 0
+    seen = work = 0
     while stack:
         st = stack.pop()
         seen += 1
-        if seen > max_nodes:
+        work += per_terminal if st.kind == "terminal" else per_response if st.kind == "response" else 1
+        if seen > max_nodes or work > MAX_WALK_WORK:
             return None
         if st.kind == "terminal":
             pay = game.payoffs(st)

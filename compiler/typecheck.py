@@ -50,17 +50,21 @@ class Typed:
 
 
 NUMERIC = ("number", "bool")
+_NUMBER_HINT = "numbers, params, type fields, numeric actions and choices, and comparisons (as 0/1) make numbers"
+_AXIS_HINT = "index an axis with one of its values, or the action/choice it is named after"
+_COMPARE_HINT = "compare values of one kind: items with items, agents with agents, labels of the same set"
 
 
 def number_expr(expr: s.SExpr, scope: Scope, st: State, what: str) -> m.Expr:
     t = resolve_expr(expr, scope, st)
     if t.ty not in NUMERIC:
-        raise error(f"{what} must be a number, got {t.describe()}", expr)
+        raise error(f"{what} must be a number, got {t.describe()}", expr, hint=_NUMBER_HINT)
     return t.expr
 
 
 def resolve_expr(e: s.SExpr, scope: Scope, st: State) -> Typed:
     """Dispatch on the syntax node; every branch returns a `Typed`."""
+    st.payoff_work.charge(1, e.span)
     if isinstance(e, s.Num):
         return Typed(m.Const(value=e.value, span=e.span), "number")
     if isinstance(e, s.BoolLit):
@@ -80,7 +84,7 @@ def resolve_expr(e: s.SExpr, scope: Scope, st: State) -> Typed:
         want = NUMERIC if e.op == "-" else ("bool",)
         if operand.ty not in want:
             need = "a number" if e.op == "-" else "a bool"
-            raise error(f"'{e.op}' needs {need}, got {operand.describe()}", e.operand)
+            raise error(f"'{e.op}' needs {need}, got {operand.describe()}", e.operand, hint=_NUMBER_HINT)
         if e.op == "-" and isinstance(operand.expr, m.Const):
             return Typed(m.Const(value=-operand.expr.value, span=e.span), "number")
         return Typed(m.Unary(op=e.op, operand=operand.expr, span=e.span), "number" if e.op == "-" else "bool")
@@ -89,19 +93,20 @@ def resolve_expr(e: s.SExpr, scope: Scope, st: State) -> Typed:
     if isinstance(e, s.IfExpr):
         cond = resolve_expr(e.cond, scope, st)
         if cond.ty != "bool":
-            raise error(f"the condition of 'if' must be a comparison or a bool, got {cond.describe()}", e.cond)
+            raise error(f"the condition of 'if' must be a comparison or a bool, got {cond.describe()}", e.cond,
+                        hint="write a comparison, e.g. if col == A then 1 else 0")
         then, orelse = resolve_expr(e.then, scope, st), resolve_expr(e.orelse, scope, st)
         for branch, node in ((then, e.then), (orelse, e.orelse)):
             if branch.ty not in NUMERIC:
-                raise error(f"the branches of 'if' must be numbers, got {branch.describe()}", node)
+                raise error(f"the branches of 'if' must be numbers, got {branch.describe()}", node, hint=_NUMBER_HINT)
         ty = "bool" if then.ty == orelse.ty == "bool" else "number"
         return Typed(m.If(cond=cond.expr, then=then.expr, orelse=orelse.expr, span=e.span), ty)
     if isinstance(e, (s.ListLit, s.TupleLit)):
         raise error("lists and tuples cannot appear in a payoff expression", e,
                     hint="put them in a `table` and index it")
     if isinstance(e, s.StrLit):
-        raise error("strings only appear in the training block", e)
-    raise error("this cannot appear in a payoff expression", e)  # pragma: no cover
+        raise error("strings only appear in the training block", e, hint="write a number or an expression")
+    raise error("this cannot appear in a payoff expression", e, hint=_NUMBER_HINT)  # pragma: no cover
 
 
 def resolve_name(e: s.Name, scope: Scope, st: State) -> Typed:
@@ -116,7 +121,8 @@ def resolve_name(e: s.Name, scope: Scope, st: State) -> Typed:
     if name in st.params:
         value = st.params[name]
         if not isinstance(value, float) or isinstance(value, bool):
-            raise error(f"param '{name}' is {fmt(value)}, not a number", e)
+            raise error(f"param '{name}' is {fmt(value)}, not a number", e,
+                        hint="list params can be used in constant lists, not in payoffs")
         return Typed(m.Const(value=value, span=e.span), "number")
     items, agents = st.item_index(), st.agent_index()
     if name in items:
@@ -133,10 +139,11 @@ def resolve_name(e: s.Name, scope: Scope, st: State) -> Typed:
     if name in st.groups:
         raise error(f"'{name}' names a group of agents", e,
                     hint=f"pick one ({st.agents[st.groups[name][0]].name}, ...) or use sum(i in agents: ...)")
-    owners = [scope.self_agent] if scope.self_agent is not None else []
-    owners += [k for k in range(len(st.agents)) if k != scope.self_agent]
+    me = scope.self_agent
     for kind in ("field", "action"):
-        having = [k for k in owners if _has(st, k, name, kind)]
+        if me is not None and _has(st, me, name, kind):  # the agent's own: no need to look at the others
+            return member_ref(m.Const(value=me), [me], name, e.span, st)
+        having = [k for k in range(len(st.agents)) if k != me and _has(st, k, name, kind)]
         if not having:
             continue
         if having[0] != scope.self_agent and len(having) > 1:
@@ -151,7 +158,8 @@ def resolve_name(e: s.Name, scope: Scope, st: State) -> Typed:
     for fields in st.fields:
         known |= set(fields)
     known |= {a.name for a in st.actions if a is not None}
-    raise error(f"unknown name '{name}'", e, hint=did_you_mean(name, sorted(known)))
+    raise error(f"unknown name '{name}'", e,
+                hint=did_you_mean(name, sorted(known), "declare it (a param, item, agent, choice or table) first"))
 
 
 def _has(st: State, k: int, name: str, kind: str) -> bool:
@@ -186,7 +194,8 @@ def member_ref(agent: m.Expr, owners: list[int], name: str, span: Span, st: Stat
     if all(name in st.fields[k] for k in owners):
         kinds = {st.fields[k][name].kind for k in owners}
         if len(kinds) > 1:
-            raise error(f"field '{name}' has different kinds across agents ({', '.join(sorted(kinds))})", span)
+            raise error(f"field '{name}' has different kinds across agents ({', '.join(sorted(kinds))})", span,
+                        hint="give the field one kind in every agent, or name one agent: a1.field")
         kind = kinds.pop()
         if kind == "per_item":
             return Typed(None, "per_item", name=name, agent=agent)
@@ -195,7 +204,8 @@ def member_ref(agent: m.Expr, owners: list[int], name: str, span: Span, st: Stat
         sets = [st.actions[k].values for k in owners]
         first = sets[0]
         if any(x.kind != first.kind or (first.kind != "number" and x.labels != first.labels) for x in sets):
-            raise error(f"agents disagree on the values of action '{name}'", span)
+            raise error(f"agents disagree on the values of action '{name}'", span,
+                        hint="give these agents the same action set, or name one agent: a1.action")
         return set_ref(m.ActionRef(agent=agent, span=span), m.ActionRef(agent=agent, numeric=True, span=span), first)
     raise LookupError(name)
 
@@ -203,7 +213,8 @@ def member_ref(agent: m.Expr, owners: list[int], name: str, span: Span, st: Stat
 def resolve_attr(e: s.Attr, scope: Scope, st: State) -> Typed:
     owner = resolve_expr(e.obj, scope, st)
     if owner.ty != "agent":
-        raise error(f"'.{e.name.name}' needs an agent on its left, got {owner.describe()}", e.obj)
+        raise error(f"'.{e.name.name}' needs an agent on its left, got {owner.describe()}", e.obj,
+                    hint="write agent.field, e.g. bidder1.value or self.value")
     if isinstance(owner.expr, m.Const):
         owners = [int(owner.expr.value)]
         label = f"agent '{st.agents[owners[0]].name}'"
@@ -216,7 +227,7 @@ def resolve_attr(e: s.Attr, scope: Scope, st: State) -> Typed:
         names = set().union(*(set(st.fields[k]) for k in owners))
         names |= {st.actions[k].name for k in owners if st.actions[k] is not None}
         raise error(f"{label} has no field or action '{e.name.name}'", e.name,
-                    hint=did_you_mean(e.name.name, sorted(names))) from None
+                    hint=did_you_mean(e.name.name, sorted(names), f"it has: {', '.join(sorted(names)) or 'nothing'}")) from None
 
 
 def resolve_index(e: s.Index, scope: Scope, st: State) -> Typed:
@@ -231,10 +242,11 @@ def resolve_index(e: s.Index, scope: Scope, st: State) -> Typed:
     if obj.ty != "per_item":
         raise error(f"cannot index {obj.describe()}", e.obj, hint="only tables and per-item fields take [...]")
     if len(e.indices) != 1:
-        raise error(f"a per-item field takes one item index, got {len(e.indices)}", e)
+        raise error(f"a per-item field takes one item index, got {len(e.indices)}", e, hint="write value[j]")
     item = resolve_expr(e.indices[0], scope, st)
     if item.ty != "item":
-        raise error(f"a per-item field is indexed by an item, got {item.describe()}", e.indices[0])
+        raise error(f"a per-item field is indexed by an item, got {item.describe()}", e.indices[0],
+                    hint="write value[apple], or value[j] inside sum(j in items: ...)")
     return Typed(m.TypeRef(agent=obj.agent, field=obj.name, item=item.expr, span=e.span), "number")
 
 
@@ -252,11 +264,11 @@ def table_ref(table: TableInfo, indices: list, e: s.Index, scope: Scope, st: Sta
         if pos == len(table.axes):  # tuple component: a constant position
             comp = resolve_expr(index, scope, st)
             if not isinstance(comp.expr, m.Const) or comp.ty != "number":
-                raise error("a tuple component is a constant: [0], [1], ...", index)
+                raise error("a tuple component is a constant: [0], [1], ...", index, hint="write e.g. t[row, col][0]")
             k = as_whole(comp.expr.value, index.span, "a whole component number")
             if not 0 <= k < table.cell_size:
                 raise error(f"component {k} is out of range: the cells of '{table.name}' have {table.cell_size} parts "
-                            f"(0..{table.cell_size - 1})", index)
+                            f"(0..{table.cell_size - 1})", index, hint="components count from 0")
             out.append(m.Const(value=k, span=index.span))
             continue
         axis, values = table.axes[pos]
@@ -271,22 +283,24 @@ def axis_index(index: s.SExpr, axis: str, values: FiniteSet, scope: Scope, st: S
         return m.Const(value=values.labels.index(index.name), span=index.span)
     if values.kind == "label" and isinstance(index, s.Name) and not _known(index.name, scope, st):
         raise error(f"'{index.name}' is not a value of axis '{axis}' {values.describe()}", index,
-                    hint=did_you_mean(index.name, values.labels))
+                    hint=did_you_mean(index.name, values.labels, f"its values are {values.describe()}"))
     t = resolve_expr(index, scope, st)
     if t.ty == "bare":
-        raise error(f"'{t.name}' is not a value of axis '{axis}' {values.describe()}", index)
+        raise error(f"'{t.name}' is not a value of axis '{axis}' {values.describe()}", index, hint=_AXIS_HINT)
     if t.ty in ("label", "item", "agent") and values.kind == t.ty:
         if t.ty == "label" and list(t.labels) != values.labels:
-            raise error(f"axis '{axis}' takes a label of {values.describe()}, got {t.describe()}", index)
+            raise error(f"axis '{axis}' takes a label of {values.describe()}, got {t.describe()}", index,
+                        hint=_AXIS_HINT)
         return t.expr
     if t.ty == "number" and t.index is not None and values.kind == "number" and t.size == len(values.labels):
         return t.index
     if t.ty == "number" and isinstance(t.expr, m.Const):
         k = as_whole(t.expr.value, index.span, "a whole position")
         if not 0 <= k < len(values.labels):
-            raise error(f"position {k} is out of range for axis '{axis}' ({len(values.labels)} values)", index)
+            raise error(f"position {k} is out of range for axis '{axis}' ({len(values.labels)} values)", index,
+                        hint="positions count from 0")
         return m.Const(value=k, span=index.span)
-    raise error(f"axis '{axis}' takes {_set_member(values)}, got {t.describe()}", index)
+    raise error(f"axis '{axis}' takes {_set_member(values)}, got {t.describe()}", index, hint=_AXIS_HINT)
 
 
 def _set_member(values: FiniteSet) -> str:
@@ -300,19 +314,19 @@ def resolve_call(e: s.Call, scope: Scope, st: State) -> Typed:
         return resolve_outcome(e, scope, st)
     if func == "abs":
         if len(e.args) != 1:
-            raise error(f"abs() takes 1 argument, got {len(e.args)}", e)
+            raise error(f"abs() takes 1 argument, got {len(e.args)}", e, hint="write abs(x)")
         x = _numeric_arg(e.args[0], scope, st, "abs()")
         return Typed(m.Unary(op="abs", operand=x, span=e.span), "number")
     if func in ("min", "max") and len(e.args) >= 2:
         args = [_numeric_arg(a, scope, st, f"{func}()") for a in e.args]
-        out = args[0]
-        for a in args[1:]:
-            out = m.Binary(op=func, left=out, right=a, span=e.span)
-        return Typed(out, "number")
+        while len(args) > 1:  # a balanced tree: many arguments never nest deep
+            pairs = [m.Binary(op=func, left=a, right=b, span=e.span) for a, b in zip(args[::2], args[1::2])]
+            args = pairs + args[len(pairs) * 2:]
+        return Typed(args[0], "number")
     if func in FUNCTIONS:  # a constant such as max(support(value)) or len([..])
         value = evaluate(e, st.env(with_support=True))
         if not isinstance(value, float) or isinstance(value, bool):
-            raise error(f"{func}(...) gives {fmt(value)} here; a payoff needs a number", e)
+            raise error(f"{func}(...) gives {fmt(value)} here; a payoff needs a number", e, hint=_NUMBER_HINT)
         return Typed(m.Const(value=value, span=e.span), "number")
     raise error(f"unknown function '{func}'", e.func,
                 hint=did_you_mean(func, ["abs", "min", "max", *OUTCOMES])
@@ -322,7 +336,7 @@ def resolve_call(e: s.Call, scope: Scope, st: State) -> Typed:
 def _numeric_arg(arg: s.SExpr, scope: Scope, st: State, where: str) -> m.Expr:
     t = resolve_expr(arg, scope, st)
     if t.ty not in NUMERIC:
-        raise error(f"{where} needs a number, got {t.describe()}", arg)
+        raise error(f"{where} needs a number, got {t.describe()}", arg, hint=_NUMBER_HINT)
     return t.expr
 
 
@@ -334,15 +348,17 @@ def resolve_outcome(e: s.Call, scope: Scope, st: State) -> Typed:
     most = 2 if func == "units" else 1
     if not 1 <= len(e.args) <= most:
         form = "units(agent) or units(agent, item)" if func == "units" else f"{func}(agent)"
-        raise error(f"{func}() takes {form}", e)
+        raise error(f"{func}() takes {form}", e, hint=f"write e.g. {func}(self)")
     agent = resolve_expr(e.args[0], scope, st)
     if agent.ty != "agent":
-        raise error(f"{func}() needs an agent, got {agent.describe()}", e.args[0])
+        raise error(f"{func}() needs an agent, got {agent.describe()}", e.args[0],
+                    hint=f"write {func}(self), {func}(bidder1) or {func}(i) inside sum(i in agents: ...)")
     item = None
     if len(e.args) == 2:
         t = resolve_expr(e.args[1], scope, st)
         if t.ty != "item":
-            raise error(f"units() needs an item as its second argument, got {t.describe()}", e.args[1])
+            raise error(f"units() needs an item as its second argument, got {t.describe()}", e.args[1],
+                        hint="write units(self, apple) or units(i, j) inside sum(j in items: ...)")
         item = t.expr
     return Typed(m.Outcome(what=func, agent=agent.expr, item=item, span=e.span), "number")
 
@@ -352,14 +368,13 @@ def resolve_aggregate(e: s.AggExpr, scope: Scope, st: State) -> Typed:
     if func not in ("sum", "max", "min"):
         raise error(f"unknown aggregate '{func}'", e.func,
                     hint=did_you_mean(func, ["sum", "max", "min"]) or "use sum, max or min")
-    taken = set(scope.vars) | set(st.params) | set(st.item_index()) | set(st.agent_index())
-    taken |= set(st.choices) | set(st.tables)
-    if var in taken or var == "self":
+    taken = (scope.vars, st.params, st.item_index(), st.agent_index(), st.choices, st.tables)
+    if any(var in names for names in taken) or var == "self":
         raise error(f"the variable '{var}' hides another name", e.var, hint="pick a fresh name, e.g. i or j")
     inner = Scope(self_agent=scope.self_agent, where=scope.where, vars={**scope.vars, var: e.domain[:-1]})
     body = resolve_expr(e.body, inner, st)
     if body.ty not in NUMERIC:
-        raise error(f"{func}(...) adds up numbers, got {body.describe()}", e.body)
+        raise error(f"{func}(...) adds up numbers, got {body.describe()}", e.body, hint=_NUMBER_HINT)
     return Typed(m.Aggregate(func=func, var=var, domain=e.domain, body=body.expr, span=e.span), "number")
 
 
@@ -375,14 +390,16 @@ def resolve_binary(e: s.BinOp, scope: Scope, st: State) -> Typed:
     if e.op in ("and", "or"):
         for t, node in ((left, e.left), (right, e.right)):
             if t.ty != "bool":
-                raise error(f"'{e.op}' needs bools (comparisons), got {t.describe()}", node)
+                raise error(f"'{e.op}' needs bools (comparisons), got {t.describe()}", node,
+                            hint=f"write comparisons on both sides: a == A {e.op} b > 0")
         return Typed(m.Binary(op=e.op, left=left.expr, right=right.expr, span=e.span), "bool")
     if e.op in ARITHMETIC:
         for t, node in ((left, e.left), (right, e.right)):
             if t.ty == "label" or t.ty == "bare":
-                raise error(f"arithmetic on labels: '{e.op}' needs numbers, got {t.describe()}", node)
+                raise error(f"arithmetic on labels: '{e.op}' needs numbers, got {t.describe()}", node,
+                            hint="compare labels (col == A) and use the bool as 0/1, or put numbers in a table")
             if t.ty not in NUMERIC:
-                raise error(f"type mismatch: '{e.op}' needs numbers, got {t.describe()}", node)
+                raise error(f"type mismatch: '{e.op}' needs numbers, got {t.describe()}", node, hint=_NUMBER_HINT)
         if isinstance(right.expr, m.Const) and right.expr.value == 0 and e.op == "/":
             raise error("division by zero", e, hint="the divisor is 0")
         if isinstance(left.expr, m.Const) and isinstance(right.expr, m.Const):
@@ -398,11 +415,11 @@ def resolve_binary(e: s.BinOp, scope: Scope, st: State) -> Typed:
         raise error(f"type mismatch: cannot order {bad.describe()} with {other.describe()}", e,
                     hint="<, <=, > and >= compare numbers")
     elif left.ty != right.ty:
-        raise error(f"type mismatch: cannot compare {_kind(left)} with {_kind(right)}", e)
+        raise error(f"type mismatch: cannot compare {_kind(left)} with {_kind(right)}", e, hint=_COMPARE_HINT)
     elif left.ty == "label" and left.labels != right.labels:
-        raise error(f"type mismatch: cannot compare {left.describe()} with {right.describe()}", e)
+        raise error(f"type mismatch: cannot compare {left.describe()} with {right.describe()}", e, hint=_COMPARE_HINT)
     elif left.ty in ("per_item", "bare"):
-        raise error(f"cannot compare {left.describe()}", e)
+        raise error(f"cannot compare {left.describe()}", e, hint=_COMPARE_HINT)
     return Typed(m.Binary(op=e.op, left=left.expr, right=right.expr, span=e.span), "bool")
 
 
@@ -424,7 +441,7 @@ def _equality_sides(e: s.BinOp, scope: Scope, st: State) -> tuple[Typed, Typed]:
     for t in (left, right):
         if t.ty == "bare":
             other = right if t is left else left
-            raise error(f"type mismatch: cannot compare the label {t.name} with {_kind(other)}", e)
+            raise error(f"type mismatch: cannot compare the label {t.name} with {_kind(other)}", e, hint=_COMPARE_HINT)
     return left, right
 
 
@@ -434,7 +451,7 @@ def _side(node: s.SExpr, other: Typed, scope: Scope, st: State) -> Typed:
             return Typed(m.Const(value=other.labels.index(node.name), span=node.span), "label", labels=other.labels)
         if not _known(node.name, scope, st):
             raise error(f"'{node.name}' is not one of the labels {{{', '.join(other.labels)}}}", node,
-                        hint=did_you_mean(node.name, other.labels))
+                        hint=did_you_mean(node.name, other.labels, f"write one of: {', '.join(other.labels)}"))
     return resolve_expr(node, scope, st)
 
 

@@ -1,6 +1,7 @@
 """Golden error tests: each tests/fixtures/NAME__invalid.mech fails with exactly the
-text in NAME__invalid.err (path shown as the file's name).  A fixture may start with
-`# set: name=value` lines, passed as --set overrides.
+text in NAME__invalid.err (path shown as the file's name) when it is loaded and compiled
+to the IR.  A fixture may start with `# set: name=value` lines, passed as --set overrides.
+Every error, wherever it is raised, names its line and column and carries a hint.
 
 Regenerate after an intended wording change with ``MECHDSL_REGOLD=1`` and review the diff.
 """
@@ -15,17 +16,18 @@ from pathlib import Path
 import pytest
 
 from compiler import MechError, MechSemanticError, MechSyntaxError, MechUsageError, load, loads
+from compiler.build import build_ir
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
 INVALID = sorted(FIXTURES.glob("*__invalid.mech"))
-LOCATED = re.compile(r"^[\w.]+:\d+:\d+: error: ")
+LOCATED = re.compile(r"^([\w.]+|--set):\d+:\d+: error: ")
 
 
 def render(path: Path) -> MechError:
     overrides = dict(re.findall(r"^# set: (\w+)=(\S+)$", path.read_text(), re.M))
     with pytest.raises(MechError) as e:
-        load(path, overrides)
+        build_ir(load(path, overrides))
     return e.value
 
 
@@ -44,12 +46,13 @@ def test_invalid_fixture(path):
     expected = golden.read_text()
     assert text.splitlines()[0] == expected.splitlines()[0]
     assert text == expected
-    if not isinstance(err, MechUsageError):
-        # located: file:line:col, the source line, and a caret under the culprit
-        lines = text.splitlines()
-        assert LOCATED.match(lines[0]), lines[0]
-        assert lines[1].strip() and set(lines[2].strip()) == {"^"}
-        assert "Traceback" not in text
+    # located: file:line:col (a --set value counts as the file "--set"), the source line,
+    # a caret under the culprit, and a hint
+    lines = text.split("\n")
+    assert LOCATED.match(lines[0]), lines[0]
+    assert lines[1].strip() and set(lines[2].strip()) == {"^"}
+    assert lines[3].startswith("hint: ") and len(lines[3]) > len("hint: ")
+    assert "Traceback" not in text
 
 
 @pytest.mark.parametrize(

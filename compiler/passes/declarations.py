@@ -2,10 +2,13 @@
 namespace their names share."""
 from __future__ import annotations
 
+from typing import Optional
+
 from compiler import model as m
 from compiler import spec as s
 from compiler.consts import ConstEnv, Value, did_you_mean, evaluate, fmt, number, whole
 from compiler.errors import MechError, MechUsageError
+from compiler.limits import MAX_FOLLOWERS, too_big
 from compiler.model import Span
 from compiler.passes.state import Agent, State, article, error, file_start, line_of
 
@@ -34,12 +37,15 @@ def evaluate_params(st: State) -> None:
     """Params in order, each over the earlier ones; --set replaces a param's value."""
     decls = st.statements(s.ParamDecl)
     names = [p.name.name for p in decls]
+    known = set(names)
     for name in st.overrides:
-        if name not in names:
+        if name not in known:
             hint = did_you_mean(name, names) or (
-                f"the spec's params are: {', '.join(names)}" if names else "the spec declares no params"
+                f"the spec's params are: {', '.join(names[:20])}{', ...' if len(names) > 20 else ''}"
+                if names else "the spec declares no params"
             )
-            raise MechUsageError(f"unknown parameter '{name}' in --set {name}={st.overrides[name]}", hint=hint)
+            raise MechUsageError(f"unknown parameter '{name}' in --set {name}={st.overrides[name]}", hint=hint,
+                                 **set_position(name, st.overrides[name], None, at_name=True))
     for p in decls:
         name = p.name.name
         if name in st.params:
@@ -52,13 +58,30 @@ def evaluate_params(st: State) -> None:
 
 
 def override_value(name: str, text: str, st: State) -> Value:
+    """The value of `--set name=text`, over the params declared before `name`.  Its
+    errors point into the text `name=text`, shown as the file "--set"."""
     from compiler.parse import parse  # local: parse imports nothing from here, but keep stages apart
     from compiler.transform import to_spec
 
     try:
-        return evaluate(to_spec(parse(text, start="value")), ConstEnv(params=dict(st.params)))
+        return evaluate(to_spec(parse(text, start="value")), ConstEnv(params=st.params, budget=st.budget))
     except MechError as e:
-        raise MechUsageError(f"bad value in --set {name}={text}: {e.message}", hint=e.hint) from None
+        raise MechUsageError(f"bad value in --set {name}={text}: {e.message}", hint=e.hint or "write a number",
+                             **set_position(name, text, e.span)) from None
+
+
+def set_position(name: str, text: str, span: Optional[Span], at_name: bool = False) -> dict:
+    """Where in `--set name=text` an error is: `span` within `text` (None: all of it),
+    or the name itself."""
+    prefix = len(name) + 1
+    if at_name:
+        span = Span(line=1, column=1, end_line=1, end_column=prefix)
+    elif span is None:
+        span = Span(line=1, column=prefix + 1, end_line=1, end_column=prefix + 1 + len(text.split("\n")[0]))
+    else:
+        span = Span(line=span.line, column=span.column + (prefix if span.line == 1 else 0),
+                    end_line=span.end_line, end_column=span.end_column + (prefix if span.end_line == 1 else 0))
+    return {"path": "--set", "span": span, "source": f"{name}={text}"}
 
 
 def declare_items(st: State) -> None:
@@ -75,7 +98,8 @@ def declare_items(st: State) -> None:
         if units is not None:
             value = number(units, st.env(), "a number of units")
             if value != int(value) or value < 1:
-                raise error(f"units must be a positive whole number, got {fmt(value)}", units)
+                raise error(f"units must be a positive whole number, got {fmt(value)}", units,
+                            hint="write e.g. `item apple units 2`")
             count = int(value)
         for name in names:
             if name.name in seen:
@@ -89,11 +113,18 @@ def expand_agents(st: State) -> None:
     """`agent x {...}` is one follower; `agents x[n] {...}` is followers x1..xn."""
     for decl in st.spec.statements:
         if isinstance(decl, s.AgentDecl):
+            if len(st.agents) >= MAX_FOLLOWERS:
+                raise too_big("too many agents", len(st.agents) + 1, MAX_FOLLOWERS, decl.name,
+                              "use fewer agents; exact solving and learning need far fewer")
             st.agents.append(Agent(name=decl.name.name, decl=decl))
         elif isinstance(decl, s.AgentsDecl):
             n = whole(decl.count, st.env(), "a whole number of agents")
             if n < 1:
-                raise error(f"an agent group needs at least 1 agent, got {n}", decl.count)
+                raise error(f"an agent group needs at least 1 agent, got {n}", decl.count,
+                            hint=f"write e.g. `agents {decl.name.name}[2] {{ ... }}`")
+            if len(st.agents) + n > MAX_FOLLOWERS:
+                raise too_big("too many agents", len(st.agents) + n, MAX_FOLLOWERS, decl.count,
+                              "use fewer agents; exact solving and learning need far fewer")
             start = len(st.agents)
             for k in range(1, n + 1):
                 st.agents.append(Agent(name=f"{decl.name.name}{k}", decl=decl, group=decl.name.name))
@@ -108,7 +139,8 @@ def check_duplicate_names(st: State) -> None:
 
     def claim(name: str, what: str, node) -> None:
         if name == "self":
-            raise error("'self' is reserved (it means the agent whose utility is computed)", node)
+            raise error("'self' is reserved (it means the agent whose utility is computed)", node,
+                        hint="pick another name")
         if name in seen:
             other, where = seen[name]
             again = "declared twice" if other == what else f"already {article(other)} {other}"
@@ -149,5 +181,6 @@ def check_duplicate_names(st: State) -> None:
                 raise error(f"{what} '{name}' has the name of {article(other)} {other}", b.name,
                             hint=f"pick another name ({other} '{name}' is declared at line {seen[name][1].line})")
             if name == "self":
-                raise error("'self' is reserved (it means the agent whose utility is computed)", b.name)
+                raise error("'self' is reserved (it means the agent whose utility is computed)", b.name,
+                            hint="pick another name")
             local[name] = b.name.span

@@ -7,7 +7,9 @@ import math
 from compiler import model as m
 from compiler import spec as s
 from compiler.consts import did_you_mean, fmt, number, number_list
-from compiler.passes.state import Action, FiniteSet, State, agent_ref, check_finite, error, file_start, line_of
+from compiler.passes.state import (
+    Action, FiniteSet, State, agent_ref, check_finite, error, file_start, line_of, listing,
+)
 
 
 def resolve_actions(st: State) -> None:
@@ -44,9 +46,11 @@ def finite_set(domain, st: State, what: str) -> FiniteSet:
     """`{A, B}`, `items`, `agents` or a constant list of numbers; never empty, no repeats."""
     if isinstance(domain, s.LabelSet):
         labels = [lab.name for lab in domain.labels]
-        for i, lab in enumerate(domain.labels):
-            if lab.name in labels[:i]:
-                raise error(f"label '{lab.name}' is listed twice", lab)
+        seen: set[str] = set()
+        for lab in domain.labels:
+            if lab.name in seen:
+                raise error(f"label '{lab.name}' is listed twice", lab, hint="list each label once")
+            seen.add(lab.name)
         result = FiniteSet("label", labels, [None] * len(labels))
     elif isinstance(domain, s.AllItems):
         result = FiniteSet("item", [it.name for it in st.items], [None] * len(st.items))
@@ -54,10 +58,12 @@ def finite_set(domain, st: State, what: str) -> FiniteSet:
         result = FiniteSet("agent", [a.name for a in st.agents], [None] * len(st.agents))
     else:
         values = number_list(domain, st.env(), f"a list of numbers or a set of labels {{A, B}} for this {what}")
-        for i, v in enumerate(values):
+        seen_values: set[float] = set()
+        for v in values:
             check_finite(v, domain)
-            if v in values[:i]:
-                raise error(f"value {fmt(v)} is listed twice", domain)
+            if v in seen_values:
+                raise error(f"value {fmt(v)} is listed twice", domain, hint="list each value once (unique(...) drops repeats)")
+            seen_values.add(v)
         result = FiniteSet("number", [fmt(v) for v in values], list(values))
     if not result.labels:
         raise error(f"empty {what} set", domain, hint="list at least one value")
@@ -107,12 +113,13 @@ def observed(target: s.ObserveTarget, st: State) -> set[int]:
     if members:
         silent = [st.agents[k].name for k in members if st.actions[k] is None]
         if silent:
-            raise error(f"agent '{silent[0]}' has no action to observe", target)
+            raise error(f"agent '{silent[0]}' has no action to observe", target,
+                        hint="give it an `action` line, or remove it from `observe`")
         return set(members)
     actions = sorted({a.name for a in st.actions if a is not None})
     raise error(f"no agent has an action named '{name}'", target.action,
                 hint=did_you_mean(name, actions + list(agents)) or (
-                    f"actions are: {', '.join(actions)}" if actions else "no agent has an action"))
+                    f"actions are: {listing(actions)}" if actions else "no agent has an action"))
 
 
 def resolve_rounds(st: State) -> None:
@@ -132,7 +139,7 @@ def resolve_rounds(st: State) -> None:
     for kind, what in ((s.VisitDecl, "visit"), (s.RoundsObserve, "observe")):
         found = [b for b in decl.body if isinstance(b, kind)]
         if len(found) > 1:
-            raise error(f"a second `{what}` line in rounds", found[1])
+            raise error(f"a second `{what}` line in rounds", found[1], hint=f"the first one is at line {line_of(found[0])}")
     if not prices:
         raise error("rounds need prices", decl, hint="add `price each item in [0, 0.5, 1]`")
     if len(prices) > 1:
@@ -145,14 +152,16 @@ def resolve_rounds(st: State) -> None:
             raise error("empty price grid", price.grid, hint="list at least one price")
         for p in grid:
             if not math.isfinite(p):
-                raise error(f"prices must be finite numbers, got {fmt(p)}", price.grid)
+                raise error(f"prices must be finite numbers, got {fmt(p)}", price.grid,
+                            hint="rescale the prices so they stay well below 1e308")
         rounds.update(price_kind="grid", grid=list(dict.fromkeys(grid)))
     else:
         env = st.env(with_support=True)
         low, high = number(price.low, env, "a price"), number(price.high, env, "a price")
         for v, node in ((low, price.low), (high, price.high)):
             if not math.isfinite(v):
-                raise error(f"prices must be finite numbers, got {fmt(v)}", node)
+                raise error(f"prices must be finite numbers, got {fmt(v)}", node,
+                            hint="rescale the prices so they stay well below 1e308")
         if low > high:
             raise error(f"interval low {fmt(low)} is above high {fmt(high)}", price, hint="write interval [low, high]")
         rounds.update(price_kind="interval", low=low, high=high)

@@ -2,12 +2,14 @@
 objective (expressions are checked by `compiler.typecheck`)."""
 from __future__ import annotations
 
+import collections
 import math
 
 from compiler import model as m
 from compiler import spec as s
 from compiler.consts import did_you_mean, evaluate, fmt
-from compiler.passes.state import NAMED_OBJECTIVES, FiniteSet, State, TableInfo, error, line_of
+from compiler.limits import MAX_PAYOFF_NODES, too_big
+from compiler.passes.state import NAMED_OBJECTIVES, FiniteSet, State, TableInfo, error, line_of, listing
 from compiler.typecheck import Scope, number_expr
 
 
@@ -32,7 +34,8 @@ def axis_set(axis: s.Ident, st: State) -> FiniteSet:
     sets = [a.values for a in st.actions if a is not None and a.name == name]
     if sets:
         if any(x.labels != sets[0].labels for x in sets):
-            raise error(f"agents disagree on the values of action '{name}'", axis)
+            raise error(f"agents disagree on the values of action '{name}'", axis,
+                        hint="a table axis needs one set of values; give these agents the same action set")
         return sets[0]
     known = list(st.choices) + sorted({a.name for a in st.actions if a is not None}) + ["items", "agents"]
     raise error(f"unknown table axis '{name}'", axis,
@@ -43,7 +46,8 @@ def _cell_size(raw, depth: int, decl: s.TableDecl) -> int:
     cell = raw
     for _ in range(depth):
         if not isinstance(cell, list) or not cell:
-            raise error(f"table '{decl.name.name}' needs {depth} levels of nested lists, one per axis", decl.value)
+            raise error(f"table '{decl.name.name}' needs {depth} levels of nested lists, one per axis", decl.value,
+                        hint="write one list per axis: table t[row, col] = [[1, 2], [3, 4]]")
         cell = cell[0]
     return len(cell) if isinstance(cell, tuple) else 0
 
@@ -55,20 +59,22 @@ def _table_values(raw, axes, cell_size: int, decl: s.TableDecl, at: list[int], n
         where = f"cell {decl.name.name}[{', '.join(axes[i][1].labels[k] for i, k in enumerate(at))}]"
         if cell_size:
             if not isinstance(cell, tuple) or len(cell) != cell_size:
-                raise error(f"{where} should be a {cell_size}-tuple like the first cell, got {fmt(cell)}", node)
+                raise error(f"{where} should be a {cell_size}-tuple like the first cell, got {fmt(cell)}", node,
+                            hint="every cell of a table has the same form: a number, or tuples of one length")
             parts = list(cell)
         else:
             parts = [cell]
         for v in parts:
             if not isinstance(v, float) or isinstance(v, bool) or not math.isfinite(v):
-                raise error(f"{where} holds {fmt(v)}; table cells are numbers or tuples of numbers", node)
+                raise error(f"{where} holds {fmt(v)}; table cells are numbers or tuples of numbers", node,
+                            hint="write finite numbers, or tuples of them such as (1, 0)")
         return parts if cell_size else parts[0]
     name, values = axes[len(at)]
     if not isinstance(raw, list) or len(raw) != len(values.labels):
         got = f"{len(raw)} entries" if isinstance(raw, list) else fmt(raw)
         raise error(
             f"table '{decl.name.name}': axis '{name}' has {len(values.labels)} values {values.describe()}, "
-            f"but the table gives {got} here", node,
+            f"but the table gives {got} here", node, hint=f"give one entry per value of '{name}', in its order",
         )
     inner = node.items if isinstance(node, s.ListLit) and len(node.items) == len(raw) else [node] * len(raw)
     return [_table_values(r, axes, cell_size, decl, at + [i], n) for i, (r, n) in enumerate(zip(raw, inner))]
@@ -87,12 +93,18 @@ def resolve_utilities(st: State) -> None:
         members = [agents[name]] if name in agents else st.groups.get(name)
         if not members:
             raise error(f"utility for unknown agent '{name}'", decl.agent,
-                        hint=did_you_mean(name, list(agents) + list(st.groups)) or f"agents are: {', '.join(agents)}")
+                        hint=did_you_mean(name, list(agents) + list(st.groups), f"agents are: {listing(agents)}"))
         for k in members:
             if k in own:
                 raise error(f"a second utility for agent '{st.agents[k].name}'", decl.agent,
                             hint=f"the first one is at line {line_of(own[k])}")
             own[k] = decl
+    uses = collections.Counter(id(own.get(k, generic)) for k in range(len(st.agents)))
+    for decl in [generic, *own.values()]:
+        if decl is not None and uses[id(decl)] * expr_size(decl.expr) > MAX_PAYOFF_NODES:
+            raise too_big(f"this utility is resolved for {uses[id(decl)]} agents: too many expression nodes",
+                          uses[id(decl)] * expr_size(decl.expr), MAX_PAYOFF_NODES, decl,
+                          "shorten the utility, or use fewer agents (a generic utility is resolved once per agent)")
     for k, agent in enumerate(st.agents):
         decl = own.get(k, generic)
         if decl is not None:
@@ -105,6 +117,21 @@ def resolve_utilities(st: State) -> None:
         else:
             raise error(f"agent '{agent.name}' has no utility", agent.decl.name,
                         hint=f"add `utility {agent.name} = ...` or a generic `utility = ...` line")
+
+
+def expr_size(expr: s.SExpr) -> int:
+    """Nodes of a syntax expression, counted without recursion."""
+    count, stack = 0, [expr]
+    while stack:
+        node = stack.pop()
+        count += 1
+        for name in type(node).model_fields:
+            child = getattr(node, name)
+            if isinstance(child, list):
+                stack.extend(c for c in child if isinstance(c, s.Node) and not isinstance(c, s.Ident))
+            elif isinstance(child, s.Node) and not isinstance(child, s.Ident):
+                stack.append(child)
+    return count
 
 
 def resolve_objective(st: State) -> None:

@@ -8,22 +8,40 @@ import math
 import numpy as np
 
 from compiler import spec as s
-from compiler.consts import did_you_mean, evaluate, fmt, number, number_list
-from compiler.errors import MechSizeError
+from compiler.consts import did_you_mean, evaluate, fmt, hashable, number, number_list
+from compiler.limits import MAX_LIST, MAX_TYPE_PROFILES, too_big
 from compiler.passes.state import (
-    MAX_TYPE_PROFILES, PROB_TOLERANCE, FieldInfo, State, agent_ref, check_finite, error, line_of,
+    PROB_TOLERANCE, FieldInfo, State, agent_ref, check_finite, error, line_of, listing,
 )
 
 
 def resolve_types(st: State) -> None:
     """Each type field's support and (unless a joint gives it) its probabilities."""
     items = st.item_index()
+    total = 1
     for agent in st.agents:
         fields: dict[str, FieldInfo] = {}
         for decl in agent.decl.body:
             if isinstance(decl, s.TypeDecl):
                 fields[decl.name.name] = type_field(decl, items, st)
         st.fields.append(fields)
+        total *= math.prod(max(1, len(f.support)) for f in fields.values())
+        if total > MAX_TYPE_PROFILES:  # as soon as the agents so far are too many, before the next one
+            check_type_profiles(st)
+
+
+def check_type_profiles(st: State) -> list[int]:
+    """Type alternatives per follower resolved so far (fields whose support a joint
+    block still has to give count as one value); too many profiles is a size error."""
+    counts = [math.prod(max(1, len(f.support)) for f in fields.values()) for fields in st.fields]
+    total = math.prod(counts)
+    if total > MAX_TYPE_PROFILES:
+        k = max(range(len(counts)), key=lambda i: counts[i])
+        shown = ", ".join(f"{a.name}: {c}" for a, c in zip(st.agents[:6], counts))
+        raise too_big(f"too many type profiles (types per agent: {shown}{', ...' if len(counts) > 6 else ''})",
+                      total, MAX_TYPE_PROFILES, st.agents[k].decl.name,
+                      "use fewer type values or fewer agents: the type profiles multiply")
+    return counts
 
 
 def type_field(decl: s.TypeDecl, items: dict[str, int], st: State) -> FieldInfo:
@@ -57,20 +75,27 @@ def support_values(over, kind: str, items: dict[str, int], st: State, where=None
         elif isinstance(over, s.ListLit):
             values, nodes = [field_value(x, kind, items, st) for x in over.items], over.items
         else:
-            raise error("an item field's values are item names: [a, b] or `items`", node)
+            raise error("an item field's values are item names: [a, b] or `items`", node,
+                        hint="write e.g. `type fav: item ~ uniform [a, b]` or `~ uniform` for all items")
     else:
         if over is None:
-            raise error("uniform needs the list of values, e.g. `uniform [0, 1]`", node)
+            raise error("uniform needs the list of values, e.g. `uniform [0, 1]`", node,
+                        hint="only an item field (`type name: item ~ uniform`) may omit the list")
         if isinstance(over, (s.LabelSet, s.AllItems, s.AllAgents)):
             raise error("a number field's values are numbers, e.g. [0, 0.5, 1]", over,
                         hint="for an item-valued field write `type name: item ~ uniform`")
         raw = evaluate(over, st.env())
         if not isinstance(raw, list):
-            raise error(f"expected a list of values, got {fmt(raw)}", over)
+            raise error(f"expected a list of values, got {fmt(raw)}", over, hint="write a list such as [0, 0.5, 1]")
         if kind == "scalar":
             values = number_list(over, st.env(), "a list of numbers")
         elif all(isinstance(v, float) and not isinstance(v, bool) for v in raw):
             # a per-item field over a list of numbers: each item independently
+            count = len(raw) ** len(items) if len(raw) > 1 else len(raw)
+            if count > MAX_LIST:
+                raise too_big(f"'{decl_name(over, st)}' takes {len(raw)} values for each of {len(items)} items: "
+                              "too many value vectors", count, MAX_LIST, over,
+                              "use fewer values or fewer items, or list the vectors: ~ {[1, 0]: 0.5, [0, 1]: 0.5}")
             values = [list(v) for v in itertools.product(raw, repeat=len(items))]
         else:
             values = [_vector(v, over, len(items)) for v in raw]
@@ -78,21 +103,31 @@ def support_values(over, kind: str, items: dict[str, int], st: State, where=None
         for v in values:
             check_finite(v, over)
     if not values:
-        raise error("a type field needs at least one value", node)
+        raise error("a type field needs at least one value", node, hint="list at least one value")
     _no_repeats(list(zip(values, nodes)), kind, st)
     return values
+
+
+def decl_name(node, st: State) -> str:
+    """The type field whose law contains `node` (for a message)."""
+    for agent in st.agents:
+        for decl in agent.decl.body:
+            if isinstance(decl, s.TypeDecl) and decl.law is not None and node in (decl.law, getattr(decl.law, "over", None)):
+                return decl.name.name
+    return "this field"
 
 
 def field_value(expr: s.SExpr, kind: str, items: dict[str, int], st: State):
     """One value of a field of `kind`, written as an expression (a distribution key)."""
     if kind == "item":
         if not isinstance(expr, s.Name):
-            raise error("an item field's values are item names", expr)
+            raise error("an item field's values are item names", expr, hint=f"items are: {listing(items)}")
         return _item_name(expr, items)
     value = evaluate(expr, st.env())
     if kind == "scalar":
         if not isinstance(value, float) or isinstance(value, bool):
-            raise error(f"a number field's values are numbers, got {fmt(value)}", expr)
+            raise error(f"a number field's values are numbers, got {fmt(value)}", expr,
+                        hint="for an item-valued field write `type name: item ~ ...`")
         check_finite(value, expr)
         return value
     vec = _vector(value, expr, len(items))
@@ -102,26 +137,30 @@ def field_value(expr: s.SExpr, kind: str, items: dict[str, int], st: State):
 
 def _vector(value, node, n_items: int) -> list[float]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, float) and not isinstance(v, bool) for v in value):
-        raise error(f"a per-item value is a list of {n_items} numbers, got {fmt(value)}", node)
+        raise error(f"a per-item value is a list of {n_items} numbers, got {fmt(value)}", node,
+                    hint="write one number per item, in the order the items are declared, e.g. [1, 0]")
     if len(value) != n_items:
-        raise error(f"a per-item value needs one number per item ({n_items}), got {len(value)}", node)
+        raise error(f"a per-item value needs one number per item ({n_items}), got {len(value)}", node,
+                    hint="write one number per item, in the order the items are declared")
     return list(value)
 
 
 def _item_name(name, items: dict[str, int]) -> int:
     text = name.name
     if text not in items:
-        raise error(f"unknown item '{text}'", name, hint=did_you_mean(text, items) or f"items are: {', '.join(items)}")
+        raise error(f"unknown item '{text}'", name,
+                    hint=did_you_mean(text, items) or f"items are: {listing(items)}" if items else "declare it: `item name`")
     return items[text]
 
 
 def _no_repeats(values: list[tuple], kind: str, st: State) -> None:
-    seen = []
+    seen = set()
     for v, node in values:
-        if v in seen:
+        key = hashable(v)
+        if key in seen:
             shown = st.items[v].name if kind == "item" else fmt(v)
-            raise error(f"value {shown} is listed twice", node)
-        seen.append(v)
+            raise error(f"value {shown} is listed twice", node, hint="list each value once")
+        seen.add(key)
 
 
 def probabilities(dist: s.DistTable, st: State) -> list[float]:
@@ -130,7 +169,7 @@ def probabilities(dist: s.DistTable, st: State) -> list[float]:
     for entry in dist.entries:
         p = number(entry.prob, st.env(), "a probability")
         if p < 0:
-            raise error(f"probability {fmt(p)} is negative", entry.prob)
+            raise error(f"probability {fmt(p)} is negative", entry.prob, hint="probabilities are between 0 and 1")
         probs.append(p)
     total = sum(probs)
     if abs(total - 1.0) > PROB_TOLERANCE:
@@ -150,15 +189,17 @@ def resolve_joint_priors(st: State) -> None:
             info = st.fields[k].get(ref.field.name)
             if info is None:
                 raise error(f"agent '{ref.agent.name}' has no type field '{ref.field.name}'", ref.field,
-                            hint=did_you_mean(ref.field.name, st.fields[k]))
+                            hint=did_you_mean(ref.field.name, st.fields[k],
+                                              f"declare it in the agent: `type {ref.field.name} in [...]`"))
             if info.probs is not None:
                 raise error(f"{ref.agent.name}.{ref.field.name} already has its own distribution", ref,
                             hint=f"declare it as `type {info.name} in [...]` to give its law here")
             if info.joint is not None:
                 where = line_of(info.joint)
-                raise error(f"{ref.agent.name}.{ref.field.name} is already in the joint at line {where}", ref)
+                raise error(f"{ref.agent.name}.{ref.field.name} is already in the joint at line {where}", ref,
+                            hint="a field's law comes from one joint block; list all the correlated fields there")
             if (k, info.name) in refs:
-                raise error(f"{ref.agent.name}.{ref.field.name} is listed twice", ref)
+                raise error(f"{ref.agent.name}.{ref.field.name} is listed twice", ref, hint="list each field once")
             info.joint = joint
             refs.append((k, info.name))
         factors.append((refs, joint_table(joint, refs, st, items)))
@@ -176,79 +217,79 @@ def joint_table(joint: s.JointDecl, refs: list[tuple[int, str]], st: State, item
     dist = joint.dist
     if isinstance(dist, s.Uniform):
         if dist.over is None or not isinstance(dist.over, s.ListLit):
-            raise error("a uniform joint law lists its value tuples: uniform [(0, 1), (1, 0)]", dist)
+            raise error("a uniform joint law lists its value tuples: uniform [(0, 1), (1, 0)]", dist,
+                        hint="one tuple per combination, one value per listed field")
         keys = dist.over.items
         probs = [1.0 / len(keys)] * len(keys) if keys else []
     else:
         keys = [e.key for e in dist.entries]
         probs = probabilities(dist, st)
     if not keys:
-        raise error("a joint law needs at least one entry", dist)
+        raise error("a joint law needs at least one entry", dist, hint="write e.g. ~ {(0, 1): 0.5, (1, 0): 0.5}")
     rows = []
     for key in keys:
         parts = key.items if isinstance(key, s.TupleLit) else [key]
         if len(parts) != len(infos):
-            raise error(f"each key of this joint law lists {len(infos)} value(s), one per field; got {len(parts)}", key)
+            raise error(f"each key of this joint law lists {len(infos)} value(s), one per field; got {len(parts)}", key,
+                        hint="write a tuple with one value per field, in the order the fields are listed")
         rows.append([field_value(part, info.kind, items, st) for part, info in zip(parts, infos)])
     for col, info in enumerate(infos):
         if not info.support:  # `type value` with no support: take the values the joint uses
-            values = []
-            for row in rows:
-                if row[col] not in values:
-                    values.append(row[col])
+            values = list({hashable(row[col]): row[col] for row in rows}.values())
             info.support = sorted(values) if info.kind != "per_item" else values
+    positions = [{hashable(v): i for i, v in enumerate(info.support)} for info in infos]
     table: dict[tuple, float] = {}
     for key, row, p in zip(keys, rows, probs):
         index = []
-        for part, value, info, (k, f) in zip(key.items if isinstance(key, s.TupleLit) else [key], row, infos, refs):
-            if value not in info.support:
+        for part, value, info, (k, f), where in zip(key.items if isinstance(key, s.TupleLit) else [key], row, infos,
+                                                    refs, positions):
+            if hashable(value) not in where:
                 shown = st.items[value].name if info.kind == "item" else fmt(value)
                 raise error(f"{shown} is not a value of {st.agents[k].name}.{f}", part,
                             hint=f"its values are {_show_support(info, st)}")
-            index.append(info.support.index(value))
+            index.append(where[hashable(value)])
         if tuple(index) in table:
-            raise error("this combination is listed twice", key)
+            raise error("this combination is listed twice", key, hint="list each combination once")
         table[tuple(index)] = p
     return table
 
 
 def _show_support(info: FieldInfo, st: State) -> str:
     if info.kind == "item":
-        return "[" + ", ".join(st.items[v].name for v in info.support) + "]"
-    return "[" + ", ".join(fmt(v) for v in info.support) + "]"
+        return "[" + listing([st.items[v].name for v in info.support]) + "]"
+    return "[" + listing([fmt(v) for v in info.support]) + "]"
 
 
 def build_followers_types(st: State, factors) -> None:
-    """Type alternatives (product of field supports, first field slowest) and the dense prior."""
-    counts = []
-    alt_index: list[list[tuple[int, ...]]] = []  # per follower: support index of each field, per alternative
-    for fields in st.fields:
-        combos = list(itertools.product(*[range(len(f.support)) for f in fields.values()]))
-        alt_index.append(combos)
-        counts.append(len(combos))
-    if math.prod(counts) > MAX_TYPE_PROFILES:
-        raise MechSizeError(
-            f"{math.prod(counts)} type profiles (per agent: {counts}) are more than {MAX_TYPE_PROFILES}",
-            span=st.spec.span, hint="use fewer type values",
-        )
-    prior = np.ones(counts)
+    """Type alternatives (product of field supports, first field slowest) and the dense prior.
+
+    Sizes are checked before anything is enumerated; the prior is built flat (C order,
+    follower 0 slowest), so any number of followers works.
+    """
+    counts = check_type_profiles(st)  # every support is known now
+    total = math.prod(counts)
+    alt_index = [list(itertools.product(*[range(len(f.support)) for f in fields.values()])) for fields in st.fields]
+    strides = [math.prod(counts[k + 1:]) for k in range(len(counts))]
+    flat = np.arange(total)
+    alt_of = [(flat // strides[k]) % counts[k] for k in range(len(counts))]  # follower k's alternative, per profile
+    prior = np.ones(total)
     for k, fields in enumerate(st.fields):
         for pos, info in enumerate(fields.values()):
             if info.probs is None:
                 continue
             marginal = np.array([info.probs[combo[pos]] for combo in alt_index[k]])
-            shape = [1] * len(counts)
-            shape[k] = counts[k]
-            prior = prior * marginal.reshape(shape)
+            prior = prior * marginal[alt_of[k]]
     for refs, table in factors:
         involved = sorted({k for k, _ in refs})
         positions = [list(st.fields[k]).index(f) for k, f in refs]
-        sub = np.zeros([counts[k] for k in involved])
-        for alts in itertools.product(*[range(counts[k]) for k in involved]):
+        sub = np.zeros(math.prod(counts[k] for k in involved))
+        for flat_sub, alts in enumerate(itertools.product(*[range(counts[k]) for k in involved])):
             chosen = dict(zip(involved, alts))
             key = tuple(alt_index[k][chosen[k]][pos] for (k, _), pos in zip(refs, positions))
-            sub[alts] = table.get(key, 0.0)
-        shape = [counts[k] if k in involved else 1 for k in range(len(counts))]
-        prior = prior * sub.reshape(shape)
-    st.prior = [float(p) for p in prior.reshape(-1)]
+            sub[flat_sub] = table.get(key, 0.0)
+        where = np.zeros(total, dtype=np.int64)
+        for k in involved:
+            where = where * counts[k] + alt_of[k]
+        prior = prior * sub[where]
+    st.prior = [float(p) for p in prior]
     st.alt_index = alt_index

@@ -7,6 +7,7 @@ import math
 from compiler import model as m
 from compiler import spec as s
 from compiler.consts import did_you_mean, evaluate, fmt, number, whole
+from compiler.limits import MAX_SUB_EPISODES, too_big
 from compiler.passes.state import DYNAMICS_KEYS, State, error, line_of
 
 
@@ -20,15 +21,22 @@ def resolve_dynamics(st: State) -> None:
             if key == "step":
                 value = number(expr, env, "a step size")
                 if not value > 0 or not math.isfinite(value):
-                    raise error(f"step must be a positive number, got {fmt(value)}", expr)
+                    raise error(f"step must be a positive number, got {fmt(value)}", expr,
+                                hint="the paper uses step = 0.1")
             elif key == "normalize":
                 value = evaluate(expr, env)
                 if not isinstance(value, bool):
-                    raise error(f"normalize is true or false, got {fmt(value)}", expr)
+                    raise error(f"normalize is true or false, got {fmt(value)}", expr,
+                                hint="write normalize = true or normalize = false")
             else:
                 value = whole(expr, env, f"a whole number of {key} sub-episodes")
                 if value < 1:
-                    raise error(f"{key} must be at least 1, got {value}", expr)
+                    raise error(f"{key} must be at least 1, got {value}", expr,
+                                hint="the paper uses equilibrium = 1000, reward = 100")
+                if value > MAX_SUB_EPISODES:
+                    raise too_big(f"too many {key} sub-episodes", value, MAX_SUB_EPISODES, expr,
+                                  "every leader policy runs the dynamics this many times; "
+                                  "the paper uses equilibrium = 1000, reward = 100")
             values[key] = value
     st.dynamics = m.Dynamics(**values)
 
@@ -39,8 +47,9 @@ def resolve_training(st: State) -> None:
         for setting in _settings(decl, None):
             value = evaluate(setting.value, st.env())
             if isinstance(value, (list, tuple)):
-                raise error("a training setting is a number, true/false or a \"string\"", setting.value)
-            if isinstance(value, float) and value == int(value) and abs(value) < 2**53:
+                raise error("a training setting is a number, true/false or a \"string\"", setting.value,
+                            hint="write e.g. steps = 200000 or algo = \"mappo\"")
+            if isinstance(value, float) and math.isfinite(value) and value == int(value) and abs(value) < 2**53:
                 value = int(value)
             st.training[setting.name.name] = value
 

@@ -11,11 +11,11 @@ from compiler import model as m
 from compiler import spec as s
 from compiler.consts import ConstEnv, Value, did_you_mean, fmt
 from compiler.errors import MechSemanticError
+from compiler.limits import Budget, const_budget, payoff_budget
 from compiler.model import Span
 
 
 PROB_TOLERANCE = 1e-9
-MAX_TYPE_PROFILES = 1_000_000
 NAMED_OBJECTIVES = ("welfare", "revenue")
 DYNAMICS_KEYS = ("step", "equilibrium", "reward", "normalize")
 OUTCOMES = ("units", "paid", "worth")
@@ -92,22 +92,36 @@ class State:
     objective_name: str = "objective"
     dynamics: m.Dynamics = field(default_factory=m.Dynamics)
     training: dict = field(default_factory=dict)
+    budget: Budget = field(default_factory=const_budget)  # list values made by constants
+    payoff_work: Budget = field(default_factory=payoff_budget)  # payoff nodes resolved
+    _cache: dict = field(default_factory=dict)
 
-    # ---- lookups used by several passes ----
+    # ---- lookups used by several passes (cached: passes only ever append) ----
     def statements(self, kind: type) -> list:
-        return [st for st in self.spec.statements if isinstance(st, kind)]
+        key = ("statements", kind)
+        if key not in self._cache:
+            self._cache[key] = [st for st in self.spec.statements if isinstance(st, kind)]
+        return self._cache[key]
+
+    def _cached(self, name: str, make):
+        key = (name, len(self.items), len(self.agents), len(self.fields), len(self.actions), len(self.choices))
+        if self._cache.get(name, (None,))[0] != key:
+            self._cache[name] = (key, make())
+        return self._cache[name][1]
 
     def item_index(self) -> dict[str, int]:
-        return {it.name: i for i, it in enumerate(self.items)}
+        return self._cached("items", lambda: {it.name: i for i, it in enumerate(self.items)})
 
     def agent_index(self) -> dict[str, int]:
-        return {a.name: i for i, a in enumerate(self.agents)}
+        return self._cached("agents", lambda: {a.name: i for i, a in enumerate(self.agents)})
 
     def env(self, with_support: bool = False) -> ConstEnv:
+        """What constants may read; `params` is the live dict, so each param sees the earlier ones."""
         return ConstEnv(
-            params=dict(self.params),
+            params=self.params,
             support=(lambda name: support_of(self, name)) if with_support else None,
-            elsewhere=self.non_constants(),
+            elsewhere=self._cached("elsewhere", self.non_constants),
+            budget=self.budget,
         )
 
     def non_constants(self) -> dict[str, str]:
@@ -140,15 +154,24 @@ def article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
+def listing(names, most: int = 10) -> str:
+    """ "a, b, c" -- at most `most` names, then "... (N in all)"."""
+    names = list(names)
+    if len(names) <= most:
+        return ", ".join(names)
+    return ", ".join(names[:most]) + f", ... ({len(names)} in all)"
+
+
 def check_finite(value, node) -> None:
     for v in value if isinstance(value, list) else [value]:
         if not math.isfinite(v):
-            raise error(f"type values must be finite numbers, got {fmt(v)}", node)
+            raise error(f"type values must be finite numbers, got {fmt(v)}", node,
+                        hint="rescale the values so they stay well below 1e308")
 
 
 def agent_ref(name: s.Ident, agents: dict[str, int], st: State) -> int:
     if name.name not in agents:
-        hint = did_you_mean(name.name, agents)
+        hint = did_you_mean(name.name, agents, f"agents are: {listing(agents)}")
         if name.name in st.groups:
             hint = f"'{name.name}' is a group; name one agent, e.g. {st.agents[st.groups[name.name][0]].name}"
         raise error(f"unknown agent '{name.name}'", name, hint=hint)
@@ -165,10 +188,13 @@ def support_of(st: State, name: s.Name) -> list[float]:
             continue
         found = True
         if info.kind == "item":
-            raise error(f"'{name.name}' holds items; support() needs a number field", name)
+            raise error(f"'{name.name}' holds items; support() needs a number field", name,
+                        hint="use support() of a number (or per-item number) type field")
         for v in info.support:
             values.update(v if isinstance(v, list) else [v])
     if not found:
         every = sorted({f for fields in st.fields for f in fields})
-        raise error(f"no agent has a type field '{name.name}'", name, hint=did_you_mean(name.name, every))
+        raise error(f"no agent has a type field '{name.name}'", name,
+                    hint=did_you_mean(name.name, every, f"type fields are: {listing(every)}" if every
+                                      else "declare one: `type value ~ ...` in an agent"))
     return sorted(values)

@@ -1,0 +1,96 @@
+"""Payoffs checked over the values they read, for games too large to walk.
+
+`compiler.tree.payoff_range` evaluates every payoff at every terminal of the game when
+the tree is small enough.  When it is not, a payoff that reads only a few things (its
+agent's type and action, a leader choice) can still be evaluated at every combination
+of those: a division by zero or an overflow there is an error at compile time instead
+of a NaN in the evaluator.  Payoffs that read the rounds' outcomes depend on the play
+and are left to the walk.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+from compiler.errors import MechSemanticError
+from compiler.interpreter import PayoffError, Scope, value, weight
+from compiler.model import Model
+
+MAX_DOMAIN_WORK = 2_000_000  # expression nodes evaluated per payoff, at most
+
+
+def check_payoffs(model: Model) -> None:
+    """Evaluate the objective and each utility at every combination of what it reads;
+    raise `MechSemanticError` at the first that is not a finite number."""
+    n = len(model.followers)
+    for k, e in enumerate([model.objective, *model.utilities]):
+        reads = _reads(e, model)
+        if reads is None:
+            continue
+        types, actions, choices = reads
+        axes = ([range(len(model.followers[i].type_labels)) for i in types]
+                + [range(len(model.followers[i].action_labels)) for i in actions]
+                + [range(len(model.leader.choices[q].labels)) for q in choices])
+        if math.prod(len(a) for a in axes) * weight(e, model) > MAX_DOMAIN_WORK:
+            continue
+        zeros = (0,) * n
+        alloc = tuple((0,) * len(model.items) for _ in range(n))
+        for combo in itertools.product(*axes):
+            t, a, c = list(zeros), list(zeros), [0] * len(model.leader.choices)
+            for i, x in zip(types, combo):
+                t[i] = x
+            for i, x in zip(actions, combo[len(types):]):
+                a[i] = x
+            for q, x in zip(choices, combo[len(types) + len(actions):]):
+                c[q] = x
+            sc = Scope(model, tuple(t), tuple(a), tuple(c) if c else None, alloc, (0.0,) * n)
+            try:
+                x = value(e, sc)
+                if not math.isfinite(x):
+                    raise PayoffError("the result is too large to represent", e.span)
+            except PayoffError as err:
+                whose = "the objective" if k == 0 else f"the utility of '{model.followers[k - 1].name}'"
+                at = _describe(model, types, actions, choices, combo)
+                raise MechSemanticError(
+                    f"{err.reason} in {whose}", span=err.span or e.span, path=model.path,
+                    hint=f"it happens {at}; " + ("guard it, e.g. if x != 0 then y / x else 0"
+                                                      if "zero" in err.reason else "rescale the numbers in this payoff"),
+                ) from None
+
+
+def _reads(e, model: Model):
+    """(followers whose type it reads, followers whose action it reads, choice positions),
+    or None when it reads the rounds' outcomes."""
+    n = len(model.followers)
+    types: set[int] = set()
+    actions: set[int] = set()
+    choices: set[int] = set()
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        k = x.kind
+        if k == "outcome":
+            return None
+        if k in ("type", "action"):
+            who = {int(x.agent.value)} if x.agent.kind == "const" else set(range(n))
+            (types if k == "type" else actions).update(who)
+        if k == "choice":
+            choices.add(next(q for q, c in enumerate(model.leader.choices) if c.name == x.name))
+        for name in ("agent", "item", "operand", "left", "right", "cond", "then", "orelse", "body"):
+            child = getattr(x, name, None)
+            if child is not None:
+                stack.append(child)
+        if k == "table":
+            stack.extend(x.index)
+    return sorted(types), sorted(actions), sorted(choices)
+
+
+def _describe(model: Model, types, actions, choices, combo) -> str:
+    parts = [f"{model.followers[i].name} has type {model.followers[i].type_labels[x]}" for i, x in zip(types, combo)]
+    rest = combo[len(types):]
+    parts += [f"{model.followers[i].name}.{model.followers[i].action_name}={model.followers[i].action_labels[x]}"
+              for i, x in zip(actions, rest)]
+    parts += [f"{model.leader.choices[q].name}={model.leader.choices[q].labels[x]}"
+              for q, x in zip(choices, rest[len(actions):])]
+    text = "when " + ", ".join(parts) if parts else "whatever is played"
+    return text if len(text) <= 300 else text[:297] + "..."
