@@ -205,6 +205,7 @@ class Dynamics(BaseModel):
     equilibrium: int = 100  # T equilibrium sub-episodes
     reward: int = 10  # R reward sub-episodes
     normalize: bool = True  # scale each follower's payoffs to [0, 1] by its range
+    ties: str = "pessimistic"  # how exact ties in the final weights are read (mechdsl.ties)
 
 
 class Model(BaseModel):

@@ -60,7 +60,8 @@ def summary(ir: GameIR) -> str:
         out.append(f"  ... {ir.n_infosets - MAX_LISTED} more")
     out.append(f"objective: {model.objective_name}   bounds [{ir.objective_bounds[0]:g}, {ir.objective_bounds[1]:g}]")
     d = model.dynamics
-    out.append(f"dynamics: MW step {d.step:g}, T={d.equilibrium} equilibrium + R={d.reward} reward sub-episodes")
+    out.append(f"dynamics: MW step {d.step:g}, T={d.equilibrium} equilibrium + R={d.reward} reward sub-episodes, "
+               f"ties read {d.ties}")
     ts = tree_summary(ir)
     out.append("game tree: " + ", ".join(f"{k}={v}" for k, v in ts.items()))
     return "\n".join(out)

@@ -225,6 +225,9 @@ class ToSpec(Transformer):
     def training(self, meta, children):
         return s.TrainingDecl(settings=children, span=span_of(meta))
 
+    def tie_key(self, meta, children):
+        return children[0]
+
     def setting(self, meta, children):
         name, value = children
         if isinstance(value, Token):  # STRING

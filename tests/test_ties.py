@@ -148,3 +148,12 @@ def test_bid_order_matters_only_to_the_first_reading():
     for ties, value in (("pessimistic", 8 / 9), ("favourable", 4 / 3)):
         assert solve(up, ties=ties).value == pytest.approx(value)
         assert solve(down, ties=ties).value == pytest.approx(value)
+
+
+def test_ties_from_the_dynamics_block_and_the_command_line():
+    """`dynamics { ties = first }` sets the reading; `solve(ties=...)` / `--ties` override it."""
+    text = (ROOT / "specs" / "examples" / "correlated.mech").read_text()
+    ir = build_ir(loads(text + "\ndynamics { ties = first }\n", "c.mech"))
+    assert ir.model.dynamics.ties == "first" and MWConfig.from_ir(ir).ties == "first"
+    assert solve(ir).value == pytest.approx(1.0) and solve(ir).ties == "first"
+    assert solve(ir, ties="pessimistic").value == pytest.approx(0.6)

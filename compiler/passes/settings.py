@@ -8,7 +8,7 @@ from compiler import model as m
 from compiler import spec as s
 from compiler.consts import did_you_mean, evaluate, fmt, number, whole
 from compiler.limits import MAX_SUB_EPISODES, too_big
-from compiler.passes.state import DYNAMICS_KEYS, State, error, line_of
+from compiler.passes.state import DYNAMICS_KEYS, TIE_READINGS, State, error, line_of
 
 
 def resolve_dynamics(st: State) -> None:
@@ -23,6 +23,8 @@ def resolve_dynamics(st: State) -> None:
                 if not value > 0 or not math.isfinite(value):
                     raise error(f"step must be a positive number, got {fmt(value)}", expr,
                                 hint="the paper uses step = 0.1")
+            elif key == "ties":
+                value = _tie_reading(expr)
             elif key == "normalize":
                 value = evaluate(expr, env)
                 if not isinstance(value, bool):
@@ -52,6 +54,16 @@ def resolve_training(st: State) -> None:
             if isinstance(value, float) and math.isfinite(value) and value == int(value) and abs(value) < 2**53:
                 value = int(value)
             st.training[setting.name.name] = value
+
+
+def _tie_reading(expr) -> str:
+    """`ties = pessimistic` (a bare word, or a "string")."""
+    word = expr.name if isinstance(expr, s.Name) else expr.value if isinstance(expr, s.StrLit) else None
+    if word not in TIE_READINGS:
+        shown = word if word is not None else "an expression"
+        raise error(f"ties is one of {', '.join(TIE_READINGS)}, got {shown}", expr,
+                    hint=did_you_mean(word, TIE_READINGS) if word else "write e.g. ties = pessimistic")
+    return word
 
 
 def _settings(decl, allowed) -> list[s.Setting]:
