@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 from compiler.ir import GameIR
+from compiler.limits import show
 
 MAX_LISTED = 40
 
@@ -33,7 +34,7 @@ def summary(ir: GameIR) -> str:
         out.append(f"  {f.name}: types {types}")
         out.append(
             f"      {f.action_name} in {{{', '.join(f.action_labels)}}}   strategy: "
-            f"{len(f.type_labels)}x{len(f.action_labels)} weights, {pure} pure strategies"
+            f"{len(f.type_labels)}x{len(f.action_labels)} weights, {show(pure)} pure strategies"
         )
     leader = model.leader
     observed = ", ".join(model.followers[j].name for j in leader.observe) or "nothing"

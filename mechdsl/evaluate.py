@@ -17,10 +17,13 @@ from typing import Optional, Union
 
 import torch
 
-from compiler.errors import MechSemanticError
+from compiler.errors import MechSemanticError, MechSizeError
 from compiler.ir import GameIR
 
 Value = Union[float, int, torch.Tensor]
+
+
+MAX_DIMS = 64  # torch's limit on tensor dimensions
 
 
 @dataclass
@@ -53,6 +56,12 @@ class Tables:
 
     def __init__(self, ir: GameIR, device: Union[str, torch.device] = "cpu", dtype=torch.float64):
         self.ir = ir
+        if 2 * ir.n_followers + 1 > MAX_DIMS:  # the dynamics view payoffs as [B, T_1..T_n, A_1..A_n]
+            raise MechSizeError(
+                f"{ir.n_followers} followers: exact evaluation and the followers' dynamics index payoffs by "
+                f"every follower's type and action ({2 * ir.n_followers + 1} tensor dimensions, at most {MAX_DIMS})",
+                span=ir.model.followers[0].span, path=ir.model.path,
+                hint=f"use at most {(MAX_DIMS - 1) // 2} followers")
         self.device = torch.device(device)
         self.dtype = dtype
         model = ir.model

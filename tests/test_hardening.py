@@ -220,3 +220,19 @@ def test_unknown_training_block_setting(tmp_path):
 def test_count_options_are_checked(value):
     res = run(["solve", ESCAPE, "--limit", value])
     assert res.exit_code == 2 and "Invalid value for '--limit'" in res.output
+
+
+def test_more_followers_than_tensor_dimensions(tmp_path):
+    spec = tmp_path / "many.mech"
+    spec.write_text("agents a[40] { action m in {A} }\nagent b { action m2 in {X, Y} }\n"
+                    "leader { choose c in {P, Q} }\nutility = 0\nobjective = 1\n")
+    res = run(["solve", str(spec)])
+    assert res.exit_code == 2 and "many.mech:1:1" in res.output and "at most 31 followers" in res.output
+
+
+def test_summary_of_astronomically_many_strategies(tmp_path):
+    spec = tmp_path / "big.mech"
+    spec.write_text("agent b {\n    type value ~ uniform linspace(0, 1, 15000)\n    action message in range(2)\n}\n"
+                    "leader { observe message\n choose c in {P, Q} }\nutility = 0\nobjective = 1\n")
+    res = run(["compile", str(spec)])
+    assert res.exit_code == 0 and "about 10^4515 pure strategies" in res.output
