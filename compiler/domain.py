@@ -12,8 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 
-from compiler.errors import MechSemanticError
-from compiler.interpreter import PayoffError, Scope, value, weight
+from compiler.interpreter import Scope, checked_payoff, weight
 from compiler.model import Model
 
 MAX_DOMAIN_WORK = 2_000_000  # expression nodes evaluated per payoff, at most
@@ -44,18 +43,7 @@ def check_payoffs(model: Model) -> None:
             for q, x in zip(choices, combo[len(types) + len(actions):]):
                 c[q] = x
             sc = Scope(model, tuple(t), tuple(a), tuple(c) if c else None, alloc, (0.0,) * n)
-            try:
-                x = value(e, sc)
-                if not math.isfinite(x):
-                    raise PayoffError("the result is too large to represent", e.span)
-            except PayoffError as err:
-                whose = "the objective" if k == 0 else f"the utility of '{model.followers[k - 1].name}'"
-                at = _describe(model, types, actions, choices, combo)
-                raise MechSemanticError(
-                    f"{err.reason} in {whose}", span=err.span or e.span, path=model.path,
-                    hint=f"it happens {at}; " + ("guard it, e.g. if x != 0 then y / x else 0"
-                                                      if "zero" in err.reason else "rescale the numbers in this payoff"),
-                ) from None
+            checked_payoff(model, k, e, sc, lambda: _describe(model, types, actions, choices, combo))
 
 
 def _reads(e, model: Model):

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
+from compiler.errors import MechSemanticError
 from compiler.model import Model, Span
 
 
@@ -210,3 +211,22 @@ def weight(e, model: Model) -> int:
         count = len(model.followers) if e.domain == "agents" else len(model.items)
         return 1 + count * weight(e.body, model)
     raise ValueError(f"unknown expression kind {k}")
+
+
+def checked_payoff(model: Model, k: int, e, sc: Scope, where) -> float:
+    """Payoff `k` (0: the objective, i: follower i's utility) at one play: a division by
+    zero or an overflow is a `MechSemanticError` at the operation at fault, whose hint
+    says `where()` it happens (called only then: describing a play costs)."""
+
+    try:
+        x = value(e, sc)
+        if not math.isfinite(x):
+            raise PayoffError("the result is too large to represent", e.span)
+    except PayoffError as err:
+        whose = "the objective" if k == 0 else f"the utility of '{model.followers[k - 1].name}'"
+        raise MechSemanticError(
+            f"{err.reason} in {whose}", span=err.span or e.span, path=model.path,
+            hint=f"it happens {where()}; " + ("guard it, e.g. if x != 0 then y / x else 0"
+                                               if "zero" in err.reason else "rescale the numbers in this payoff"),
+        ) from None
+    return x

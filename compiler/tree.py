@@ -32,8 +32,7 @@ from typing import Callable, NamedTuple, Optional, Sequence
 import networkx as nx
 
 from compiler.drawing import collapsed_size
-from compiler.errors import MechSemanticError
-from compiler.interpreter import TOL, PayoffError, Scope, value, weight, worth
+from compiler.interpreter import TOL, Scope, checked_payoff, weight, worth
 from compiler.ir import GameIR
 
 KINDS = ("chance", "follower", "leader", "response", "terminal")
@@ -157,18 +156,7 @@ class _Game:
         sc = Scope(self.model, st.types, st.actions, choice, st.alloc, st.paid)
         out = []
         for k, e in enumerate([self.model.objective, *self.model.utilities]):
-            try:
-                x = value(e, sc)
-                if not math.isfinite(x):
-                    raise PayoffError("the result is too large to represent", e.span)
-            except PayoffError as err:
-                whose = "the objective" if k == 0 else f"the utility of '{self.model.followers[k - 1].name}'"
-                raise MechSemanticError(
-                    f"{err.reason} in {whose}", span=err.span or e.span, path=self.model.path,
-                    hint=f"it happens {self.describe(st)}; "
-                    + ("guard it, e.g. if x != 0 then y / x else 0" if "zero" in err.reason
-                       else "rescale the numbers in this payoff"),
-                ) from None
+            x = checked_payoff(self.model, k, e, sc, lambda: self.describe(st))
             out.append(x)
         return tuple(out)
 
