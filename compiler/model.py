@@ -198,6 +198,12 @@ class Leader(BaseModel):
     rounds: Optional[Rounds] = None
 
 
+# How exact ties in the followers' final weights are read (mechdsl.ties says what each means);
+# the one list the language, the CLI and the trainer share.
+TIE_READINGS = ("pessimistic", "first", "favourable")
+DEFAULT_TIES = TIE_READINGS[0]
+
+
 class Dynamics(BaseModel):
     """Follower no-regret dynamics and POMDP sizes (paper defaults filled by the resolver)."""
 
@@ -205,7 +211,7 @@ class Dynamics(BaseModel):
     equilibrium: int = 100  # T equilibrium sub-episodes
     reward: int = 10  # R reward sub-episodes
     normalize: bool = True  # scale each follower's payoffs to [0, 1] by its range
-    ties: str = "pessimistic"  # how exact ties in the final weights are read (mechdsl.ties)
+    ties: str = DEFAULT_TIES  # how exact ties in the final weights are read (mechdsl.ties)
 
 
 class Model(BaseModel):

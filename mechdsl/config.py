@@ -8,10 +8,10 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Optional
 
 from compiler.ir import GameIR
+from compiler.model import TIE_READINGS
 
 ALGOS = ("mappo", "ppo")
 DEVICES = ("cpu", "cuda")
-TIES = ("pessimistic", "first", "favourable")  # mechdsl.ties.READINGS (kept torch-free here)
 # allowed [low, high] per numeric setting (None: the field may also be None); beyond these a
 # run is meaningless or would not finish (e.g. 1e9 equilibrium sub-episodes per episode)
 LIMITS: dict[str, tuple[float, float]] = {
@@ -133,8 +133,8 @@ class TrainConfig:
             setattr(out, key, _checked(key, val, getattr(self, key), kinds[key]))
         if out.algo not in ALGOS:
             raise ValueError(f"algo must be one of {', '.join(ALGOS)}, got {out.algo!r}")
-        if out.ties is not None and out.ties not in TIES:
-            raise ValueError(f"ties must be one of {', '.join(TIES)}, got {out.ties!r}")
+        if out.ties is not None and out.ties not in TIE_READINGS:
+            raise ValueError(f"ties must be one of {', '.join(TIE_READINGS)}, got {out.ties!r}")
         if out.device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {out.device!r}")
         return out

@@ -15,10 +15,10 @@ from typing import Optional
 
 import torch
 
+from compiler.model import DEFAULT_TIES
 from mechdsl.evaluate import Tables
 
 TIE_TOL = 1e-9
-DEFAULT_TIES = "pessimistic"  # see mechdsl.ties
 
 
 @dataclass
@@ -32,7 +32,7 @@ class MWConfig:
     def from_ir(cls, ir, ties: Optional[str] = None) -> "MWConfig":
         d = ir.model.dynamics
         return cls(step=d.step, rounds=d.equilibrium, normalize=d.normalize,
-                   ties=ties or getattr(d, "ties", None) or DEFAULT_TIES)
+                   ties=ties or d.ties)
 
 
 def normalized(tb: Tables, U: torch.Tensor, normalize: bool) -> torch.Tensor:

@@ -8,6 +8,7 @@ from typing import Callable
 import click
 
 from compiler.errors import MechUsageError
+from compiler.model import TIE_READINGS
 
 
 class Count(click.ParamType):
@@ -65,7 +66,7 @@ def json_option(fn: Callable) -> Callable:
 
 def ties_option(fn: Callable) -> Callable:
     return click.option(
-        "--ties", type=click.Choice(["pessimistic", "first", "favourable"]), default=None,
+        "--ties", type=click.Choice(TIE_READINGS), default=None,
         help="How exact ties in the MW followers' final weights are read: pessimistic (against the "
         "leader; the default), first (the lowest-index action, as the paper's code), favourable "
         "(for the leader).  Default: the spec's `dynamics { ties = ... }`, else pessimistic.",

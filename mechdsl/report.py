@@ -43,7 +43,7 @@ def exact_optimum(ir, limit: int, ties: Optional[str] = None) -> tuple[Optional[
 
 
 def build_report(ir, runs: list[dict[str, Any]], config_dict: dict[str, Any], spec: str, sets: dict[str, str],
-                 solve_limit: int, seconds: float, reevaluate: bool = False) -> dict[str, Any]:
+                 solve_limit: int, seconds: float) -> dict[str, Any]:
     """Every seed's greedy map re-evaluated exactly, with its certificate.  The headline
     is the best *certified* seed (highest value, then lowest regret); when none is
     certified, the seed with the lowest regret, and a warning says so -- a high-regret

@@ -22,10 +22,11 @@ import math
 
 import torch
 
-from mechdsl.dynamics import DEFAULT_TIES, TIE_TOL, argmax_strategy
+from compiler.model import DEFAULT_TIES, TIE_READINGS
+from mechdsl.dynamics import TIE_TOL, argmax_strategy
 from mechdsl.evaluate import Tables
 
-READINGS = ("pessimistic", "first", "favourable")
+READINGS = TIE_READINGS
 DEFAULT = DEFAULT_TIES
 CAP = 4096  # joint tie choices enumerated per game
 CHUNK = 4_000_000  # games x choices x type profiles per enumeration step

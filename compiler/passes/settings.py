@@ -8,7 +8,8 @@ from compiler import model as m
 from compiler import spec as s
 from compiler.consts import did_you_mean, evaluate, fmt, number, whole
 from compiler.limits import MAX_SUB_EPISODES, too_big
-from compiler.passes.state import DYNAMICS_KEYS, TIE_READINGS, State, error, line_of
+from compiler.model import TIE_READINGS
+from compiler.passes.state import DYNAMICS_KEYS, State, error, line_of
 
 
 def resolve_dynamics(st: State) -> None:

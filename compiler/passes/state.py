@@ -18,7 +18,6 @@ from compiler.model import Span
 PROB_TOLERANCE = 1e-9
 NAMED_OBJECTIVES = ("welfare", "revenue")
 DYNAMICS_KEYS = ("step", "equilibrium", "reward", "normalize", "ties")
-TIE_READINGS = ("pessimistic", "first", "favourable")  # mechdsl.ties.READINGS
 OUTCOMES = ("units", "paid", "worth")
 
 

@@ -148,7 +148,7 @@ def eval_command(run_dir: str, solve_limit: int, as_json: bool) -> None:
         runs = saved["runs"]
     seconds = sum(r.get("seconds", 0.0) for r in runs)
     report = build_report(ir, runs, config_dict=meta["config"], spec=meta["spec"], sets=meta["sets"],
-                          solve_limit=solve_limit, seconds=seconds, reevaluate=True)
+                          solve_limit=solve_limit, seconds=seconds)
     report["run_dir"] = str(run.path)
     click.echo(report_json(report) if as_json else report_text(report))
 

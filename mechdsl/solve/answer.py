@@ -10,7 +10,8 @@ from pydantic import BaseModel
 
 from compiler.ir import GameIR
 from mechdsl.certificate import Certificate
-from mechdsl.dynamics import DEFAULT_TIES, MWConfig, expected_mw, leader_value, pure, regret
+from compiler.model import DEFAULT_TIES
+from mechdsl.dynamics import MWConfig, expected_mw, leader_value, pure, regret
 from mechdsl.evaluate import Policy, Tables, evaluate
 from mechdsl.solve.space import children, PolicySpace
 from mechdsl.ties import play

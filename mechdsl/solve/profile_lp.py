@@ -31,11 +31,11 @@ import numpy as np
 import torch
 
 from compiler.errors import MechSizeError
+from compiler.model import DEFAULT_TIES
 from mechdsl.dynamics import MWConfig
 from mechdsl.solve.batch_mw import BatchMW
 from mechdsl.solve.profiles import all_profiles, profile_count, profile_table, Profiles
 from mechdsl.solve.space import VALUE_TOL, fmt_count, PolicySpace
-from mechdsl.ties import DEFAULT as DEFAULT_TIES
 
 MAX_PROFILES = 20_000  # pure follower strategy profiles (one LP / MILP each)
 INTERIOR_STEP = 1e-3  # how far a supremum policy is moved toward the interior
