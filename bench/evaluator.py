@@ -22,9 +22,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from compiler.build import build_ir  # noqa: E402
-from compiler.errors import MechSizeError  # noqa: E402
-from compiler.model import (  # noqa: E402
+from mechdsl.compiler.build import build_ir  # noqa: E402
+from mechdsl.compiler.errors import MechSizeError  # noqa: E402
+from mechdsl.compiler.model import (  # noqa: E402
     Aggregate,
     Binary,
     Const,

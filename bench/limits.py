@@ -15,10 +15,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from compiler import load, loads  # noqa: E402
-from compiler.build import build_ir  # noqa: E402
-from compiler.errors import MechError  # noqa: E402
-from compiler.tree import tree_summary  # noqa: E402
+from mechdsl.compiler import load, loads  # noqa: E402
+from mechdsl.compiler.build import build_ir  # noqa: E402
+from mechdsl.compiler.errors import MechError  # noqa: E402
+from mechdsl.compiler.tree import tree_summary  # noqa: E402
 
 TAIL = "leader { choose c in {A, B} }\nutility = 0\nobjective = 0\n"
 CASES = {

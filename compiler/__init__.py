@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from compiler.errors import MechError, MechSemanticError, MechSizeError, MechSyntaxError, MechUsageError
-from compiler.limits import MAX_SOURCE_CHARS
-from compiler.model import Model, Span
-from compiler.parse import parse, too_long
-from compiler.resolve import resolve
-from compiler.spec import Spec
-from compiler.transform import to_spec
+from mechdsl.compiler.errors import MechError, MechSemanticError, MechSizeError, MechSyntaxError, MechUsageError
+from mechdsl.compiler.limits import MAX_SOURCE_CHARS
+from mechdsl.compiler.model import Model, Span
+from mechdsl.compiler.parse import parse, too_long
+from mechdsl.compiler.resolve import resolve
+from mechdsl.compiler.spec import Spec
+from mechdsl.compiler.transform import to_spec
 
 __all__ = [
     "parse", "to_spec", "resolve", "load", "loads", "Model", "Spec",

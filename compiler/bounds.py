@@ -12,8 +12,8 @@ from typing import Optional
 
 import numpy as np
 
-from compiler.interpreter import weight
-from compiler.model import Model
+from mechdsl.compiler.interpreter import weight
+from mechdsl.compiler.model import Model
 
 Interval = tuple[float, float]
 MAX_BOUNDS_WORK = 100_000  # past this, an aggregate's body is bounded once for all its indices

@@ -8,12 +8,12 @@ from __future__ import annotations
 import itertools
 import math
 
-from compiler.bounds import expr_bounds
-from compiler.domain import check_payoffs
-from compiler.errors import MechError, MechSemanticError, MechSizeError
-from compiler.ir import GameIR, InfoSet
-from compiler.limits import BuildMeter, check_game_size, feature_width
-from compiler.model import Model
+from mechdsl.compiler.bounds import expr_bounds
+from mechdsl.compiler.domain import check_payoffs
+from mechdsl.compiler.errors import MechError, MechSemanticError, MechSizeError
+from mechdsl.compiler.ir import GameIR, InfoSet
+from mechdsl.compiler.limits import BuildMeter, check_game_size, feature_width
+from mechdsl.compiler.model import Model
 
 
 def _profiles(counts: list[int]) -> list[tuple[int, ...]]:
@@ -266,7 +266,7 @@ def _floats(bounds) -> tuple[float, float]:
 def _tighten_bounds(ir: GameIR) -> GameIR:
     """Replace interval-arithmetic bounds by the exact payoff range when the game is
     small enough to walk (see `compiler.tree.payoff_range`)."""
-    from compiler.tree import payoff_range
+    from mechdsl.compiler.tree import payoff_range
 
     exact = payoff_range(ir)
     if exact is None:  # too large to walk: check each payoff over what it reads, keep interval bounds

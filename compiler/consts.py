@@ -3,8 +3,8 @@
 A small tree-walking evaluator over spec expressions -- never `eval`.  Values are
 floats, bools, strings, lists and tuples.
 
->>> from compiler.parse import parse
->>> from compiler.transform import to_spec
+>>> from mechdsl.compiler.parse import parse
+>>> from mechdsl.compiler.transform import to_spec
 >>> evaluate(to_spec(parse("[0] + midpoints([0, 0.5, 1])", start="value")), ConstEnv())
 [0.0, 0.25, 0.75]
 """
@@ -15,10 +15,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
 
-from compiler import spec as s
-from compiler.errors import MechSemanticError
-from compiler.limits import MAX_LIST, Budget, const_budget, too_big
-from compiler.model import Span
+from mechdsl.compiler import spec as s
+from mechdsl.compiler.errors import MechSemanticError
+from mechdsl.compiler.limits import MAX_LIST, Budget, const_budget, too_big
+from mechdsl.compiler.model import Span
 
 Value = Union[float, bool, str, list, tuple]
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import itertools
 import math
 
-from compiler.interpreter import Scope, checked_payoff, weight
-from compiler.model import Model
+from mechdsl.compiler.interpreter import Scope, checked_payoff, weight
+from mechdsl.compiler.model import Model
 
 MAX_DOMAIN_WORK = 2_000_000  # expression nodes evaluated per payoff, at most
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from compiler.ir import GameIR
+from mechdsl.compiler.ir import GameIR
 
 
 def collapsed_graph(ir: GameIR) -> nx.DiGraph:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from compiler.model import Span
+from mechdsl.compiler.model import Span
 
 WINDOW = 100  # characters of a long source line shown around the caret
 MAX_READ = 4_000_000  # characters of a file read back to show an error's line

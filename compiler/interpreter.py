@@ -7,8 +7,8 @@ import math
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from compiler.errors import MechSemanticError
-from compiler.model import Model, Span
+from mechdsl.compiler.errors import MechSemanticError
+from mechdsl.compiler.model import Model, Span
 
 
 TOL = 1e-9  # numbers this close compare equal; a utility within TOL of 0 counts as 0

@@ -22,7 +22,7 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel
 
-from compiler.model import Model
+from mechdsl.compiler.model import Model
 
 
 class InfoSet(BaseModel):

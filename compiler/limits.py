@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from compiler.errors import MechSizeError
-from compiler.model import Span
+from mechdsl.compiler.errors import MechSizeError
+from mechdsl.compiler.model import Span
 
 # ---- text --------------------------------------------------------------------------
 MAX_SOURCE_CHARS = 200_000  # a whole spec file

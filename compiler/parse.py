@@ -12,9 +12,9 @@ import importlib.resources
 import lark
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from compiler.errors import MechSizeError, MechSyntaxError
-from compiler.limits import MAX_DOC_CHARS, MAX_NESTING, MAX_SOURCE_CHARS, MAX_TOKENS, show
-from compiler.model import Span
+from mechdsl.compiler.errors import MechSizeError, MechSyntaxError
+from mechdsl.compiler.limits import MAX_DOC_CHARS, MAX_NESTING, MAX_SOURCE_CHARS, MAX_TOKENS, show
+from mechdsl.compiler.model import Span
 
 STATEMENT_KEYWORDS = (
     "param", "item", "items", "agent", "agents", "joint", "leader", "valuation",
@@ -83,7 +83,7 @@ def parser() -> lark.Lark:
     The basic lexer reserves every keyword everywhere, so `item x units 2` and the
     outcome `units(i)` both read `units` as the keyword.
     """
-    text = (importlib.resources.files("grammar") / "mech.lark").read_text(encoding="utf-8")
+    text = (importlib.resources.files("mechdsl.grammar") / "mech.lark").read_text(encoding="utf-8")
     return lark.Lark(text, parser="lalr", lexer="basic", propagate_positions=True, start=["start", "value"])
 
 

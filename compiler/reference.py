@@ -17,8 +17,8 @@ from typing import Optional, Sequence
 
 import networkx as nx
 
-from compiler.ir import GameIR
-from compiler.tree import walker
+from mechdsl.compiler.ir import GameIR
+from mechdsl.compiler.tree import walker
 
 
 def reference_evaluate(

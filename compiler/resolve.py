@@ -12,16 +12,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from compiler import model as m
-from compiler import spec as s
-from compiler.passes.declarations import (
+from mechdsl.compiler import model as m
+from mechdsl.compiler import spec as s
+from mechdsl.compiler.passes.declarations import (
     check_duplicate_names, check_statements, declare_items, evaluate_params, expand_agents,
 )
-from compiler.passes.moves import resolve_actions, resolve_leader, resolve_rounds
-from compiler.passes.payoffs import resolve_objective, resolve_tables, resolve_utilities
-from compiler.passes.prior import resolve_joint_priors, resolve_types
-from compiler.passes.settings import resolve_dynamics, resolve_training
-from compiler.passes.state import State
+from mechdsl.compiler.passes.moves import resolve_actions, resolve_leader, resolve_rounds
+from mechdsl.compiler.passes.payoffs import resolve_objective, resolve_tables, resolve_utilities
+from mechdsl.compiler.passes.prior import resolve_joint_priors, resolve_types
+from mechdsl.compiler.passes.settings import resolve_dynamics, resolve_training
+from mechdsl.compiler.passes.state import State
 
 
 def resolve(spec: s.Spec, overrides: Optional[dict[str, str]] = None) -> m.Model:

@@ -10,7 +10,7 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from compiler.model import Span
+from mechdsl.compiler.model import Span
 
 
 class Node(BaseModel):

@@ -5,15 +5,15 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from compiler.ir import GameIR
-from compiler.limits import show
+from mechdsl.compiler.ir import GameIR
+from mechdsl.compiler.limits import show
 
 MAX_LISTED = 40
 
 
 def summary(ir: GameIR) -> str:
     """What a designer wants to see after compiling: who plays, what they know and do."""
-    from compiler.tree import tree_summary
+    from mechdsl.compiler.tree import tree_summary
 
     model = ir.model
     out: list[str] = []

@@ -14,9 +14,9 @@ from lark import Token, Transformer, v_args
 from lark.exceptions import VisitError
 from pydantic import ValidationError
 
-from compiler import spec as s
-from compiler.errors import MechError, MechSemanticError
-from compiler.model import Span
+from mechdsl.compiler import spec as s
+from mechdsl.compiler.errors import MechError, MechSemanticError
+from mechdsl.compiler.model import Span
 
 
 def to_spec(tree: lark.Tree, path: str = "") -> s.Spec:

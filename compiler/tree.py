@@ -31,9 +31,9 @@ from typing import Callable, NamedTuple, Optional, Sequence
 
 import networkx as nx
 
-from compiler.drawing import collapsed_size
-from compiler.interpreter import TOL, Scope, checked_payoff, weight, worth
-from compiler.ir import GameIR
+from mechdsl.compiler.drawing import collapsed_size
+from mechdsl.compiler.interpreter import TOL, Scope, checked_payoff, weight, worth
+from mechdsl.compiler.ir import GameIR
 
 KINDS = ("chance", "follower", "leader", "response", "terminal")
 MAX_NODES = 200_000

@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from compiler import model as m
-from compiler import spec as s
-from compiler.consts import FUNCTIONS, arithmetic, as_whole, did_you_mean, evaluate, fmt
-from compiler.model import Span
-from compiler.passes.state import OUTCOMES, FiniteSet, State, TableInfo, article, error
+from mechdsl.compiler import model as m
+from mechdsl.compiler import spec as s
+from mechdsl.compiler.consts import FUNCTIONS, arithmetic, as_whole, did_you_mean, evaluate, fmt
+from mechdsl.compiler.model import Span
+from mechdsl.compiler.passes.state import OUTCOMES, FiniteSet, State, TableInfo, article, error
 
 
 @dataclass

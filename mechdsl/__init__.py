@@ -8,16 +8,24 @@ The front door:
 """
 from __future__ import annotations
 
-from compiler.build import build_ir
-from compiler.ir import GameIR
-from compiler.model import Model
+import os as _os
+
+# The repository keeps the language's front end beside this package (compiler/, grammar/);
+# the wheel maps them into it as mechdsl.compiler and mechdsl.grammar.  In a source checkout
+# the package path is widened to the checkout so the same names resolve there.
+if not _os.path.isdir(_os.path.join(__path__[0], "compiler")):
+    __path__.append(_os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))
+
+from mechdsl.compiler.build import build_ir
+from mechdsl.compiler.ir import GameIR
+from mechdsl.compiler.model import Model
 
 __all__ = ["load", "compile", "GameIR", "Model", "make_env"]
 
 
 def load(path: str, overrides: dict | None = None) -> Model:
     """Read and resolve a .mech file (``overrides``: ``--set`` values as text)."""
-    from compiler import load as _load
+    from mechdsl.compiler import load as _load
 
     return _load(path, overrides or {})
 

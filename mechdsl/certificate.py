@@ -16,7 +16,7 @@ from typing import Optional
 import torch
 from pydantic import BaseModel
 
-from compiler.ir import GameIR
+from mechdsl.compiler.ir import GameIR
 from mechdsl.dynamics import MWConfig, expected_mw, leader_value, pure, regret
 from mechdsl.evaluate import Policy, Tables, evaluate
 from mechdsl.ties import DEFAULT, READINGS, play, profile_values

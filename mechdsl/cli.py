@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from compiler.errors import MechError
+from mechdsl.compiler.errors import MechError
 from mechdsl.commands import COMMANDS
 
 

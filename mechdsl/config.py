@@ -7,8 +7,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Optional
 
-from compiler.ir import GameIR
-from compiler.model import TIE_READINGS
+from mechdsl.compiler.ir import GameIR
+from mechdsl.compiler.model import TIE_READINGS
 
 ALGOS = ("mappo", "ppo")
 DEVICES = ("cpu", "cuda")
@@ -188,8 +188,8 @@ _INTEGRAL = {"steps", "seeds", "seed", "episodes", "epochs", "minibatches", "ent
 
 def config_for(ir: GameIR, overrides: Optional[dict[str, Any]] = None) -> TrainConfig:
     """Defaults, then the spec's `training` block, then `overrides` (the CLI)."""
-    from compiler.consts import did_you_mean
-    from compiler.errors import MechUsageError
+    from mechdsl.compiler.consts import did_you_mean
+    from mechdsl.compiler.errors import MechUsageError
 
     spec = dict(ir.model.training or {})
     for key in spec:

@@ -15,7 +15,7 @@ from typing import Optional
 
 import torch
 
-from compiler.model import DEFAULT_TIES
+from mechdsl.compiler.model import DEFAULT_TIES
 from mechdsl.evaluate import Tables
 
 TIE_TOL = 1e-9

@@ -40,8 +40,8 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from compiler.errors import MechUsageError
-from compiler.ir import GameIR
+from mechdsl.compiler.errors import MechUsageError
+from mechdsl.compiler.ir import GameIR
 from mechdsl.dynamics import MWConfig, normalized
 from mechdsl.evaluate import Policy, evaluate
 from mechdsl.pomdp import DONE, EQUILIBRIUM, PHASES, REWARD, StackelbergPOMDP
@@ -352,8 +352,8 @@ def make_env(spec_path: str, **overrides) -> StackelbergEnv:
     """Compile `spec_path` and wrap its Stackelberg POMDP.  Keyword arguments named
     ``equilibrium``, ``reward``, ``render_mode`` or ``leader_map`` configure the env;
     the others override the spec's params (like ``--set``)."""
-    from compiler import load
-    from compiler.build import build_ir
+    from mechdsl.compiler import load
+    from mechdsl.compiler.build import build_ir
 
     env_kw = {k: overrides.pop(k) for k in list(overrides) if k in ENV_OPTIONS}
     ir = build_ir(load(spec_path, {k: str(v) for k, v in overrides.items()}))

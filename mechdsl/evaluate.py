@@ -17,8 +17,8 @@ from typing import Optional, Union
 
 import torch
 
-from compiler.errors import MechSemanticError, MechSizeError
-from compiler.ir import GameIR
+from mechdsl.compiler.errors import MechSemanticError, MechSizeError
+from mechdsl.compiler.ir import GameIR
 
 Value = Union[float, int, torch.Tensor]
 

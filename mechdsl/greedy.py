@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from compiler.ir import GameIR
+from mechdsl.compiler.ir import GameIR
 from mechdsl.config import TrainConfig
 from mechdsl.evaluate import Policy
 from mechdsl.nets import Agent, Head

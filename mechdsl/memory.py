@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from compiler.errors import MechSizeError
-from compiler.ir import GameIR
+from mechdsl.compiler.errors import MechSizeError
+from mechdsl.compiler.ir import GameIR
 
 # Peak memory of a training iteration over its payoff tensors U, V ([B, n+1, T, A] float64):
 # 17x measured on a 3-agent sequential price spec (expression intermediates, the rounds

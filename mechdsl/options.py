@@ -7,8 +7,8 @@ from typing import Callable
 
 import click
 
-from compiler.errors import MechUsageError
-from compiler.model import TIE_READINGS
+from mechdsl.compiler.errors import MechUsageError
+from mechdsl.compiler.model import TIE_READINGS
 
 
 class Count(click.ParamType):

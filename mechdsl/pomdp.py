@@ -35,7 +35,7 @@ from typing import Optional, Union
 
 import torch
 
-from compiler.ir import GameIR
+from mechdsl.compiler.ir import GameIR
 from mechdsl.dynamics import (
     MWConfig,
     expected_mw,

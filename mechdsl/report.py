@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-from compiler.errors import MechError
+from mechdsl.compiler.errors import MechError
 
 
 def seed_from_checkpoint(ir, meta: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:

@@ -26,8 +26,8 @@ from typing import Any, Optional
 
 import torch
 
-from compiler.errors import MechUsageError
-from compiler.ir import GameIR
+from mechdsl.compiler.errors import MechUsageError
+from mechdsl.compiler.ir import GameIR
 
 METRIC_FIELDS = [
     "seed", "steps", "seconds", "iteration", "value", "best", "normalized", "regret", "greedy_reward", "return",

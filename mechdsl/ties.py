@@ -22,7 +22,7 @@ import math
 
 import torch
 
-from compiler.model import DEFAULT_TIES, TIE_READINGS
+from mechdsl.compiler.model import DEFAULT_TIES, TIE_READINGS
 from mechdsl.dynamics import TIE_TOL, argmax_strategy
 from mechdsl.evaluate import Tables
 

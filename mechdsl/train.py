@@ -50,7 +50,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from compiler.ir import GameIR
+from mechdsl.compiler.ir import GameIR
 from mechdsl.config import TrainConfig
 from mechdsl.dynamics import MWConfig
 from mechdsl.evaluate import Payoffs, Policy

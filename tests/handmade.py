@@ -1,5 +1,5 @@
 """Models built by hand (no parser): used by back-end tests independent of the front end."""
-from compiler.model import *
+from mechdsl.compiler.model import *
 def alloc_model(M=3):
     f = Follower(name="buyer", fields=[TypeField(name="interest", kind="item")], type_labels=["interest=a","interest=b","interest=c"],
         type_values={"interest":[0,1,2]}, action_name="message", action_labels=[str(k) for k in range(M)], action_values=[float(k) for k in range(M)])

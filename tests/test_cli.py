@@ -4,12 +4,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from compiler.ir import GameIR
+from mechdsl.compiler.ir import GameIR
 from mechdsl.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,6 +74,32 @@ def test_every_command_has_help_with_example(command: str) -> None:
     res = run(command, "--help")
     assert res.exit_code == 0
     assert "Example" in res.output
+
+
+def test_install_exposes_only_the_mechdsl_package(tmp_path: Path) -> None:
+    """compiler/ and grammar/ install as mechdsl.compiler and mechdsl.grammar, so the
+    distribution claims one top-level name.  A regular install is read from its RECORD; an
+    editable one (whose RECORD holds only a finder) is checked by building the wheel."""
+    import importlib.metadata
+    import sysconfig
+    import zipfile
+
+    # the installed one, not a mechdsl.egg-info a build may have left in the checkout
+    (dist,) = importlib.metadata.distributions(name="mechdsl", path=[sysconfig.get_paths()["purelib"]])
+    direct = json.loads(dist.read_text("direct_url.json") or "{}")
+    if direct.get("dir_info", {}).get("editable"):
+        res = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                              "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+        if res.returncode != 0:
+            pytest.skip(f"cannot build the wheel here: {res.stderr.strip().splitlines()[-1:]}")
+        (wheel,) = tmp_path.glob("mechdsl-*.whl")
+        names = zipfile.ZipFile(wheel).namelist()
+    else:
+        names = [str(f) for f in dist.files or []]
+    top = {n.split("/")[0] for n in names if n.endswith(".py") and "/" in n and ".dist-info" not in n}
+    assert top == {"mechdsl"}, top
+    assert any(n.endswith("mechdsl/grammar/mech.lark") for n in names)
+    assert any(n.endswith("mechdsl/compiler/passes/moves.py") for n in names)
 
 
 def test_installed_console_script_carries_grammar(tmp_path: Path) -> None:

@@ -10,9 +10,9 @@ import random
 
 import pytest
 
-import compiler
+from mechdsl import compiler
 import mechdsl
-from compiler.build import build_ir
+from mechdsl.compiler.build import build_ir
 from mechdsl.config import config_for
 from mechdsl.solve import solve
 from mechdsl.train import train

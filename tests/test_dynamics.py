@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from compiler.build import build_ir
-from compiler.model import ActionRef, Choice, Const, Dynamics, Follower, Leader, Model, Table
+from mechdsl.compiler.build import build_ir
+from mechdsl.compiler.model import ActionRef, Choice, Const, Dynamics, Follower, Leader, Model, Table
 from mechdsl.dynamics import (
     MWConfig,
     argmax_strategy,

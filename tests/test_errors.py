@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler import MechError, MechSemanticError, MechSyntaxError, MechUsageError, load, loads
-from compiler.build import build_ir
+from mechdsl.compiler import MechError, MechSemanticError, MechSyntaxError, MechUsageError, load, loads
+from mechdsl.compiler.build import build_ir
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -12,7 +12,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from compiler.errors import MechSemanticError, MechUsageError
+from mechdsl.compiler.errors import MechSemanticError, MechUsageError
 from mechdsl.cli import main
 from mechdsl.config import TrainConfig
 from mechdsl.runs import RunDir, load_tensors, plot_curves
@@ -181,9 +181,9 @@ def test_env_rejects_bad_arguments():
 def test_infinite_payoff_is_an_error_not_nan(monkeypatch):
     """Where the compiler cannot walk the game (too large), the evaluator still refuses
     a payoff that is infinite or NaN somewhere."""
-    import compiler.build as build
-    import compiler.tree as tree
-    from compiler import loads
+    import mechdsl.compiler.build as build
+    import mechdsl.compiler.tree as tree
+    from mechdsl.compiler import loads
     from mechdsl.evaluate import Policy, Tables, evaluate
 
     monkeypatch.setattr(tree, "payoff_range", lambda ir, *a, **k: None)

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-import compiler
-from compiler import MechError, MechSemanticError, MechSizeError, MechSyntaxError, MechUsageError, load, loads
-from compiler.bounds import expr_bounds
-from compiler.build import build_ir
-from compiler.consts import fmt
-from compiler.errors import source_excerpt
-from compiler.model import Span
-from compiler.parse import parse
-from compiler.tree import _size_floor, game_tree, tree_summary
+from mechdsl import compiler
+from mechdsl.compiler import MechError, MechSemanticError, MechSizeError, MechSyntaxError, MechUsageError, load, loads
+from mechdsl.compiler.bounds import expr_bounds
+from mechdsl.compiler.build import build_ir
+from mechdsl.compiler.consts import fmt
+from mechdsl.compiler.errors import source_excerpt
+from mechdsl.compiler.model import Span
+from mechdsl.compiler.parse import parse
+from mechdsl.compiler.tree import _size_floor, game_tree, tree_summary
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"

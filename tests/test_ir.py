@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import mechdsl
-from compiler.ir import GameIR
+from mechdsl.compiler.ir import GameIR
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).parent / "golden"

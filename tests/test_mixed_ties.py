@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from compiler import load, loads
-from compiler.build import build_ir
+from mechdsl.compiler import load, loads
+from mechdsl.compiler.build import build_ir
 from mechdsl.dynamics import MWConfig, expected_mw
 from mechdsl.evaluate import Policy, Tables, evaluate
 from mechdsl.solve import solve

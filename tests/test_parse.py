@@ -11,11 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from compiler import MechSemanticError, MechSyntaxError, parse, to_spec
-from compiler import spec as s
-from compiler.consts import ConstEnv, evaluate
-from compiler.model import Span
-from compiler.parse import COMMON_MISTAKES, parser
+from mechdsl.compiler import MechSemanticError, MechSyntaxError, parse, to_spec
+from mechdsl.compiler import spec as s
+from mechdsl.compiler.consts import ConstEnv, evaluate
+from mechdsl.compiler.model import Span
+from mechdsl.compiler.parse import COMMON_MISTAKES, parser
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").rglob("*.mech"))

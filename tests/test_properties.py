@@ -23,15 +23,15 @@ import torch
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from compiler.build import build_ir
-from compiler.drawing import collapsed_graph, to_dot
-from compiler.ir import GameIR
-from compiler.model import (
+from mechdsl.compiler.build import build_ir
+from mechdsl.compiler.drawing import collapsed_graph, to_dot
+from mechdsl.compiler.ir import GameIR
+from mechdsl.compiler.model import (
     ActionRef, Aggregate, Binary, Choice, ChoiceRef, Const, Dynamics, Follower, If, Item,
     Leader, Model, Outcome, Rounds, Table, TypeField, TypeRef, Unary, Var,
 )
-from compiler.reference import reference_evaluate
-from compiler.tree import game_tree
+from mechdsl.compiler.reference import reference_evaluate
+from mechdsl.compiler.tree import game_tree
 from mechdsl.dynamics import pure, regret
 from mechdsl.evaluate import Policy, Tables, evaluate
 

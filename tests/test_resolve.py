@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import compiler
-from compiler import MechSemanticError, MechUsageError, load, loads
-from compiler import model as m
+from mechdsl import compiler
+from mechdsl.compiler import MechSemanticError, MechUsageError, load, loads
+from mechdsl.compiler import model as m
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").rglob("*.mech"))

@@ -13,8 +13,8 @@ import torch
 from click.testing import CliRunner
 from scipy.optimize import linprog
 
-from compiler.build import build_ir
-from compiler.model import (
+from mechdsl.compiler.build import build_ir
+from mechdsl.compiler.model import (
     ActionRef,
     Binary,
     Choice,
@@ -483,7 +483,7 @@ def test_help_has_an_example():
 
 
 def test_unknown_follower_model_is_rejected():
-    from compiler.errors import MechUsageError
+    from mechdsl.compiler.errors import MechUsageError
 
     with pytest.raises(MechUsageError):
         S.solve(build_ir(table_model(MAINTAIN)), follower_model="nash")

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from compiler import loads
-from compiler.build import build_ir
-from compiler.parse import parse
-from compiler.spec import ActionDecl, AgentDecl, AgentsDecl
-from compiler.transform import to_spec
+from mechdsl.compiler import loads
+from mechdsl.compiler.build import build_ir
+from mechdsl.compiler.parse import parse
+from mechdsl.compiler.spec import ActionDecl, AgentDecl, AgentsDecl
+from mechdsl.compiler.transform import to_spec
 from mechdsl.certificate import certify
 from mechdsl.dynamics import MWConfig, expected_mw
 from mechdsl.evaluate import Policy, Tables, evaluate
@@ -89,7 +89,7 @@ def _brute(tb, logw, V):
 def test_joint_readings_equal_brute_force(spec, sets):
     """Random policies, all at once (the batched path), against enumerating every joint
     choice of tied actions one policy at a time."""
-    from compiler import load
+    from mechdsl.compiler import load
 
     ir = build_ir(load(str(ROOT / "specs" / f"{spec}.mech"), sets))
     tb = Tables(ir)
@@ -110,7 +110,7 @@ def test_joint_readings_equal_brute_force(spec, sets):
 def test_certificate_on_a_tie_sensitive_policy():
     """The correlated spec's first-best policy relies on low agents (indifferent) saying
     0: its certificate shows the readings disagree and refuses to certify it."""
-    from compiler import load
+    from mechdsl.compiler import load
 
     ir = build_ir(load(str(ROOT / "specs" / "examples" / "correlated.mech")))
     sol = solve(ir, ties="first")

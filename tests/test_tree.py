@@ -11,12 +11,12 @@ import re
 import pytest
 import torch
 
-from compiler.build import build_ir
-from compiler.drawing import collapsed_graph, to_dot
-from compiler.ir import GameIR
-from compiler.model import Rounds
-from compiler.reference import reference_evaluate
-from compiler.tree import KINDS, TreeError, game_tree, tree_summary
+from mechdsl.compiler.build import build_ir
+from mechdsl.compiler.drawing import collapsed_graph, to_dot
+from mechdsl.compiler.ir import GameIR
+from mechdsl.compiler.model import Rounds
+from mechdsl.compiler.reference import reference_evaluate
+from mechdsl.compiler.tree import KINDS, TreeError, game_tree, tree_summary
 from handmade import ESCAPE, MAINTAIN, alloc_model, spm_model, table_model
 from mechdsl.evaluate import Policy, Tables, evaluate
 

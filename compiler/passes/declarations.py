@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Optional
 
-from compiler import model as m
-from compiler import spec as s
-from compiler.consts import ConstEnv, Value, did_you_mean, evaluate, fmt, number, whole
-from compiler.errors import MechError, MechUsageError
-from compiler.limits import MAX_FOLLOWERS, too_big
-from compiler.model import Span
-from compiler.passes.state import Agent, State, article, error, file_start, line_of
+from mechdsl.compiler import model as m
+from mechdsl.compiler import spec as s
+from mechdsl.compiler.consts import ConstEnv, Value, did_you_mean, evaluate, fmt, number, whole
+from mechdsl.compiler.errors import MechError, MechUsageError
+from mechdsl.compiler.limits import MAX_FOLLOWERS, too_big
+from mechdsl.compiler.model import Span
+from mechdsl.compiler.passes.state import Agent, State, article, error, file_start, line_of
 
 
 def check_statements(st: State) -> None:
@@ -60,8 +60,8 @@ def evaluate_params(st: State) -> None:
 def override_value(name: str, text: str, st: State) -> Value:
     """The value of `--set name=text`, over the params declared before `name`.  Its
     errors point into the text `name=text`, shown as the file "--set"."""
-    from compiler.parse import parse  # local: parse imports nothing from here, but keep stages apart
-    from compiler.transform import to_spec
+    from mechdsl.compiler.parse import parse  # local: parse imports nothing from here, but keep stages apart
+    from mechdsl.compiler.transform import to_spec
 
     try:
         return evaluate(to_spec(parse(text, start="value")), ConstEnv(params=st.params, budget=st.budget))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 
-from compiler import model as m
-from compiler import spec as s
-from compiler.consts import did_you_mean, fmt, number, number_list
-from compiler.passes.state import (
+from mechdsl.compiler import model as m
+from mechdsl.compiler import spec as s
+from mechdsl.compiler.consts import did_you_mean, fmt, number, number_list
+from mechdsl.compiler.passes.state import (
     Action, FiniteSet, State, agent_ref, check_finite, error, file_start, line_of, listing,
 )
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import collections
 import math
 
-from compiler import model as m
-from compiler import spec as s
-from compiler.consts import did_you_mean, evaluate, fmt
-from compiler.limits import MAX_PAYOFF_NODES, too_big
-from compiler.passes.state import NAMED_OBJECTIVES, FiniteSet, State, TableInfo, error, line_of, listing
-from compiler.typecheck import Scope, number_expr
+from mechdsl.compiler import model as m
+from mechdsl.compiler import spec as s
+from mechdsl.compiler.consts import did_you_mean, evaluate, fmt
+from mechdsl.compiler.limits import MAX_PAYOFF_NODES, too_big
+from mechdsl.compiler.passes.state import NAMED_OBJECTIVES, FiniteSet, State, TableInfo, error, line_of, listing
+from mechdsl.compiler.typecheck import Scope, number_expr
 
 
 def resolve_tables(st: State) -> None:

@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 
-from compiler import spec as s
-from compiler.consts import did_you_mean, evaluate, fmt, hashable, number, number_list
-from compiler.limits import MAX_LIST, MAX_TYPE_PROFILES, too_big
-from compiler.passes.state import (
+from mechdsl.compiler import spec as s
+from mechdsl.compiler.consts import did_you_mean, evaluate, fmt, hashable, number, number_list
+from mechdsl.compiler.limits import MAX_LIST, MAX_TYPE_PROFILES, too_big
+from mechdsl.compiler.passes.state import (
     PROB_TOLERANCE, FieldInfo, State, agent_ref, check_finite, error, line_of, listing,
 )
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 
-from compiler import model as m
-from compiler import spec as s
-from compiler.consts import did_you_mean, evaluate, fmt, number, whole
-from compiler.limits import MAX_SUB_EPISODES, too_big
-from compiler.model import TIE_READINGS
-from compiler.passes.state import DYNAMICS_KEYS, State, error, line_of
+from mechdsl.compiler import model as m
+from mechdsl.compiler import spec as s
+from mechdsl.compiler.consts import did_you_mean, evaluate, fmt, number, whole
+from mechdsl.compiler.limits import MAX_SUB_EPISODES, too_big
+from mechdsl.compiler.model import TIE_READINGS
+from mechdsl.compiler.passes.state import DYNAMICS_KEYS, State, error, line_of
 
 
 def resolve_dynamics(st: State) -> None:

@@ -7,12 +7,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
-from compiler import model as m
-from compiler import spec as s
-from compiler.consts import ConstEnv, Value, did_you_mean, fmt
-from compiler.errors import MechSemanticError
-from compiler.limits import Budget, const_budget, payoff_budget
-from compiler.model import Span
+from mechdsl.compiler import model as m
+from mechdsl.compiler import spec as s
+from mechdsl.compiler.consts import ConstEnv, Value, did_you_mean, fmt
+from mechdsl.compiler.errors import MechSemanticError
+from mechdsl.compiler.limits import Budget, const_budget, payoff_budget
+from mechdsl.compiler.model import Span
 
 
 PROB_TOLERANCE = 1e-9

@@ -6,7 +6,7 @@ from typing import Optional
 
 import click
 
-from compiler.summary import summary
+from mechdsl.compiler.summary import summary
 from mechdsl.options import load_ir, spec_argument
 
 
@@ -27,8 +27,8 @@ def compile_command(spec: str, sets: tuple[str, ...], fmt: str, output: Optional
     if fmt == "json":
         text = ir.to_json(indent=1)
     elif fmt == "dot":
-        from compiler.drawing import collapsed_graph, to_dot
-        from compiler.tree import game_tree
+        from mechdsl.compiler.drawing import collapsed_graph, to_dot
+        from mechdsl.compiler.tree import game_tree
 
         graph = game_tree(ir, max_nodes=2000)
         text = to_dot(graph if graph is not None else collapsed_graph(ir))

@@ -5,7 +5,7 @@ import json
 
 import click
 
-from compiler.errors import MechError
+from mechdsl.compiler.errors import MechError
 from mechdsl.options import Count, json_option, load_ir, spec_argument, ties_option
 
 

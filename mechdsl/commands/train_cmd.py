@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from compiler.consts import did_you_mean
-from compiler.errors import MechUsageError
+from mechdsl.compiler.consts import did_you_mean
+from mechdsl.compiler.errors import MechUsageError
 from mechdsl.progress import Progress
 from mechdsl.options import Count, json_option, load_ir, parse_sets, spec_argument, ties_option
 from mechdsl.report import build_report, report_json, report_text, seed_from_checkpoint

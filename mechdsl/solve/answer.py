@@ -8,9 +8,9 @@ from typing import Any, Optional
 import torch
 from pydantic import BaseModel
 
-from compiler.ir import GameIR
+from mechdsl.compiler.ir import GameIR
 from mechdsl.certificate import Certificate
-from compiler.model import DEFAULT_TIES
+from mechdsl.compiler.model import DEFAULT_TIES
 from mechdsl.dynamics import MWConfig, expected_mw, leader_value, pure, regret
 from mechdsl.evaluate import Policy, Tables, evaluate
 from mechdsl.solve.space import children, PolicySpace

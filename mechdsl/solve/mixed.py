@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.errors import MechSizeError
+from mechdsl.compiler.errors import MechSizeError
 from mechdsl.dynamics import MWConfig
 from mechdsl.solve.answer import Solution, check_policy, finish, none_found
 from mechdsl.solve.profile_lp import INTERIOR_STEP, solve_profiles

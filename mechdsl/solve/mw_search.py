@@ -7,7 +7,7 @@ from typing import Optional
 
 import torch
 
-from compiler.errors import MechSizeError
+from mechdsl.compiler.errors import MechSizeError
 from mechdsl.dynamics import MWConfig
 from mechdsl.solve.batch_mw import BatchMW
 from mechdsl.solve.profiles import all_profiles, profile_count, profile_table, Profiles

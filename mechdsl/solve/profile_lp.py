@@ -30,8 +30,8 @@ from typing import Optional
 import numpy as np
 import torch
 
-from compiler.errors import MechSizeError
-from compiler.model import DEFAULT_TIES
+from mechdsl.compiler.errors import MechSizeError
+from mechdsl.compiler.model import DEFAULT_TIES
 from mechdsl.dynamics import MWConfig
 from mechdsl.solve.batch_mw import BatchMW
 from mechdsl.solve.profiles import all_profiles, profile_count, profile_table, Profiles

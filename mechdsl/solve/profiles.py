@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from compiler.ir import GameIR
+from mechdsl.compiler.ir import GameIR
 from mechdsl.evaluate import Tables
 from mechdsl.solve.space import chunk, PolicySpace
 

@@ -2,7 +2,7 @@
 mixture), then the followers' strategies per type."""
 from __future__ import annotations
 
-from compiler.ir import GameIR
+from mechdsl.compiler.ir import GameIR
 from mechdsl.certificate import render as render_certificate
 from mechdsl.solve.answer import Solution
 from mechdsl.solve.space import children

@@ -6,8 +6,8 @@ import time
 from typing import Optional
 
 
-from compiler.errors import MechSizeError, MechUsageError
-from compiler.ir import GameIR
+from mechdsl.compiler.errors import MechSizeError, MechUsageError
+from mechdsl.compiler.ir import GameIR
 from mechdsl.dynamics import MWConfig
 from mechdsl.evaluate import Tables, single_thread
 from mechdsl.certificate import certify, certify_profile

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from compiler.errors import MechSizeError
-from compiler.ir import GameIR
+from mechdsl.compiler.errors import MechSizeError
+from mechdsl.compiler.ir import GameIR
 from mechdsl.evaluate import Policy, Tables, evaluate
 
 VALUE_TOL = 1e-9  # values this close are ties
