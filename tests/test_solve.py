@@ -176,6 +176,13 @@ def test_examples():
     (mix,) = sol["policy"].values()
     assert [mix[f"cover=t{i}"] for i in (1, 2, 3)] == pytest.approx([21 / 44, 15 / 44, 2 / 11])
 
+    # Bayesian: -1/2 as the cover of t1 rises to 3/5, where kind 0 turns indifferent
+    sol = solve_json(EXAMPLES / "bayesian_security.mech")
+    assert sol["value"] == pytest.approx(-0.5) and sol["supremum"]
+    assert -0.5 - 0.01 < sol["policy_value"] < -0.5
+    sol = solve_json(EXAMPLES / "bayesian_security.mech", "--follower-model", "favourable")
+    assert sol["value"] == pytest.approx(-0.5) and sol["exact"]
+
     # a low agent earns 0 whatever it says: read against the leader, it sends the message
     # that hides the high agent in one of the two one-high states (0.4 + 0.2); read as the
     # paper's code does (first action), both reveal and the first best 1 is reached
