@@ -57,10 +57,13 @@ def _zoom(ax, *arrays, floor: float = 1e-3) -> None:
     ax.set_ylim(lo - pad, hi + pad)
 
 
-def _line(ax, grid, mean, std, label, band: Optional[str], style="-", color=None):
+def _line(ax, grid, mean, std, label, band: Optional[str], style="-", color=None, floor=None):
+    import numpy as np
+
     line = ax.plot(grid, mean, style, label=label, color=color, lw=1.4)[0]
     if band is not None:
-        ax.fill_between(grid, mean - std, mean + std, color=line.get_color(), alpha=0.22, lw=0, label=band)
+        lo = mean - std if floor is None else np.maximum(mean - std, floor)  # regret and loss are >= 0
+        ax.fill_between(grid, lo, mean + std, color=line.get_color(), alpha=0.22, lw=0, label=band)
     return line
 
 
@@ -135,7 +138,7 @@ def draw(curves: dict[int, list[dict[str, float]]], title: str, optimum_normaliz
 
     for ax, (key, ylabel, log) in zip(axes[1:], panels):
         m, s = _stats(curves, key, grid)
-        _line(ax, grid, m, s, None, band, color="tab:red" if key == "regret" else "tab:purple")
+        _line(ax, grid, m, s, None, band, color="tab:red" if key == "regret" else "tab:purple", floor=0.0)
         finite = m[np.isfinite(m)]
         if len(finite) and not finite.any() and not np.nan_to_num(s).any():
             ax.set_ylim(-0.05, 1)  # no zoom onto float noise around a constant 0
@@ -144,7 +147,7 @@ def draw(curves: dict[int, list[dict[str, float]]], title: str, optimum_normaliz
         elif log and len(finite) and (finite > 0).all() and ((m - s)[np.isfinite(m)] > 0).all():
             ax.set_yscale("log")
         else:
-            _zoom(ax, m - s, m + s, floor=1e-6)
+            _zoom(ax, np.maximum(m - s, 0.0), m + s, floor=1e-6)
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
     axes[-1].set_xlabel("environment steps")

@@ -113,11 +113,13 @@ class Progress:
             return self
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn
+        from rich.table import Column
 
         Speed, Left = _columns()
         self.bar = Progress(
-            TextColumn("[bold]seed {task.fields[seed]}"), BarColumn(bar_width=20),
-            TextColumn("{task.fields[steps]} steps  value {task.fields[value]}"), Speed(), Left(),
+            TextColumn("[bold]seed {task.fields[seed]}"), BarColumn(bar_width=10),
+            TextColumn("{task.fields[steps]} steps value {task.fields[value]}"), Speed(),
+            Left(table_column=Column(no_wrap=True)),
             console=self.console or Console(stderr=True), transient=False,
         )
         self.bar.__enter__()
