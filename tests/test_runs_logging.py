@@ -173,3 +173,16 @@ def test_sigint_writes_partial_results_and_resume_continues(tmp_path):
         for seed in (0, 1):
             steps = [s for s, _ in read_scalars(out / "tb" / f"seed-{seed}")["eval/greedy_value"]]
             assert steps == [int(r["steps"]) for r in rows if r["seed"] == seed]
+
+
+def test_check_and_compile_never_import_the_writers():
+    """TensorBoard and matplotlib load only when a run logs or plots."""
+    code = ("import sys\nfrom mechdsl.cli import main\n"
+            f"for cmd in (['check', {ALLOCATION!r}], ['compile', {ALLOCATION!r}]):\n"
+            "    try:\n        main(cmd)\n    except SystemExit as e:\n        assert not e.code, e.code\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorboard', 'matplotlib')\n"
+            "             or m == 'torch.utils.tensorboard'))\n")
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines()[-1] == "[]"
