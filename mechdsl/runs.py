@@ -8,9 +8,12 @@ numbered directory, and only `--resume` continues an existing one.
         metrics.csv      one row per greedy evaluation (all seeds)
         checkpoint.pt    resume state; written atomically (tmp + os.replace) every
                          `checkpoint_every` seconds, after each seed and on Ctrl-C
-        policy.pt        the learned greedy maps of every seed (atomic)
-        summary.json     value, optimum, gap, regret, steps, seconds, seeds, per seed
-        curve.png        mean +- std over seeds of the normalized leader reward vs steps
+        policy.pt        the learned greedy maps of every seed (atomic; on Ctrl-C: so far)
+        summary.json     the report: value, optimum, gap, regret, certificate, per seed
+        curve.png/.svg   the curve: value, regret and value loss, mean +- 1 std over seeds
+        tb/seed-N/       TensorBoard event files, one run per seed (mechdsl.tblog)
+
+README.md's "The run directory" section describes the same files for users.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ import torch
 
 from mechdsl.compiler.errors import MechUsageError
 from mechdsl.compiler.ir import GameIR
+from mechdsl.curves import plot_curves  # noqa: F401  (re-exported: the figure of a run)
 
 METRIC_FIELDS = [
     "seed", "steps", "seconds", "iteration", "value", "best", "normalized", "regret", "greedy_reward", "return",
@@ -264,49 +268,30 @@ class RunDir:
     def plot(self, curves: dict[int, list[dict[str, float]]], title: str, optimum_normalized: Optional[float] = None) -> Optional[Path]:
         return plot_curves(curves, self.path / "curve.png", title, optimum_normalized)
 
+    # -- results ----------------------------------------------------------------------------
+    def runs_so_far(self, ir: GameIR) -> list[dict[str, Any]]:
+        """The seeds the checkpoint holds: finished ones as they ended, an interrupted one
+        as the best greedy map it had shown (what `eval` and Ctrl-C report)."""
+        from mechdsl.report import seed_from_checkpoint
 
-def plot_curves(curves: dict[int, list[dict[str, float]]], path: Path, title: str,
-                optimum_normalized: Optional[float] = None) -> Optional[Path]:
-    """The paper's figure: mean +- std over seeds of the greedy policy's normalized reward
-    (the POMDP's reward phase) against environment steps; the exact value dashed."""
-    import matplotlib
+        ckpt = self.load_checkpoint() or {}
+        runs = list(ckpt.get("done", []))
+        if ckpt.get("partial"):
+            runs.append(seed_from_checkpoint(ir, self.read_config(), ckpt["partial"]))
+        return runs
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
+    def write_results(self, ir: GameIR, runs: list[dict[str, Any]], config: dict[str, Any], spec: str,
+                      sets: dict[str, str], solve_limit: int, title: str, interrupted: bool = False) -> dict[str, Any]:
+        """policy.pt, summary.json and the curve from `runs` -- at the end of training, or on
+        Ctrl-C with the seeds so far (`interrupted` is then true in the summary)."""
+        from mechdsl.report import build_report
 
-    curves = {s: c for s, c in curves.items() if c}
-    if not curves:
-        return None
-    end = max(c[-1]["steps"] for c in curves.values())
-    grid = np.linspace(0, end, 200)
-
-    def held(rows, key):  # the value in force at each grid step (held after a run stops)
-        xs = np.array([r["steps"] for r in rows])
-        ys = np.array([r[key] for r in rows])
-        idx = np.searchsorted(xs, grid, side="right") - 1
-        return np.where(idx >= 0, ys[idx.clip(0)], np.nan)
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for key, label, style in (("greedy_reward", "reward (POMDP reward phase)", "-"), ("normalized", "exact value", "--")):
-        ys = np.array([held(rows, key) for rows in curves.values()])
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # grid points before any evaluation
-            mean, std = np.nanmean(ys, 0), np.nanstd(ys, 0)
-        line = ax.plot(grid, mean, style, label=label)[0]
-        if key == "greedy_reward":
-            ax.fill_between(grid, mean - std, mean + std, color=line.get_color(), alpha=0.25)
-    if optimum_normalized is not None:
-        ax.axhline(optimum_normalized, color="gray", lw=0.8, ls=":", label="optimum")
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel("normalized leader reward")
-    ax.set_ylim(-0.02, 1.02)
-    safe = title.replace("$", r"\$")  # a `$` in a file name is not mathtext
-    ax.set_title(f"{safe} ({len(curves)} seed{'s' if len(curves) != 1 else ''})")
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+        self.save_policy(runs)
+        report = build_report(ir, runs, config_dict=config, spec=spec, sets=sets, solve_limit=solve_limit,
+                              seconds=sum(float(r.get("seconds", 0.0)) for r in runs))
+        report["run_dir"] = str(self.path)
+        if interrupted:
+            report["interrupted"] = True
+        self.write_summary(report)
+        self.plot({int(r["seed"]): r["curve"] for r in runs}, title, report.get("optimum_normalized"))
+        return report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import shutil
 import threading
 from pathlib import Path
 
@@ -51,9 +52,7 @@ def test_run_files_load_without_running_code(trained, tmp_path):
     marker = tmp_path / "pwned"
     Exploit.marker = str(marker)
     copy = tmp_path / "copy"
-    copy.mkdir()
-    for f in trained.iterdir():
-        (copy / f.name).write_bytes(f.read_bytes())
+    shutil.copytree(trained, copy)  # the whole run directory, tb/ included
     torch.save({"runs": [Exploit()]}, copy / "policy.pt")
     res = run(["eval", str(copy)])
     assert res.exit_code == 2 and "policy.pt" in res.output and "not a mechdsl run file" in res.output
@@ -73,9 +72,7 @@ def test_run_files_load_without_running_code(trained, tmp_path):
 ])
 def test_damaged_run_files_are_named(trained, tmp_path, name, content, expect):
     copy = tmp_path / "copy"
-    copy.mkdir()
-    for f in trained.iterdir():
-        (copy / f.name).write_bytes(f.read_bytes())
+    shutil.copytree(trained, copy)  # the whole run directory, tb/ included
     (copy / name).write_bytes(content)
     res = run(["eval", str(copy)])
     assert res.exit_code == 2 and expect in res.output and name in res.output

@@ -14,7 +14,8 @@ from mechdsl.compiler.consts import did_you_mean
 from mechdsl.compiler.errors import MechUsageError
 from mechdsl.progress import Progress
 from mechdsl.options import Count, json_option, load_ir, parse_sets, spec_argument, ties_option
-from mechdsl.report import build_report, report_json, report_text, seed_from_checkpoint
+from mechdsl.report import build_report, report_json, report_text
+from mechdsl.tblog import TBLogger
 
 
 def _options(values: tuple[str, ...]) -> dict[str, str]:
@@ -91,30 +92,46 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
         run.write_inputs(spec, ir, config, sets_d)
         resume_blob = None
 
-    curves: dict[int, list] = {}
     progress = Progress(config, disable=as_json)
+    tb = TBLogger(run.path)
+    if resume:
+        tb.replay(run.read_metrics())  # the event files say what the rewound metrics say
 
     def on_eval(row: dict[str, Any]) -> None:
         run.append_metrics(row)
-        curves.setdefault(int(row["seed"]), []).append(row)
+        tb.log(row)
         progress.update(row)
 
-    try:
-        with progress:
-            result = train(config, ir, callback=on_eval, resume=resume_blob, checkpoint=run.save_checkpoint)
-    except KeyboardInterrupt:
-        click.echo("\n" + interrupted_message(run, spec, resuming=resume_blob is not None), err=True)
-        sys.exit(130)
-
-    runs = [asdict(r) for r in result.runs]
-    run.save_policy(runs)
-    report = build_report(ir, runs, config_dict=asdict(config), spec=spec, sets=sets_d, solve_limit=solve_limit,
-                          seconds=sum(r.seconds for r in result.runs))
-    report["run_dir"] = str(run.path)
-    run.write_summary(report)
-    all_curves = {r["seed"]: r["curve"] for r in runs}
-    run.plot(all_curves, _title(spec, sets_d), report.get("optimum_normalized"))
+    finish = dict(ir=ir, config=asdict(config), spec=spec, sets=sets_d, solve_limit=solve_limit,
+                  title=_title(spec, sets_d))
+    with tb:
+        try:
+            with progress:
+                result = train(config, ir, callback=on_eval, resume=resume_blob, checkpoint=run.save_checkpoint)
+        except KeyboardInterrupt:
+            _interrupted(run, tb, finish, resuming=resume_blob is not None, as_json=as_json)
+            sys.exit(130)
+        report = run.write_results(runs=[asdict(r) for r in result.runs], **finish)
+        tb.summary(report_text(report), report.get("optimum"), {r.seed: r.steps for r in result.runs})
     click.echo(report_json(report) if as_json else report_text(report))
+
+
+def _interrupted(run, tb, finish: dict[str, Any], resuming: bool, as_json: bool) -> None:
+    """Ctrl-C: the summary, curve and policy of the seeds so far (from the checkpoint
+    just written, or the one resumed from), then how to continue.  A second Ctrl-C
+    skips the summary, never the hint."""
+    saved = 0
+    if run.checkpoints_saved or resuming:
+        try:
+            runs = run.runs_so_far(finish["ir"])
+            if runs:
+                report = run.write_results(runs=runs, interrupted=True, **finish)
+                tb.summary(report_text(report), report.get("optimum"), {r["seed"]: int(r["steps"]) for r in runs})
+                click.echo("\n" + (report_json(report) if as_json else report_text(report)))
+                saved = len(runs)
+        except KeyboardInterrupt:
+            pass
+    click.echo("\n" + interrupted_message(run, finish["spec"], resuming, saved), err=True)
 
 
 @click.command("eval")
@@ -138,10 +155,7 @@ def eval_command(run_dir: str, solve_limit: int, as_json: bool) -> None:
     ir = run.read_ir()
     saved = run.load_policy()
     if saved is None:
-        ckpt = run.load_checkpoint() or {}
-        runs = list(ckpt.get("done", []))
-        if ckpt.get("partial"):
-            runs.append(seed_from_checkpoint(ir, meta, ckpt["partial"]))
+        runs = run.runs_so_far(ir)
         if not runs:
             raise MechUsageError(f"{run_dir} has no saved policy yet", hint="train first, or wait for a checkpoint")
     else:
@@ -158,12 +172,15 @@ def _title(spec: str, sets: dict[str, str]) -> str:
     return Path(spec).stem + (f" ({extra})" if extra else "")
 
 
-def interrupted_message(run, spec: str, resuming: bool) -> str:
+def interrupted_message(run, spec: str, resuming: bool, seeds_written: int = 0) -> str:
     """What Ctrl-C left behind, as it is: only a checkpoint this process wrote (or the one
     it resumed from) can be continued."""
     again = f"  mechdsl train {spec} --out {run.path} --resume"
+    wrote = (f"\nwritten: summary.json, curve.png, curve.svg and policy.pt of the {seeds_written} "
+             f"seed{'s' if seeds_written != 1 else ''} so far") if seeds_written else ""
     if run.checkpoints_saved:
-        return f"interrupted: checkpoint saved in {run.path}; continue with\n{again}"
+        return f"interrupted: checkpoint saved in {run.path}{wrote}; continue with\n{again}"
     if resuming:
-        return f"interrupted before a new checkpoint: {run.path} keeps the checkpoint it resumed from; continue with\n{again}"
+        return (f"interrupted before a new checkpoint: {run.path} keeps the checkpoint it resumed from{wrote}; "
+                f"continue with\n{again}")
     return f"interrupted before the first checkpoint: nothing to resume in {run.path}; start again without --resume"
