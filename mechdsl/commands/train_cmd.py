@@ -132,11 +132,11 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
     report = build_report(ir, runs, config_dict=asdict(config), spec=spec, sets=sets_d, solve_limit=solve_limit,
                           seconds=sum(r.seconds for r in result.runs))
     report["run_dir"] = str(run.path)
-    result = report_result(report, "train")
-    run.write_summary(result)
+    summary = report_result(report, "train")  # summary.json: the documented result (docs/results.md)
+    run.write_summary(summary)
     all_curves = {r["seed"]: r["curve"] for r in runs}
     run.plot(all_curves, _title(spec, sets_d), report.get("optimum_normalized"))
-    click.echo(dumps(result) if as_json else report_text(report, exact))
+    click.echo(dumps(summary) if as_json else report_text(report, exact))
 
 
 @click.command("eval")
