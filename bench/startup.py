@@ -33,6 +33,8 @@ MAIN = "from mechdsl.cli import main; main()"
 CASES = [  # (row name, python arguments, mechdsl arguments or None)
     ("bare python", ["-c", "pass"], None),
     ("import pydantic, lark", ["-c", "import pydantic, lark"], None),
+    # `import pydantic` is lazy: a CLI that defines a model also pays for BaseModel (and click)
+    ("import click, lark, pydantic.BaseModel", ["-c", "import click, lark; from pydantic import BaseModel"], None),
     ("check", ["-c", MAIN, "check", SPEC], ["check", SPEC]),
     ("compile", ["-c", MAIN, "compile", SPEC], ["compile", SPEC]),
     ("solve --help", ["-c", MAIN, "solve", "--help"], ["solve", "--help"]),
@@ -69,7 +71,8 @@ def measure(cwd: Path, runs: int, cache: Path) -> dict[str, tuple[float, float, 
     env = dict(os.environ, MECHDSL_CACHE_DIR=str(cache), PYTHONDONTWRITEBYTECODE="0")
     out = {}
     shutil.rmtree(cache, ignore_errors=True)
-    wall, cpu = _timed(CASES[2][1], cwd, env)  # the first run after install: builds the parser cache
+    check = next(args for name, args, _ in CASES if name == "check")
+    wall, cpu = _timed(check, cwd, env)  # the first run after install: builds the parser cache
     out["check (first run)"] = (wall, cpu, None)
     for name, args, argv in CASES:
         _timed(args, cwd, env)  # warm the disk cache and the .pyc files
