@@ -176,7 +176,7 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default="", help="comma-separated substrings of spec names")
     ap.add_argument("--variants", default=DEFAULT_VARIANTS, help="param variants per spec stem")
     ap.add_argument("--ppo", default=DEFAULT_PPO, help="specs (stem[:name=v]) also run with plain PPO; '' for none")
-    ap.add_argument("--option", "-o", action="append", default=[], metavar="NAME=VALUE", help="TrainConfig override")
+    ap.add_argument("--option", "-O", action="append", default=[], metavar="NAME=VALUE", help="TrainConfig override")
     ap.add_argument("--workers", type=int, default=1, help="parallel processes (timings then share the CPU)")
     ap.add_argument("--solve-limit", type=float, default=1e7)
     ap.add_argument("--sb3-spec", default="escape", help="spec stem for the SB3 comparison; '' to skip")

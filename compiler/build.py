@@ -139,7 +139,7 @@ def _build(model: Model) -> GameIR:
         if key in index:
             return index[key]
         vis_txt = ",".join(model.followers[i].name for i in range(n) if not visited[i])
-        left = ",".join(f"{model.items[j].name}x{stock[j]}" for j in range(m) if stock[j])
+        left = ",".join(model.items[j].name + (f" x{stock[j]}" if stock[j] > 1 else "") for j in range(m) if stock[j])
         label = f"[{class_labels[c]}]"
         if k >= 0:
             label += f" [{choose_label(k)}]"

@@ -43,10 +43,10 @@ class MechError(Exception):
         return self
 
     def render(self) -> str:
-        where = self.path or "<spec>"
+        where = self.path or ("<spec>" if self.span is not None else "")
         if self.span is not None:
             where += f":{self.span.line}:{self.span.column}"
-        lines = [f"{where}: {self.kind}: {self.message}"]
+        lines = [f"{where}: {self.kind}: {self.message}" if where else f"{self.kind}: {self.message}"]
         source = self.source if self.source is not None else _read(self.path) if self.span is not None else None
         if self.span is not None and source is not None:
             lines += source_excerpt(source, self.span)

@@ -13,6 +13,7 @@ import lark
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from mechdsl.compiler.errors import MechSizeError, MechSyntaxError
+from mechdsl.compiler.lalr_cache import cached_lalr
 from mechdsl.compiler.limits import MAX_DOC_CHARS, MAX_NESTING, MAX_SOURCE_CHARS, MAX_TOKENS, show
 from mechdsl.compiler.model import Span
 
@@ -81,10 +82,11 @@ def parser() -> lark.Lark:
     """The LALR parser, built once (start rules: `start` for files, `value` for --set).
 
     The basic lexer reserves every keyword everywhere, so `item x units 2` and the
-    outcome `units(i)` both read `units` as the keyword.
+    outcome `units(i)` both read `units` as the keyword.  The tables are cached as JSON
+    (`compiler.lalr_cache`) so a command does not rebuild them at every start.
     """
     text = (importlib.resources.files("mechdsl.grammar") / "mech.lark").read_text(encoding="utf-8")
-    return lark.Lark(text, parser="lalr", lexer="basic", propagate_positions=True, start=["start", "value"])
+    return cached_lalr(text, parser="lalr", lexer="basic", propagate_positions=True, start=["start", "value"])
 
 
 @functools.lru_cache(maxsize=1)

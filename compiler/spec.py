@@ -14,7 +14,7 @@ from mechdsl.compiler.model import Span
 
 
 class Node(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     span: Span
 
 

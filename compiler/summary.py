@@ -59,13 +59,19 @@ def summary(ir: GameIR) -> str:
         out.append(f"  #{s.id} {s.label}: {legal} actions")
     if ir.n_infosets > MAX_LISTED:
         out.append(f"  ... {ir.n_infosets - MAX_LISTED} more")
-    out.append(f"objective: {model.objective_name}   bounds [{ir.objective_bounds[0]:g}, {ir.objective_bounds[1]:g}]")
+    named = "" if model.objective_name == "objective" else f"{model.objective_name}   "  # not `objective: objective`
+    out.append(f"objective: {named}bounds [{ir.objective_bounds[0]:g}, {ir.objective_bounds[1]:g}]")
     d = model.dynamics
     out.append(f"dynamics: MW step {d.step:g}, T={d.equilibrium} equilibrium + R={d.reward} reward sub-episodes, "
                f"ties read {d.ties}")
     ts = tree_summary(ir)
     out.append("game tree: " + ", ".join(f"{k}={v}" for k, v in ts.items()))
     return "\n".join(out)
+
+
+def plural(n: int, word: str, many: str = "") -> str:
+    """`1 follower`, `2 followers`."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
 def _marginals(ir: GameIR) -> list[list[float]]:

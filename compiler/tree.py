@@ -27,13 +27,13 @@ from __future__ import annotations
 import itertools
 import math
 from collections import deque
-from typing import Callable, NamedTuple, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, NamedTuple, Optional, Sequence
 
-import networkx as nx
-
-from mechdsl.compiler.drawing import collapsed_size
 from mechdsl.compiler.interpreter import TOL, Scope, checked_payoff, weight, worth
 from mechdsl.compiler.ir import GameIR
+
+if TYPE_CHECKING:  # networkx is imported where a tree is built: `check` never needs it
+    import networkx as nx
 
 KINDS = ("chance", "follower", "leader", "response", "terminal")
 MAX_NODES = 200_000
@@ -311,6 +311,8 @@ def game_tree(ir: GameIR, max_nodes: int = MAX_NODES) -> Optional[nx.DiGraph]:
     """
     if ir.interval is not None or _size_floor(ir) > max_nodes:
         return None
+    import networkx as nx
+
     game = _Game(ir)
     g = nx.DiGraph()
     root = game.root()
@@ -345,6 +347,8 @@ def tree_summary(ir: GameIR, max_nodes: int = SUMMARY_NODES) -> dict:
             stack.extend((child, d + 1) for _, child in game.children(st))
     nodes = sum(counts.values())
     if not nodes or nodes > max_nodes:
+        from mechdsl.compiler.drawing import collapsed_size
+
         n_nodes, n_edges = collapsed_size(ir)
         reason = "interval prices" if ir.interval is not None else f"more than {max_nodes} nodes"
         return {"view": "collapsed", "reason": reason, "infosets": ir.n_infosets, "nodes": n_nodes, "edges": n_edges}

@@ -16,11 +16,27 @@ import os as _os
 if not _os.path.isdir(_os.path.join(__path__[0], "compiler")):
     __path__.append(_os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))
 
-from mechdsl.compiler.build import build_ir
-from mechdsl.compiler.ir import GameIR
-from mechdsl.compiler.model import Model
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mechdsl.compiler.ir import GameIR
+    from mechdsl.compiler.model import Model
 
 __all__ = ["load", "compile", "GameIR", "Model", "make_env"]
+
+
+def __getattr__(name: str):
+    """`GameIR` and `Model` on first use: `import mechdsl` (and so every command's start)
+    does not pay for the compiler until a command needs it."""
+    if name == "GameIR":
+        from mechdsl.compiler.ir import GameIR
+
+        return GameIR
+    if name == "Model":
+        from mechdsl.compiler.model import Model
+
+        return Model
+    raise AttributeError(f"module 'mechdsl' has no attribute {name!r}")
 
 
 def load(path: str, overrides: dict | None = None) -> Model:
@@ -32,6 +48,8 @@ def load(path: str, overrides: dict | None = None) -> Model:
 
 def compile(model: Model) -> GameIR:  # noqa: A001 - the stage is called compile
     """Compile a resolved model into the game-tree IR."""
+    from mechdsl.compiler.build import build_ir
+
     return build_ir(model)
 
 

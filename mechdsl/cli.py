@@ -13,8 +13,15 @@ from pathlib import Path
 
 import click
 
-from mechdsl.compiler.errors import MechError
 from mechdsl.commands import COMMANDS
+from mechdsl.options import with_suggestions
+
+
+def _mech_error(err: BaseException) -> bool:
+    """Whether `err` is a `MechError`, without importing the compiler to ask (if its errors
+    module was never imported, nothing raised one)."""
+    errors = sys.modules.get("mechdsl.compiler.errors")
+    return errors is not None and isinstance(err, errors.MechError)
 
 
 class MechGroup(click.Group):
@@ -23,14 +30,6 @@ class MechGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except MechError as err:
-            if err.source is None and err.span is not None and err.path:
-                try:  # raised past the compiler (e.g. by the evaluator): echo the line all the same
-                    err.source = Path(err.path).read_text(encoding="utf-8")
-                except (OSError, UnicodeDecodeError):
-                    pass
-            click.echo(err.render(), err=True)
-            sys.exit(2)
         except (KeyboardInterrupt, EOFError):
             click.echo("interrupted", err=True)
             sys.exit(130)
@@ -44,6 +43,16 @@ class MechGroup(click.Group):
             where = f"{err.filename}: " if err.filename else ""
             click.echo(f"{where}error: {err.strerror or err}", err=True)
             click.echo("hint: check the path and its permissions", err=True)
+            sys.exit(2)
+        except Exception as err:  # noqa: BLE001 - only MechError is handled here; the rest re-raised
+            if not _mech_error(err):
+                raise
+            if err.source is None and err.span is not None and err.path:
+                try:  # raised past the compiler (e.g. by the evaluator): echo the line all the same
+                    err.source = Path(err.path).read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError):
+                    pass
+            click.echo(err.render(), err=True)
             sys.exit(2)
 
 
@@ -62,4 +71,4 @@ def main() -> None:
 
 
 for command in COMMANDS:
-    main.add_command(command)
+    main.add_command(with_suggestions(command))

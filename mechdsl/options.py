@@ -1,5 +1,10 @@
 """Options shared by the commands, each defined once (pip-tools style), and the one way a
-command turns SPEC and --set into a compiled game."""
+command turns SPEC and --set into a compiled game.
+
+One meaning per short flag across commands: ``-o`` is where the output goes (a file, or
+for `train` the run directory), ``-O`` a training setting, ``-h`` help.  Importing this
+module is cheap: the compiler and the solver are imported where a command runs.
+"""
 from __future__ import annotations
 
 import math
@@ -7,8 +12,32 @@ from typing import Callable
 
 import click
 
-from mechdsl.compiler.errors import MechUsageError
 from mechdsl.compiler.model import TIE_READINGS
+
+
+def suggestion(name: str, candidates) -> str:
+    """ "did you mean 'x'?" for the closest candidate, else "" (imported when needed: the
+    compiler's constants module is not cheap to import)."""
+    from mechdsl.compiler.consts import did_you_mean
+
+    return did_you_mean(str(name), [str(c) for c in candidates])
+
+
+class Choice(click.Choice):
+    """A `click.Choice` whose error says which choice was probably meant."""
+
+    def get_invalid_choice_message(self, value, ctx) -> str:
+        close = suggestion(value, self.choices)
+        return super().get_invalid_choice_message(value, ctx) + (f" ({close[0].upper()}{close[1:]})" if close else "")
+
+
+def with_suggestions(command: click.Command) -> click.Command:
+    """Every `click.Choice` option of `command` as a `Choice` (so a mistyped format,
+    follower model or tie reading gets a "did you mean"), wherever it was declared."""
+    for param in command.params:
+        if type(param.type) is click.Choice:
+            param.type = Choice(param.type.choices, case_sensitive=param.type.case_sensitive)
+    return command
 
 
 class Count(click.ParamType):
@@ -36,12 +65,14 @@ class Count(click.ParamType):
         return int(number)
 
 
-def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
-    """`--set k=v` pairs into a dict (values stay text: the resolver evaluates them)."""
+def parse_sets(values: tuple[str, ...], flag: str = "--set", example: str = "eps=0.1") -> dict[str, str]:
+    """`NAME=VALUE` pairs into a dict (values stay text: the resolver evaluates them)."""
+    from mechdsl.compiler.errors import MechUsageError
+
     out: dict[str, str] = {}
     for item in values:
         if "=" not in item:
-            raise MechUsageError(f"--set expects NAME=VALUE, got {item!r}", hint="e.g. --set eps=0.1")
+            raise MechUsageError(f"{flag} expects NAME=VALUE, got {item!r}", hint=f"e.g. {flag} {example}")
         key, val = item.split("=", 1)
         out[key.strip()] = val.strip()
     return out
@@ -60,13 +91,42 @@ def spec_argument(fn: Callable) -> Callable:
     return fn
 
 
+def output_option(fn: Callable) -> Callable:
+    """-o/--output FILE: where a command's result goes instead of stdout."""
+    return click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+                        help="Write to FILE instead of stdout.")(fn)
+
+
+def run_dir_option(fn: Callable) -> Callable:
+    """-o/--out DIR: `train`'s output, the run directory (-o means "output" everywhere)."""
+    return click.option("-o", "--out", type=click.Path(file_okay=False),
+                        help="Run directory (a free name is chosen if it is taken).")(fn)
+
+
+def train_option(fn: Callable) -> Callable:
+    """-O/--option NAME=VALUE: any training setting of `mechdsl.config.TrainConfig`."""
+    return click.option("-O", "--option", "options", multiple=True, metavar="NAME=VALUE",
+                        help="Any other training setting (repeatable), e.g. -O lr=3e-3 -O episodes=512.")(fn)
+
+
 def json_option(fn: Callable) -> Callable:
-    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")(fn)
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print one JSON object (documented in docs/results.md) instead of text.")(fn)
+
+
+def exact_option(fn: Callable) -> Callable:
+    return click.option("--exact", is_flag=True,
+                        help="Print values that are fractions as fractions (17/9 rather than 1.88889).")(fn)
+
+
+def solve_limit_option(fn: Callable) -> Callable:
+    return click.option("--solve-limit", type=Count(), default="1e6", show_default=True,
+                        help="Leader policies the exact solver may enumerate for the optimum (0: skip).")(fn)
 
 
 def ties_option(fn: Callable) -> Callable:
     return click.option(
-        "--ties", type=click.Choice(TIE_READINGS), default=None,
+        "--ties", type=Choice(TIE_READINGS), default=None,
         help="How exact ties in the MW followers' final weights are read: pessimistic (against the "
         "leader; the default), first (the lowest-index action, as the paper's code), favourable "
         "(for the leader).  Default: the spec's `dynamics { ties = ... }`, else pessimistic.",
@@ -78,3 +138,14 @@ def load_ir(spec: str, sets: tuple[str, ...]):
     from mechdsl import compile as compile_model, load
 
     return compile_model(load(spec, parse_sets(sets)))
+
+
+def write_or_echo(text: str, output) -> None:
+    """`text` to FILE (saying so on stderr) or to stdout."""
+    if output:
+        from pathlib import Path
+
+        Path(output).write_text(text + "\n", encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text)

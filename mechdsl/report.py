@@ -3,7 +3,6 @@ exact optimum when the spec is small enough, the gap, the followers' regret, and
 learned mechanism in words."""
 from __future__ import annotations
 
-import json
 from typing import Any, Optional
 
 from mechdsl.compiler.errors import MechError
@@ -75,7 +74,7 @@ def _build_report(ir, runs, config_dict, spec, sets, solve_limit, seconds) -> di
     for r in runs:
         cert = certify(ir, policy_map(r["policy"]), mw.ties, mw=mw, tb=tb, tol=cfg.tol)
         certs[r["seed"]] = cert
-        entry = {"seed": r["seed"], "value": cert.value, "regret": cert.max_regret,
+        entry = {"seed": r["seed"], "value": cert.value, "max_regret": cert.max_regret,
                  "regret_fraction": cert.regret_fraction, "verdict": cert.verdict, "values": cert.values,
                  "steps": int(r["steps"]), "seconds": float(r["seconds"]), "stopped": r.get("stopped", "")}
         if optimum is not None:
@@ -95,14 +94,17 @@ def _build_report(ir, runs, config_dict, spec, sets, solve_limit, seconds) -> di
     mean = sum(values) / len(values)
     std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
     report: dict[str, Any] = {
-        "spec": spec, "sets": sets, "algo": cfg.algo, "objective": ir.model.objective_name, "ties": mw.ties,
+        "spec": spec, "name": ir.model.name, "sets": sets, "objective": ir.model.objective_name,
+        "follower_model": "mw", "ties": mw.ties, "algo": cfg.algo,
         "value": head["value"], "normalized": (head["value"] - lo) / span, "verdict": cert.verdict,
+        "policy": _policy(ir, run["policy"]),
+        "follower_strategies": cert.strategies, "regret": cert.regret, "max_regret": head["max_regret"],
         "mean": mean, "std": std,
         "optimum": optimum, "optimum_kind": opt_kind,
         "optimum_normalized": None if optimum is None else (optimum - lo) / span,
         "gap": None if optimum is None else optimum - head["value"],
         "gap_fraction": None if optimum is None else (optimum - head["value"]) / span,
-        "regret": head["regret"], "best_seed": head["seed"],
+        "best_seed": head["seed"],
         "steps": sum(x["steps"] for x in per_seed), "seconds": seconds, "seeds": len(per_seed),
         "tolerance": cfg.tol * span,
         "successes": None if optimum is None else sum(
@@ -129,7 +131,7 @@ def _warnings(ir, per_seed, certified, head, optimum, tol, cfg) -> list[str]:
     above = [e for e in per_seed if optimum is not None and e["value"] > optimum + tol]
     for e in above:
         out.append(f"seed {e['seed']}'s value {e['value']:.6g} is above the exact optimum {optimum:.6g}: "
-                   f"its followers' regret is {e['regret']:.4g} ({e['verdict']})")
+                   f"its followers' regret is {e['max_regret']:.4g} ({e['verdict']})")
     training = ir.model.training or {}
     if training:
         shown = ", ".join(f"{k} = {v}" for k, v in training.items())
@@ -137,16 +139,33 @@ def _warnings(ir, per_seed, certified, head, optimum, tol, cfg) -> list[str]:
     return out
 
 
-def _fmt(x: Optional[float]) -> str:
-    return "n/a" if x is None else f"{x:.6g}"
+def _policy(ir, policy: dict[str, Any]) -> list[dict[str, Any]]:
+    """A saved greedy map (tensors) as the documented policy entries (docs/results.md)."""
+    from mechdsl.solve.answer import policy_entries
+
+    get = lambda k: None if policy.get(k) is None else policy[k].tolist()  # noqa: E731
+    return policy_entries(ir, [int(a) for a in policy["action"].tolist()], get("probs"), get("prices"))
 
 
-def report_json(report: dict[str, Any]) -> str:
-    return json.dumps(report, indent=1)
+def report_result(report: dict[str, Any], command: str) -> dict[str, Any]:
+    """The report as the documented JSON result of `train` or `eval` (docs/results.md)."""
+    from mechdsl.results import finish
+
+    return finish(report, command)
 
 
-def report_text(report: dict[str, Any]) -> str:
+def report_json(report: dict[str, Any], command: str = "train") -> str:
+    from mechdsl.results import dumps
+
+    return dumps(report_result(report, command))
+
+
+def report_text(report: dict[str, Any], exact: bool = False) -> str:
     from mechdsl.certificate import Certificate, render
+    from mechdsl.results import number_text
+
+    def _fmt(x: Optional[float]) -> str:
+        return number_text(x, exact)
 
     n = report["seeds"]
     lines = ["", report["mechanism"], ""]
@@ -161,14 +180,14 @@ def report_text(report: dict[str, Any]) -> str:
     if report["optimum"] is not None:
         lines.append(f"optimum = {_fmt(report['optimum'])} ({report['optimum_kind']}, ties read {report['ties']}); "
                      f"gap = {_fmt(report['gap'])} ({100 * report['gap_fraction']:.2f}% of the objective's range); "
-                     f"{report['successes']}/{n} seeds certified within {_fmt(report['tolerance'])}")
+                     f"{report['successes']}/{n} seeds certified within {number_text(report['tolerance'])}")
     else:
         lines.append(f"optimum: {report['optimum_kind']}")
     if n > 1:
         lines.append("")
         lines.append(f"{'seed':>6} {'value':>12} {'regret':>10} {'verdict':>14} {'steps':>14} {'seconds':>8}  stopped")
         for e in report["per_seed"]:
-            lines.append(f"{e['seed']:>6} {e['value']:>12.6g} {e['regret']:>10.3g} {e['verdict']:>14} "
+            lines.append(f"{e['seed']:>6} {e['value']:>12.6g} {e['max_regret']:>10.3g} {e['verdict']:>14} "
                          f"{e['steps']:>14,} {e['seconds']:>8.1f}  {e['stopped']}")
     for w in report["warnings"]:
         lines.append(f"warning: {w}")
@@ -207,7 +226,7 @@ def _solution(ir, policy, ex, strategies, reg, Solution, reached):
     probs = policy.get("probs")
     return Solution(
         spec=ir.model.name, follower_model="mw", objective=ir.model.objective_name,
-        value=float(ex.value[0]), policy_value=float(ex.value[0]), exact=False, policy={},
+        value=float(ex.value[0]), policy_value=float(ex.value[0]), exact=False, policy=[],
         actions=[int(a) for a in policy["action"].tolist()],
         probs=None if probs is None else torch.as_tensor(probs).tolist(),
         follower_strategies={f.name: {f.type_labels[t]: f.action_labels[strategies[i][t]] for t in range(len(f.type_labels))}

@@ -284,7 +284,7 @@ class RunDir:
                       sets: dict[str, str], solve_limit: int, title: str, interrupted: bool = False) -> dict[str, Any]:
         """policy.pt, summary.json and the curve from `runs` -- at the end of training, or on
         Ctrl-C with the seeds so far (`interrupted` is then true in the summary)."""
-        from mechdsl.report import build_report
+        from mechdsl.report import build_report, report_result
 
         self.save_policy(runs)
         report = build_report(ir, runs, config_dict=config, spec=spec, sets=sets, solve_limit=solve_limit,
@@ -292,6 +292,6 @@ class RunDir:
         report["run_dir"] = str(self.path)
         if interrupted:
             report["interrupted"] = True
-        self.write_summary(report)
+        self.write_summary(report_result(report, "train"))  # the documented result (docs/results.md)
         self.plot({int(r["seed"]): r["curve"] for r in runs}, title, report.get("optimum_normalized"))
         return report

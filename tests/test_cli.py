@@ -111,3 +111,93 @@ def test_installed_console_script_carries_grammar(tmp_path: Path) -> None:
     out = subprocess.run([exe, "compile", str(spec), "--format", "json"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["n_followers"] == 1
+
+
+# ---------------------------------------------------------------------------
+# one meaning per short flag, "did you mean" wherever a name is looked up
+# ---------------------------------------------------------------------------
+
+
+def test_dash_o_is_the_output_everywhere(tmp_path: Path) -> None:
+    target = tmp_path / "escape.json"
+    res = run("solve", str(ROOT / "specs/paper/escape.mech"), "--json", "-o", str(target))
+    assert res.exit_code == 0 and json.loads(target.read_text())["value"] == 30
+    text = tmp_path / "escape.txt"
+    assert run("solve", str(ROOT / "specs/paper/escape.mech"), "-o", str(text)).exit_code == 0
+    assert "row = C" in text.read_text()
+    # train: -o is the run directory; a training setting is -O, and the old spelling says so
+    res = CliRunner().invoke(main, ["train", str(ROOT / "specs/paper/escape.mech"), "-o", "lr=3e-3"])
+    assert res.exit_code == 2 and "-O lr=3e-3" in res.output and not Path("lr=3e-3").exists()
+    for command in ("compile", "solve", "train", "eval"):
+        assert "-o, --out" in run(command, "--help").output
+    assert "-O, --option" in run("train", "--help").output
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["solve", "specs/paper/escape.mech", "--follower-model", "favorable"], "did you mean 'favourable'?"),
+    (["solve", "specs/paper/escape.mech", "--ties", "pesimistic"], "did you mean 'pessimistic'?"),
+    (["compile", "specs/paper/escape.mech", "--format", "jsn"], "did you mean 'json'?"),
+    (["train", "specs/paper/escape.mech", "-O", "ties=pesimistic"], "did you mean 'pessimistic'?"),
+    (["train", "specs/paper/escape.mech", "-O", "algo=mapo"], "did you mean 'mappo'?"),
+    (["train", "specs/paper/escape.mech", "-O", "lrr=3"], "did you mean 'lr'?"),
+    (["solve", "specs/paper/allocation.mech", "--set", "mesages=2"], "did you mean 'messages'?"),
+    (["chek", "specs/paper/escape.mech"], "Did you mean 'check'?"),
+])
+def test_did_you_mean(args, expect) -> None:
+    res = CliRunner().invoke(main, [str(ROOT / a) if a.startswith("specs/") else a for a in args])
+    assert res.exit_code == 2 and expect.lower() in res.output.lower(), res.output
+
+
+def test_output_oddities_are_gone(tmp_path: Path) -> None:
+    res = run("check", str(ROOT / "specs/paper/escape.mech"))
+    assert "ok (1 follower, 1 leader information set)" in res.output
+    res = run("compile", str(ROOT / "specs/paper/escape.mech"))
+    assert "objective: objective" not in res.output and "objective: bounds [" in res.output
+    assert "objective: welfare   bounds" in run("compile", str(ROOT / "specs/paper/spm_messages.mech")).output
+    res = run("solve", str(ROOT / "specs/paper/spm_messages.mech"), "--set", "messages=1", "--json")
+    labels = [e["label"] for e in json.loads(res.output)["policy"]]
+    assert labels and all("items left: good" in lab and "goodx1" not in lab for lab in labels)
+    # an error that belongs to no file says `error:`, not `<spec>: error:`
+    res = CliRunner().invoke(main, ["train", str(ROOT / "specs/paper/escape.mech"), "-O", "nope=1"])
+    assert res.exit_code == 2 and res.output.startswith("error: unknown training option")
+
+
+# ---------------------------------------------------------------------------
+# fast start: check and compile import neither torch nor matplotlib nor scipy
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [
+    ["check", "specs/paper/allocation.mech"],
+    ["compile", "specs/paper/allocation.mech"],
+    ["compile", "specs/paper/spm_grid.mech", "--format", "dot"],
+    ["solve", "--help"],
+])
+def test_light_commands_import_no_heavy_modules(argv, tmp_path: Path) -> None:
+    code = ("import sys\nfrom mechdsl.cli import main\n"
+            f"try:\n    main({argv!r})\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "heavy = [m for m in ('torch', 'matplotlib', 'scipy', 'rich') if m in sys.modules]\n"
+            "assert not heavy, heavy\nprint('light')")
+    env = {**__import__("os").environ, "MECHDSL_CACHE_DIR": str(tmp_path)}
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    assert res.returncode == 0 and res.stdout.strip().endswith("light"), res.stderr
+
+
+def test_parser_cache_round_trips(tmp_path: Path, monkeypatch) -> None:
+    """The JSON tables parse every shipped spec to the same tree as freshly built ones,
+    and a corrupt cache file is rebuilt, not trusted."""
+    import importlib.resources
+
+    from mechdsl.compiler.lalr_cache import cache_dir, cached_lalr
+
+    monkeypatch.setenv("MECHDSL_CACHE_DIR", str(tmp_path))
+    text = (importlib.resources.files("mechdsl.grammar") / "mech.lark").read_text(encoding="utf-8")
+    opts = dict(parser="lalr", lexer="basic", propagate_positions=True, start=["start", "value"])
+    built = cached_lalr(text, **opts)
+    (cached,) = cache_dir().glob("lalr-*.json")
+    loaded = cached_lalr(text, **opts)
+    for path in SPECS:
+        src = path.read_text()
+        assert loaded.parse(src, start="start") == built.parse(src, start="start")
+    cached.write_text("{not json")
+    assert cached_lalr(text, **opts).parse("param x = 1\n", start="start") is not None

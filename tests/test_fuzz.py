@@ -32,7 +32,7 @@ def test_mutants_are_reproducible(fuzz):
 
 
 @pytest.mark.parametrize("outcome, code, output", [
-    ("ok", 0, "t.mech: ok (1 followers, 1 leader information sets)"),
+    ("ok", 0, "t.mech: ok (1 follower, 1 leader information set)"),
     ("positioned", 2, "t.mech:1:2: error: x\n    y\n    ^\nhint: z"),
     ("no-hint", 2, "t.mech:1:2: error: x\n    y\n    ^"),
     ("unpositioned", 2, "t.mech: error: x\nhint: z"),

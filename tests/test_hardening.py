@@ -20,7 +20,7 @@ from mechdsl.runs import RunDir, load_tensors, plot_curves
 
 ROOT = Path(__file__).resolve().parent.parent
 ESCAPE = str(ROOT / "specs" / "paper" / "escape.mech")
-FAST = ["--steps", "20000", "-o", "episodes=16"]  # a few iterations: enough to write every run file
+FAST = ["--steps", "20000", "-O", "episodes=16"]  # a few iterations: enough to write every run file
 
 
 def run(args):
@@ -133,13 +133,13 @@ def test_plot_title_with_dollar_signs(tmp_path):
 
 
 @pytest.mark.parametrize("args,expect", [
-    (["-o", "lr=abc"], "lr expects a number"),
-    (["-o", "steps=1e999"], "finite"),
+    (["-O", "lr=abc"], "lr expects a number"),
+    (["-O", "steps=1e999"], "finite"),
     (["--steps", "nan"], "finite"),
-    (["-o", "episodes=0"], "between"),
-    (["-o", "equilibrium=1e9"], "between"),
-    (["-o", "seeds=2.5"], "whole number"),
-    (["-o", "episode=8"], "did you mean 'episodes'"),
+    (["-O", "episodes=0"], "between"),
+    (["-O", "equilibrium=1e9"], "between"),
+    (["-O", "seeds=2.5"], "whole number"),
+    (["-O", "episode=8"], "did you mean 'episodes'"),
 ])
 def test_bad_training_options(tmp_path, args, expect):
     res = run(["train", ESCAPE, "--out", str(tmp_path / "r"), *args])

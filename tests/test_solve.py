@@ -84,14 +84,14 @@ def test_escape_row_c():
     sol = solve_json(PAPER / "escape.mech")
     assert sol["value"] == pytest.approx(30)
     assert sol["exact"] is True
-    assert list(sol["policy"].values()) == ["row=C"]
+    assert [e["action"] for e in sol["policy"]] == ["row=C"]
     assert list(sol["follower_strategies"]["follower"].values()) == ["C"]
 
 
 def test_maintain_pure_row_a():
     sol = solve_json(PAPER / "maintain.mech")
     assert sol["value"] == pytest.approx(20)
-    assert list(sol["policy"].values()) == ["row=A"]
+    assert [e["action"] for e in sol["policy"]] == ["row=A"]
     assert max_regret(sol) == 0
 
 
@@ -100,7 +100,7 @@ def test_maintain_mixed_is_a_supremum():
     assert sol["value"] == pytest.approx(27.5)
     assert sol["exact"] is False and sol["supremum"] is True
     assert "supremum" in sol["note"]
-    (mix,) = sol["policy"].values()
+    (mix,) = [e["distribution"] for e in sol["policy"]]
     assert 0.25 < mix["row=A"] < 0.26  # A with probability just above 1/4
     assert mix["row=A"] + mix["row=B"] == pytest.approx(1.0)
     assert 27.4 < sol["policy_value"] < 27.5  # the interior policy really earns close to 27.5
@@ -166,14 +166,14 @@ def test_examples():
     """docs/solutions.md's answers for specs/examples."""
     sol = solve_json(EXAMPLES / "posted_price.mech")
     assert sol["value"] == pytest.approx(0.36)  # p * P(v >= p) is largest at p = 0.6
-    assert list(sol["policy"].values()) == ["visit buyer at good=0.6"]
+    assert [e["action"] for e in sol["policy"]] == ["visit buyer at good=0.6"]
 
     sol = solve_json(EXAMPLES / "security_game.mech")
     assert sol["value"] == pytest.approx(-23 / 11) and sol["supremum"]
     assert -23 / 11 - 0.01 < sol["policy_value"] < -23 / 11
     sol = solve_json(EXAMPLES / "security_game.mech", "--follower-model", "favourable")
     assert sol["value"] == pytest.approx(-23 / 11) and sol["exact"]
-    (mix,) = sol["policy"].values()
+    (mix,) = [e["distribution"] for e in sol["policy"]]
     assert [mix[f"cover=t{i}"] for i in (1, 2, 3)] == pytest.approx([21 / 44, 15 / 44, 2 / 11])
 
     # Bayesian: -1/2 as the cover of t1 rises to 3/5, where kind 0 turns indifferent
@@ -221,7 +221,7 @@ def test_favourable_maintain_mixed_attains_27_5():
     sol = solve_json(PAPER / "maintain_mixed.mech", "--follower-model", "favourable")
     assert sol["value"] == pytest.approx(27.5)
     assert sol["exact"] is True
-    (mix,) = sol["policy"].values()
+    (mix,) = [e["distribution"] for e in sol["policy"]]
     assert mix["row=A"] == pytest.approx(0.25, abs=1e-9)
     assert max_regret(sol) == pytest.approx(0, abs=1e-9)  # the follower is indifferent, breaks the tie for A
 

@@ -1,19 +1,17 @@
 """`mechdsl compile` and `mechdsl check`."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import click
 
-from mechdsl.compiler.summary import summary
-from mechdsl.options import load_ir, spec_argument
+from mechdsl.options import load_ir, output_option, spec_argument, write_or_echo
 
 
 @click.command("compile")
 @spec_argument
 @click.option("--format", "fmt", type=click.Choice(["summary", "json", "dot"]), default="summary", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write to FILE instead of stdout.")
+@output_option
 def compile_command(spec: str, sets: tuple[str, ...], fmt: str, output: Optional[str]) -> None:
     """Compile SPEC into the game-tree IR and show it.
 
@@ -33,12 +31,10 @@ def compile_command(spec: str, sets: tuple[str, ...], fmt: str, output: Optional
         graph = game_tree(ir, max_nodes=2000)
         text = to_dot(graph if graph is not None else collapsed_graph(ir))
     else:
+        from mechdsl.compiler.summary import summary
+
         text = summary(ir)
-    if output:
-        Path(output).write_text(text + "\n")
-        click.echo(f"wrote {output}", err=True)
-    else:
-        click.echo(text)
+    write_or_echo(text, output)
 
 
 @click.command("check")
@@ -50,5 +46,8 @@ def check_command(spec: str, sets: tuple[str, ...]) -> None:
     Example:
       mechdsl check specs/examples/posted_price.mech && echo ok
     """
+    from mechdsl.compiler.summary import plural
+
     ir = load_ir(spec, sets)
-    click.echo(f"{spec}: ok ({ir.n_followers} followers, {ir.n_infosets} leader information sets)")
+    click.echo(f"{spec}: ok ({plural(ir.n_followers, 'follower')}, "
+               f"{plural(ir.n_infosets, 'leader information set')})")

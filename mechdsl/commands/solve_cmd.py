@@ -1,12 +1,10 @@
 """`mechdsl solve`: the leader's exact optimal policy for a small spec."""
 from __future__ import annotations
 
-import json
-
 import click
 
-from mechdsl.compiler.errors import MechError
-from mechdsl.options import Count, json_option, load_ir, spec_argument, ties_option
+from mechdsl.options import (Count, exact_option, json_option, load_ir, output_option, parse_sets, spec_argument,
+                             ties_option, write_or_echo)
 
 
 @click.command("solve")
@@ -29,7 +27,10 @@ from mechdsl.options import Count, json_option, load_ir, spec_argument, ties_opt
 )
 @ties_option
 @json_option
-def solve_command(spec: str, sets: tuple[str, ...], follower_model: str, limit: int, ties, as_json: bool) -> None:
+@exact_option
+@output_option
+def solve_command(spec: str, sets: tuple[str, ...], follower_model: str, limit: int, ties, as_json: bool, exact: bool,
+                  output) -> None:
     """Solve SPEC exactly: the leader policy that maximizes the objective, the
     followers' strategies it induces, and their regret.
 
@@ -41,9 +42,12 @@ def solve_command(spec: str, sets: tuple[str, ...], follower_model: str, limit: 
     \b
     Examples:
       mechdsl solve specs/paper/spm_messages.mech
-      mechdsl solve specs/paper/allocation.mech --set messages=2 --json
+      mechdsl solve specs/paper/allocation.mech --set messages=2 --json -o alloc.json
+      mechdsl solve specs/examples/auction_revenue.mech --exact
       mechdsl solve specs/paper/maintain_mixed.mech --follower-model favourable
     """
+    from mechdsl.compiler.errors import MechError
+    from mechdsl.results import dumps, solve_result
     from mechdsl.solve import describe, solve
     from mechdsl.solve.space import fmt_count
 
@@ -53,16 +57,12 @@ def solve_command(spec: str, sets: tuple[str, ...], follower_model: str, limit: 
     except MechError as err:
         raise err.located(spec, None)
     if as_json:
-        data = sol.model_dump(mode="json")
-        data["spec"] = spec
-        click.echo(json.dumps(data, indent=1))
+        write_or_echo(dumps(solve_result(sol.model_dump(mode="json"), spec, parse_sets(sets))), output)
         return
-    click.echo(describe(ir, sol))
-    click.echo("")
     merged = " x ".join(str(c) for c in sol.distinct_subpolicies)
     stats = f"{fmt_count(sol.policies_total)} leader policies ({merged} distinct per class)"
     if sol.policies_enumerated:
         stats += f", {sol.policies_enumerated} run through MW"
     if sol.profiles_solved:
         stats += f", {sol.profiles_solved} follower profiles solved"
-    click.echo(f"{stats}; {sol.seconds:.2f}s")
+    write_or_echo(f"{describe(ir, sol, exact)}\n\n{stats}; {sol.seconds:.2f}s", output)

@@ -10,24 +10,40 @@ from typing import Any
 
 import click
 
-from mechdsl.compiler.consts import did_you_mean
-from mechdsl.compiler.errors import MechUsageError
-from mechdsl.progress import Progress
-from mechdsl.options import Count, json_option, load_ir, parse_sets, spec_argument, ties_option
-from mechdsl.report import build_report, report_json, report_text
-from mechdsl.tblog import TBLogger
+from mechdsl.options import (exact_option, json_option, load_ir, output_option, parse_sets, run_dir_option,
+                             solve_limit_option, spec_argument, suggestion, ties_option, train_option,
+                             write_or_echo)
 
 
 def _options(values: tuple[str, ...]) -> dict[str, str]:
-    from mechdsl.config import TrainConfig
+    """-O NAME=VALUE settings, each name (and each named value: algo, device, ties) checked
+    here so a typo gets a "did you mean"."""
+    from mechdsl.compiler.errors import MechUsageError
+    from mechdsl.compiler.model import TIE_READINGS
+    from mechdsl.config import ALGOS, DEVICES, TrainConfig
 
-    out = parse_sets(values)
-    for key in out:
+    out = parse_sets(values, flag="-O", example="lr=3e-3")
+    for key, val in out.items():
         if key not in TrainConfig.names():
-            close = did_you_mean(key, TrainConfig.names())
+            close = suggestion(key, TrainConfig.names())
             raise MechUsageError(f"unknown training option {key!r}" + (f"; {close}" if close else ""),
                                  hint="one of: " + ", ".join(TrainConfig.names()))
+        named = {"algo": ALGOS, "device": DEVICES, "ties": TIE_READINGS}.get(key)
+        if named and val not in named and not (key == "ties" and val.lower() in ("none", "null")):
+            close = suggestion(val, named)
+            raise MechUsageError(f"-O {key}={val}: {key} is one of {', '.join(named)}" + (f"; {close}" if close else ""),
+                                 hint=f"e.g. -O {key}={named[0]}")
     return out
+
+
+def _checked_run_dir(out) -> None:
+    """`-o lr=3e-3` meant a training setting (-o was --option before it meant --out)."""
+    from mechdsl.compiler.errors import MechUsageError
+    from mechdsl.config import TrainConfig
+
+    if out and "=" in out and out.split("=", 1)[0].strip() in TrainConfig.names():
+        raise MechUsageError(f"-o/--out is the run directory, got {out!r}",
+                             hint=f"a training setting is -O {out} (capital O)")
 
 
 @click.command("train")
@@ -37,16 +53,15 @@ def _options(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--steps", type=str, metavar="N", help="Budget per seed in POMDP environment steps, e.g. 5e7.")
 @click.option("--algo", type=click.Choice(["mappo", "ppo"]), help="mappo: centralized critic (default); ppo: critic sees the actor's observation.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), help="Where the batched POMDP and networks run.")
-@click.option("--option", "-o", "options", multiple=True, metavar="NAME=VALUE",
-              help="Any other training setting (repeatable), e.g. -o lr=3e-3 -o episodes=512.")
-@click.option("--out", type=click.Path(file_okay=False), help="Run directory (a free name is chosen if it is taken).")
+@train_option
+@run_dir_option
 @click.option("--resume", is_flag=True, help="Continue the run in --out (or the latest run of SPEC) from its checkpoint.")
-@click.option("--solve-limit", type=Count(), default="1e6", show_default=True,
-              help="Leader policies the exact solver may enumerate for the optimum (0: skip).")
+@solve_limit_option
 @ties_option
 @json_option
+@exact_option
 def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, device, options, out, resume, ties,
-                  solve_limit: int, as_json: bool) -> None:
+                  solve_limit: int, as_json: bool, exact: bool) -> None:
     """Learn the leader's policy for SPEC in its Stackelberg POMDP.
 
     Each seed trains until its budget is spent or the policy has converged; every
@@ -64,15 +79,20 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
     Examples:
       mechdsl train specs/paper/allocation.mech --set messages=2
       mechdsl train specs/paper/maintain_mixed.mech --seeds 10 --json
-      mechdsl train specs/paper/matrix_design.mech --algo ppo -o lr=3e-3
-      mechdsl train specs/paper/spm_messages.mech --out runs/spm --resume
+      mechdsl train specs/paper/matrix_design.mech --algo ppo -O lr=3e-3
+      mechdsl train specs/paper/spm_messages.mech -o runs/spm --resume
     """
     import torch
 
+    from mechdsl.compiler.errors import MechUsageError
     from mechdsl.config import config_for
+    from mechdsl.progress import Progress
+    from mechdsl.report import report_json, report_text
     from mechdsl.runs import RunDir
+    from mechdsl.tblog import TBLogger
     from mechdsl.train import train
 
+    _checked_run_dir(out)
     overrides = _options(options)
     for key, val in (("seeds", seeds), ("seed", seed), ("steps", steps), ("algo", algo), ("device", device),
                      ("ties", ties)):
@@ -109,17 +129,19 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
             with progress:
                 result = train(config, ir, callback=on_eval, resume=resume_blob, checkpoint=run.save_checkpoint)
         except KeyboardInterrupt:
-            _interrupted(run, tb, finish, resuming=resume_blob is not None, as_json=as_json)
+            _interrupted(run, tb, finish, resuming=resume_blob is not None, as_json=as_json, exact=exact)
             sys.exit(130)
         report = run.write_results(runs=[asdict(r) for r in result.runs], **finish)
         tb.summary(report_text(report), report.get("optimum"), {r.seed: r.steps for r in result.runs})
-    click.echo(report_json(report) if as_json else report_text(report))
+    click.echo(report_json(report, "train") if as_json else report_text(report, exact))
 
 
-def _interrupted(run, tb, finish: dict[str, Any], resuming: bool, as_json: bool) -> None:
+def _interrupted(run, tb, finish: dict[str, Any], resuming: bool, as_json: bool, exact: bool) -> None:
     """Ctrl-C: the summary, curve and policy of the seeds so far (from the checkpoint
     just written, or the one resumed from), then how to continue.  A second Ctrl-C
     skips the summary, never the hint."""
+    from mechdsl.report import report_json, report_text
+
     saved = 0
     if run.checkpoints_saved or resuming:
         try:
@@ -127,7 +149,7 @@ def _interrupted(run, tb, finish: dict[str, Any], resuming: bool, as_json: bool)
             if runs:
                 report = run.write_results(runs=runs, interrupted=True, **finish)
                 tb.summary(report_text(report), report.get("optimum"), {r["seed"]: int(r["steps"]) for r in runs})
-                click.echo("\n" + (report_json(report) if as_json else report_text(report)))
+                click.echo("\n" + (report_json(report) if as_json else report_text(report, exact)))
                 saved = len(runs)
         except KeyboardInterrupt:
             pass
@@ -136,18 +158,21 @@ def _interrupted(run, tb, finish: dict[str, Any], resuming: bool, as_json: bool)
 
 @click.command("eval")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
-@click.option("--solve-limit", type=Count(), default="1e6", show_default=True,
-              help="Leader policies the exact solver may enumerate for the optimum (0: skip).")
+@solve_limit_option
 @json_option
-def eval_command(run_dir: str, solve_limit: int, as_json: bool) -> None:
+@exact_option
+@output_option
+def eval_command(run_dir: str, solve_limit: int, as_json: bool, exact: bool, output) -> None:
     """Re-evaluate the policies saved in RUN_DIR exactly and print the same report
     as `mechdsl train` (value, optimum, gap, regret).
 
     \b
     Examples:
       mechdsl eval runs/allocation/run-001
-      mechdsl eval runs/spm --json
+      mechdsl eval runs/spm --json -o spm.json
     """
+    from mechdsl.compiler.errors import MechUsageError
+    from mechdsl.report import build_report, report_json, report_text
     from mechdsl.runs import RunDir
 
     run = RunDir.existing(run_dir)
@@ -164,7 +189,7 @@ def eval_command(run_dir: str, solve_limit: int, as_json: bool) -> None:
     report = build_report(ir, runs, config_dict=meta["config"], spec=meta["spec"], sets=meta["sets"],
                           solve_limit=solve_limit, seconds=seconds)
     report["run_dir"] = str(run.path)
-    click.echo(report_json(report) if as_json else report_text(report))
+    write_or_echo(report_json(report, "eval") if as_json else report_text(report, exact), output)
 
 
 def _title(spec: str, sets: dict[str, str]) -> str:

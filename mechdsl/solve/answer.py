@@ -28,9 +28,9 @@ class Solution(BaseModel):
     policy_value: Optional[float]
     exact: bool
     supremum: bool = False
-    # info-set label -> action label (pure) or {action label: probability} (mixed);
-    # only the information sets the policy can reach
-    policy: dict[str, Any]
+    # one entry per information set the policy can reach (`policy_entries`; the same shape
+    # as `train --json`'s policy, docs/results.md)
+    policy: list[dict[str, Any]]
     actions: list[int]  # [S] action per information set (argmax of probs where mixed)
     probs: Optional[list[list[float]]] = None  # [S][K] where the policy mixes
     follower_strategies: dict[str, dict[str, str]]  # follower -> type label -> action label
@@ -86,7 +86,7 @@ def finish(space: PolicySpace, follower_model: str, value, policy_value, exact, 
         policy_value=None if policy_value is None else round(policy_value, 12),
         exact=exact,
         supremum=supremum,
-        policy=_policy_map(ir, actions, probs),
+        policy=policy_entries(ir, actions, probs),
         actions=actions,
         probs=probs,
         follower_strategies=fs,
@@ -143,14 +143,28 @@ def _reachable(ir: GameIR, actions: list[int], probs) -> list[int]:
     return out
 
 
-def _policy_map(ir: GameIR, actions: list[int], probs) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def policy_entries(ir: GameIR, actions: list[int], probs=None, prices=None) -> list[dict[str, Any]]:
+    """The policy as documented in docs/results.md: per information set it can reach (any
+    response), its id, label and kind, the action played (the likeliest where it mixes) and
+    the distribution over action labels (a pure choice: that action with probability 1);
+    `prices` per item where a learned policy posts prices from an interval."""
+    from mechdsl.results import distribution_exact
+
+    out: list[dict[str, Any]] = []
     for s in _reachable(ir, actions, probs):
-        label = ir.infosets[s].label or f"#{s}"
-        if label in out:
-            label = f"{label} #{s}"
-        if probs is not None and ir.infosets[s].kind == "choose" and ir.mixed:
-            out[label] = {ir.action_labels[s][k]: round(p, 12) for k, p in enumerate(probs[s]) if p > 0}
+        info, labels = ir.infosets[s], ir.action_labels[s]
+        mixes = probs is not None and info.kind == "choose" and ir.mixed
+        if mixes:
+            dist = {labels[k]: round(float(p), 12) for k, p in enumerate(probs[s]) if p > 0}
+            action = labels[max(range(len(probs[s])), key=lambda k: probs[s][k])]
         else:
-            out[label] = ir.action_labels[s][actions[s]]
+            action = labels[actions[s]]
+            dist = {action: 1.0}
+        entry = {"infoset": s, "label": info.label or f"#{s}", "kind": info.kind, "action": action,
+                 "mixed": mixes and len(dist) > 1, "distribution": dist,
+                 "distribution_exact": distribution_exact(dist), "prices": None}
+        if prices is not None and info.kind == "round" and ir.interval is not None:
+            entry["prices"] = {it.name: round(float(prices[s][j]), 12) for j, it in enumerate(ir.model.items)
+                               if not info.stock or info.stock[j] > 0}
+        out.append(entry)
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mechdsl.compiler.ir import GameIR
 from mechdsl.certificate import render as render_certificate
+from mechdsl.results import number_text
 from mechdsl.solve.answer import Solution
 from mechdsl.solve.space import children
 
@@ -13,7 +14,7 @@ def _choice_text(ir: GameIR, k: int) -> str:
     return ", ".join(f"{c.name} = {c.labels[v]}" for c, v in zip(choices, ir.choose_actions[k]))
 
 
-def _mix_text(ir: GameIR, row: list[float]) -> str:
+def _mix_text(ir: GameIR, row: list[float], exact: bool = False) -> str:
     choices = ir.model.leader.choices
     parts = []
     for k, p in enumerate(row):
@@ -23,7 +24,7 @@ def _mix_text(ir: GameIR, row: list[float]) -> str:
             lab = choices[0].labels[ir.choose_actions[k][0]]
         else:
             lab = "(" + ", ".join(f"{c.name}={c.labels[v]}" for c, v in zip(choices, ir.choose_actions[k])) + ")"
-        parts.append(f"{lab} {p:.6g}")
+        parts.append(f"{lab} {number_text(p, exact)}")
     head = choices[0].name if len(choices) == 1 else "choice"
     return f"{head}: " + ", ".join(parts)
 
@@ -50,12 +51,12 @@ def _round_text(ir: GameIR, s: int, k: int) -> str:
     return text
 
 
-def _tree_lines(ir: GameIR, s: int, actions, probs, indent: str) -> list[str]:
+def _tree_lines(ir: GameIR, s: int, actions, probs, indent: str, exact: bool = False) -> list[str]:
     info = ir.infosets[s]
     if info.kind == "choose":
         if probs is not None and ir.mixed:
             row = probs[s]
-            lines = [indent + _mix_text(ir, row)]
+            lines = [indent + _mix_text(ir, row, exact)]
             for k, p in enumerate(row):
                 if p <= 0:
                     continue
@@ -63,12 +64,12 @@ def _tree_lines(ir: GameIR, s: int, actions, probs, indent: str) -> list[str]:
                 if kids:
                     lines.append(f"{indent}if {_choice_text(ir, k)}:")
                     for ch in kids:
-                        lines += _tree_lines(ir, ch, actions, probs, indent + "    ")
+                        lines += _tree_lines(ir, ch, actions, probs, indent + "    ", exact)
             return lines
         k = actions[s]
         lines = [indent + _choice_text(ir, k)]
         for ch in children(ir, s, k):
-            lines += _tree_lines(ir, ch, actions, probs, indent)
+            lines += _tree_lines(ir, ch, actions, probs, indent, exact)
         return lines
     k = actions[s]
     lines = [indent + _round_text(ir, s, k)]
@@ -78,17 +79,17 @@ def _tree_lines(ir: GameIR, s: int, actions, probs, indent: str) -> list[str]:
         if nxt >= 0:
             by_next.setdefault(nxt, []).append(b)
     for nxt, bundles in by_next.items():
-        sub = _tree_lines(ir, nxt, actions, probs, indent + "    ")
+        sub = _tree_lines(ir, nxt, actions, probs, indent + "    ", exact)
         head = f"{indent}if {_response_text(ir, agent, bundles)}: "
         lines.append(head + sub[0].strip())
         lines += sub[1:]
     return lines
 
 
-def describe(ir: GameIR, solution: Solution) -> str:
+def describe(ir: GameIR, solution: Solution, exact: bool = False) -> str:
     """The optimal mechanism in words: per observation class the leader's decision tree
     (or choice / mixture), marking classes the followers never reach, then the
-    followers' strategies per type."""
+    followers' strategies per type.  `exact`: values that are fractions print as such."""
     model = ir.model
     sol = solution
     out = []
@@ -100,9 +101,9 @@ def describe(ir: GameIR, solution: Solution) -> str:
             out.append(f"  {sol.note}")
         return "\n".join(out)
     kind = "optimum" if sol.exact else ("supremum" if sol.supremum else "value")
-    out.append(f"{model.name}: {sol.objective} = {sol.value:.6g} ({kind}; {who})")
+    out.append(f"{model.name}: {sol.objective} = {number_text(sol.value, exact)} ({kind}; {who})")
     if not sol.exact:
-        out.append(f"  this policy achieves {sol.policy_value:.6g}")
+        out.append(f"  this policy achieves {number_text(sol.policy_value, exact)}")
     if sol.note:
         out.append(f"  note: {sol.note}")
     if sol.certificate is not None:
@@ -113,7 +114,7 @@ def describe(ir: GameIR, solution: Solution) -> str:
     for c, label in enumerate(ir.class_labels):
         mark = "" if label in reached else "  (not reached)"
         out.append(f"  [{label}]{mark}")
-        out += _tree_lines(ir, ir.root[c], sol.actions, sol.probs, "      ")
+        out += _tree_lines(ir, ir.root[c], sol.actions, sol.probs, "      ", exact)
     out.append("")
     title = "argmax of the MW weights" if sol.follower_model == "mw" else "pure Bayes-Nash equilibrium"
     out.append(f"Followers ({title}):")
