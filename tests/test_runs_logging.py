@@ -28,7 +28,7 @@ from mechdsl.tblog import TAGS
 
 ROOT = Path(__file__).resolve().parent.parent
 ALLOCATION = str(ROOT / "specs" / "paper" / "allocation.mech")
-TINY = ["--set", "messages=2", "--steps", "300000", "-o", "episodes=64"]
+TINY = ["--set", "messages=2", "--steps", "300000", "-O", "episodes=64"]
 STANDARD_TAGS = {"eval/greedy_value", "eval/regret", "ppo/policy_loss", "ppo/value_loss", "ppo/entropy",
                  "ppo/approx_kl"}
 
