@@ -67,7 +67,10 @@ def collapsed_size(ir: GameIR) -> tuple[int, int]:
     return ir.n_infosets + 2, edges
 
 
-_SHAPES = {"chance": "diamond", "follower": "box", "leader": "box", "response": "ellipse", "terminal": "plaintext"}
+_SHAPES = {
+    "commit": "doubleoctagon", "chance": "diamond", "follower": "box", "leader": "box", "response": "ellipse",
+    "terminal": "plaintext", "more": "note",
+}
 
 
 def _quote(text) -> str:
@@ -75,8 +78,13 @@ def _quote(text) -> str:
     return f'"{s}"'
 
 
-def to_dot(graph: nx.DiGraph, name: str = "mechdsl") -> str:
+def _attrs(extra: dict) -> str:
+    return "".join(f", {k}={_quote(v)}" for k, v in extra.items())
+
+
+def to_dot(graph: nx.DiGraph, name: str = "mechdsl", graph_attrs: dict | None = None) -> str:
     """Graphviz DOT text for a tree or collapsed graph (one line per node and edge).
+    A node's or edge's ``dot`` attribute (a dict) adds Graphviz attributes to its line.
 
     >>> g = nx.DiGraph(); g.add_node(0, kind="leader", label='say "hi"')
     >>> print(to_dot(g))
@@ -86,14 +94,19 @@ def to_dot(graph: nx.DiGraph, name: str = "mechdsl") -> str:
     """
     ids = {node: f"n{k}" for k, node in enumerate(graph.nodes)}
     lines = [f"digraph {_quote(name)} {{"]
+    if graph_attrs:
+        lines.append(f"  graph [{', '.join(f'{k}={_quote(v)}' for k, v in graph_attrs.items())}];")
     for node, data in graph.nodes(data=True):
         shape = _SHAPES.get(data.get("kind"), "box")
         style = ", style=rounded" if data.get("kind") == "follower" else ""
-        lines.append(f"  {ids[node]} [label={_quote(data.get('label', node))}, shape={shape}{style}];")
+        extra = _attrs(data.get("dot", {}))
+        lines.append(f"  {ids[node]} [label={_quote(data.get('label', node))}, shape={shape}{style}{extra}];")
     for u, v, data in graph.edges(data=True):
         label = data.get("label", "")
         if "prob" in data:
             label = f"{label} ({data['prob']:.4g})"
-        lines.append(f"  {ids[u]} -> {ids[v]} [label={_quote(label)}];")
+        lines.append(f"  {ids[u]} -> {ids[v]} [label={_quote(label)}{_attrs(data.get('dot', {}))}];")
+    for u, v, extra in graph.graph.get("links", []):  # undirected marks (information sets), outside the tree
+        lines.append(f"  {ids[u]} -> {ids[v]} [{_attrs(extra)[2:]}];")
     lines.append("}")
     return "\n".join(lines)

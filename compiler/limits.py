@@ -36,6 +36,10 @@ MAX_INFOSETS = 200_000  # leader information sets
 MAX_POLICY_CELLS = 2_000_000  # information sets x actions (the policy table, legal mask, labels)
 MAX_IR_CELLS = 3_000_000  # all per-information-set cells: actions, features, transitions, allocation
 
+# ---- exports (compiler/strategic.py, compiler/gambit.py) --------------------------------------
+MAX_EXPORT_POLICIES = 5_000  # leader pure policies written as strategies (no --policy)
+MAX_EXPORT_WORK = 2_000_000  # payoff cells of an .nfg, nodes of an .efg, (profile x type) sums
+
 
 @dataclass
 class Budget:
