@@ -3,13 +3,16 @@ compare with the exact optimum.
 
     python bench/conformance.py                       # 60 specs spread over the families
     python bench/conformance.py --only mixed --count 10 --seeds 3 --json out.json
+    python bench/conformance.py --workers 2 -O soften_ties=0   # a setting changed, 2 processes
 
 Specs come from `tests/specgen.py` (family i of a run is the same spec whatever --count
 or --only, for a given --seed) and are written to runs/conformance/<family>-<i>.mech so a
 failure can be reproduced with `mechdsl solve` / `mechdsl train`.  Each is solved
 exactly (`mechdsl.solve.solve`, default limit, `mw` followers; cached by IR content hash
 in runs/.bench-cache/) and trained with the defaults -- `config_for(ir, {...})` with only
-`seed`, `seeds` and `threads=1` set, no tuning per spec.  A run succeeds when its learned
+`seed`, `seeds` and `threads=1` set (and any `-O` given, for every spec alike), no tuning
+per spec.  With `--workers N` the training runs go to N processes (solving stays in this
+one); each run is a pure function of its spec and seed, so the results are the same.  A run succeeds when its learned
 exact value (`SeedResult.value`) is within 1% of the objective's range
 (`ir.objective_bounds`) of the exact optimum (the supremum when `solve` reports one).
 """
@@ -71,28 +74,41 @@ def optimum(ir) -> dict[str, Any]:
     return {**ans, "cached": False}
 
 
-def run_spec(family: str, index: int, text: str, seeds: int) -> dict[str, Any]:
+def prepare(family: str, index: int, text: str) -> dict[str, Any]:
+    """Write the spec and solve it (in the main process: the optimum cache is one file)."""
     import mechdsl
-    from mechdsl.config import config_for
-    from mechdsl.train import train
 
     path = OUT / f"{family}-{index}.mech"
     path.write_text(text)
     rel = str(path.relative_to(ROOT))
     ir = mechdsl.compile(mechdsl.load(str(path), {}))
     lo, hi = ir.objective_bounds
-    span = hi - lo if hi > lo else 1.0
     opt = optimum(ir)
-    rec: dict[str, Any] = {"family": family, "index": index, "spec": rel, "bounds": [lo, hi], "optimum": opt["value"],
-                           "supremum": opt["supremum"], "solve_seconds": opt["seconds"], "solve_error": opt["error"],
-                           "runs": []}
-    if opt["value"] is None:
+    return {"family": family, "index": index, "spec": rel, "bounds": [lo, hi], "optimum": opt["value"],
+            "supremum": opt["supremum"], "solve_seconds": opt["seconds"], "solve_error": opt["error"], "runs": []}
+
+
+def train_spec(job: tuple[dict[str, Any], int, dict[str, str]]) -> dict[str, Any]:
+    """Train one prepared spec with the defaults (plus `overrides`)."""
+    rec, seeds, overrides = job
+    import torch
+
+    torch.set_num_threads(1)
+    import mechdsl
+    from mechdsl.config import config_for
+    from mechdsl.train import train
+
+    rec = dict(rec, runs=[])
+    if rec["optimum"] is None:
         return rec
-    res = train(config_for(ir, {"seed": 0, "seeds": seeds, "threads": 1}), ir)
+    ir = mechdsl.compile(mechdsl.load(str(ROOT / rec["spec"]), {}))
+    lo, hi = rec["bounds"]
+    span = hi - lo if hi > lo else 1.0
+    res = train(config_for(ir, {**overrides, "seed": 0, "seeds": seeds, "threads": 1}), ir)
     for r in res.runs:
-        gap = opt["value"] - r.value
+        gap = rec["optimum"] - r.value
         rec["runs"].append({"seed": r.seed, "value": r.value, "gap": gap, "gap_frac": gap / span,
-                            "ok": r.value >= opt["value"] - TOL * span, "follower_regret": r.regret,
+                            "ok": r.value >= rec["optimum"] - TOL * span, "follower_regret": r.regret,
                             "steps": r.steps, "seconds": r.seconds, "stopped": r.stopped})
     return rec
 
@@ -140,6 +156,9 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default="", help="comma-separated families: " + ", ".join(FAMILIES))
     ap.add_argument("--seeds", type=int, default=1, help="training seeds per spec (0, 1, ...)")
     ap.add_argument("--json", default="", help="write every record to this file")
+    ap.add_argument("-O", "--option", action="append", default=[], metavar="NAME=VALUE",
+                    help="a training setting for every spec (TrainConfig field)")
+    ap.add_argument("--workers", type=int, default=1, help="training processes (timings then share the CPU)")
     args = ap.parse_args(argv)
 
     import torch
@@ -149,10 +168,17 @@ def main(argv=None) -> int:
     specs = make_specs(args.seed, args.count, args.only)
     print(f"conformance: {len(specs)} specs, generator seed {args.seed}, {args.seeds} training seed(s) each; "
           f"specs in {OUT.relative_to(ROOT)}/", flush=True)
+    overrides = dict(o.split("=", 1) for o in args.option)
     t_all = time.time()
+    jobs = [(prepare(family, index, text), args.seeds, overrides) for family, index, text in specs]
+    pool = None
+    if args.workers > 1:
+        import multiprocessing as mp
+
+        pool = mp.get_context("spawn").Pool(args.workers)
+    done = pool.imap(train_spec, jobs) if pool else map(train_spec, jobs)
     recs = []
-    for family, index, text in specs:
-        rec = run_spec(family, index, text, args.seeds)
+    for rec in done:
         recs.append(rec)
         if rec["optimum"] is None:
             print(f"  {rec['spec']}: NO OPTIMUM ({rec['solve_error']})", flush=True)
@@ -162,6 +188,8 @@ def main(argv=None) -> int:
         print(f"  {rec['spec']}: optimum {rec['optimum']:.4g}{sup} (solve {rec['solve_seconds']:.1f}s); "
               f"learned {vals}", flush=True)
     total = time.time() - t_all
+    if pool:
+        pool.close()
 
     print()
     print(summary_table(recs))
@@ -175,7 +203,8 @@ def main(argv=None) -> int:
     print()
     print(f"success {ok}/{n_runs} = {100 * ok / max(1, n_runs):.1f}% (target >= 98%); total {total:.0f}s")
     if args.json:
-        Path(args.json).write_text(json.dumps({"seed": args.seed, "seeds": args.seeds, "total_seconds": total,
+        Path(args.json).write_text(json.dumps({"seed": args.seed, "seeds": args.seeds, "options": overrides,
+                                               "total_seconds": total,
                                                "specs": recs}, indent=1, default=float))
     return 0
 

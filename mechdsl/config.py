@@ -22,7 +22,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "init_log_std": (-20.0, 5.0), "init_price_log_std": (-20.0, 5.0), "population": (1, 256), "eval_every": (0, 1e15), "eval_episodes": (1, 1_000_000),
     "patience": (1, 10**9), "stall": (1, 10**9), "tol": (1e-12, 1.0), "min_delta": (0.0, 1.0),
     "target": (-1e300, 1e300), "max_seconds": (0.0, 1e9), "equilibrium": (0, 1_000_000), "reward": (1, 1_000_000),
-    "threads": (1, 1_024),
+    "threads": (1, 1_024), "soften_ties": (0, 10**9),
 }
 
 
@@ -101,6 +101,12 @@ class TrainConfig:
     """Override T, the equilibrium sub-episodes (default: the spec's dynamics block)."""
     reward: Optional[int] = None
     """Override R, the reward sub-episodes (default: the spec's dynamics block)."""
+    soften_ties: int = 0
+    """Iterations over which the MAPPO target blends in the value of exactly tied followers
+    mixing uniformly over their tied actions, its weight falling linearly from 1 to 0
+    (0: off).  Under pessimistic ties one cell of a map changed alone is read against the
+    leader; the blend lets such changes pay off one at a time early on.  Evaluations and
+    the answer always use `ties`."""
     ties: Optional[str] = None
     """How exact ties in the followers' final weights are read (`pessimistic`, `first`,
     `favourable`; see mechdsl.ties); None: the spec's `dynamics` block, else pessimistic."""

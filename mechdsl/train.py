@@ -201,9 +201,10 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
             maps = [head.to_map(smp) for smp in samples] + [_repeat_map(head.to_map(g), E) for g in greedy]
             st = pomdp.run(_cat_maps(maps), gen)
             ret = st.returns.float()
-            worth = pomdp.expected_reward(st).float()  # the reward phase integrated out
-            target = worth if mappo else ret
             it += 1
+            soften = max(0.0, 1.0 - (it - 1) / config.soften_ties) if config.soften_ties else 0.0
+            worth = pomdp.expected_reward(st).float()  # the reward phase integrated out
+            target = (pomdp.expected_reward(st, soften).float() if soften else worth) if mappo else ret
             ent_coef = config.ent_coef
             if config.ent_iterations:
                 ent_coef *= max(0.0, 1.0 - (it - 1) / config.ent_iterations)
