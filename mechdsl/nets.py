@@ -35,12 +35,11 @@ def mlp(n_in: int, hidden: int, n_out: int, out_std: float) -> nn.Sequential:
 
 
 class Agent(nn.Module):
-    def __init__(self, n_obs: int, n_central: int, K: int, m: int, hidden: int, init_log_std: float = 0.0,
-                 init_price_log_std: Optional[float] = None):
+    def __init__(self, n_obs: int, n_central: int, K: int, m: int, hidden: int, init_log_std: float = 0.0):
         super().__init__()
         self.actor = mlp(n_obs, hidden, K + m, out_std=0.01)  # K logits (or row weights), m price logits
         self.weight_log_std = nn.Parameter(torch.full((K,), float(init_log_std)))
-        self.price_log_std = nn.Parameter(torch.full((m,), float(init_log_std if init_price_log_std is None else init_price_log_std)))
+        self.price_log_std = nn.Parameter(torch.full((m,), float(init_log_std)))
         self.critic = mlp(n_central, hidden, 1, out_std=1.0)
         self.K = K
 

@@ -150,8 +150,8 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
     gen = torch.Generator(device=dev).manual_seed(seed)
     mappo = config.algo == "mappo"
     F = pomdp.features.shape[1]
-    learners = [Learner(Agent(F, n_central(pomdp) if mappo else F, pomdp.K, pomdp.m, config.hidden, config.init_log_std,
-                              config.init_price_log_std).to(dev), config)
+    learners = [Learner(Agent(F, n_central(pomdp) if mappo else F, pomdp.K, pomdp.m, config.hidden,
+                              config.init_log_std).to(dev), config)
                 for _ in range(max(1, config.population))]
     span = pomdp.span
     B, E = config.episodes, config.eval_episodes
