@@ -8,7 +8,7 @@ from mechdsl.compiler import model as m
 from mechdsl.compiler import spec as s
 from mechdsl.compiler.consts import did_you_mean, evaluate, fmt, number, number_list
 from mechdsl.compiler.passes.state import (
-    Action, FiniteSet, State, agent_ref, check_finite, error, file_start, line_of, listing,
+    Action, FiniteSet, State, agent_ref, article, check_finite, error, file_start, line_of, listing,
 )
 
 
@@ -225,8 +225,9 @@ def resolve_rounds(st: State) -> None:
                     else did_you_mean(field_name, fields) or "the valued field must exist in every agent")
             raise error(f"the rounds value bundles by field '{field_name}', but agent '{agent.name}' has no such field",
                         where, hint=hint)
-        if info.kind == "item":
-            raise error(f"field '{field_name}' of agent '{agent.name}' holds an item, not a value", where,
+        if info.kind in ("item", "label"):
+            raise error(f"field '{field_name}' of agent '{agent.name}' holds {article(info.kind)} {info.kind}, "
+                        "not a value", where,
                         hint="the valued field is a number or a per-item number `value[item]`")
     rounds["value_field"] = field_name
     if ties:

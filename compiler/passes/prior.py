@@ -129,6 +129,12 @@ def support_values(over, kind: str, items: dict[str, int], st: State, where=None
         if isinstance(over, (s.LabelSet, s.AllItems, s.AllAgents)):
             raise error("a number field's values are numbers, e.g. [0, 0.5, 1]", over,
                         hint="for an item-valued field write `type name: item ~ uniform`")
+        named = [x for x in getattr(over, "items", []) if is_label(x, st)] if kind == "scalar" else []
+        elsewhere = st.env().elsewhere if named else {}
+        named = [x for x in named if x.name not in elsewhere]
+        if isinstance(over, s.ListLit) and named:
+            raise error(f"'{named[0].name}' is not a number: labels are listed in braces", named[0],
+                        hint="write the labels in braces: {" + ", ".join(getattr(x, "name", "?") for x in over.items) + "}")
         raw = evaluate(over, st.env())
         if not isinstance(raw, list):
             raise error(f"expected a list of values, got {fmt(raw)}", over, hint="write a list such as [0, 0.5, 1]")
