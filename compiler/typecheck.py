@@ -114,12 +114,12 @@ def resolve_name(e: s.Name, scope: Scope, st: State) -> Typed:
         return member_ref(m.Const(value=having[0]), [having[0]], name, e.span, st)
     if any(name in labels for labels in label_sets(st)):
         return Typed(None, "bare", name=name)
-    known = set(scope.vars) | set(st.params) | set(items) | set(agents) | set(st.choices) | set(st.tables)
+    names = set(scope.vars) | set(st.params) | set(items) | set(agents) | set(st.choices) | set(st.tables)
     for fields in st.fields:
-        known |= set(fields)
-    known |= {a.name for a in st.actions if a is not None}
+        names |= set(fields)
+    names |= {a.name for a in st.actions if a is not None}
     raise error(f"unknown name '{name}'", e,
-                hint=did_you_mean(name, sorted(known), "declare it (a param, item, agent, choice or table) first"))
+                hint=did_you_mean(name, sorted(names), "declare it (a param, item, agent, choice or table) first"))
 
 
 def choice_ref(name: str, span: Span, st: State) -> Typed:

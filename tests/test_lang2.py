@@ -252,3 +252,29 @@ def test_batched_evaluator_matches_the_reference(text):
         pay = evaluate(Tables(ir), Policy(action=torch.tensor([action])))
         assert torch.allclose(pay.U[0], torch.tensor(U, dtype=torch.float64), atol=1e-12)
         assert torch.allclose(pay.V[0], torch.tensor(V, dtype=torch.float64), atol=1e-12)
+
+
+# ---- the syntax models ----------------------------------------------------------------
+
+
+def test_new_forms_parse_to_their_syntax_models():
+    from mechdsl.compiler import spec as s
+    from mechdsl.compiler.parse import parse
+    from mechdsl.compiler.transform import to_spec
+
+    spec = to_spec(parse("""
+    items slot[k]
+    agent a { type kind ~ uniform {low, high}  participation optional }
+    leader { choose c in {X, Y} mixed if commit  choose d in {X} mixed }
+    objective = sum(i in agents: max(j in others of i: 1)) + sum(j in others: 1)
+    """))
+    items, agent, leader, objective = spec.statements
+    assert isinstance(items, s.ItemsDecl) and items.count.name == "k" and items.names[0].name == "slot"
+    law = agent.body[0].law
+    assert isinstance(law, s.Uniform) and [x.name for x in law.over.labels] == ["low", "high"]
+    assert isinstance(agent.body[1], s.ParticipationDecl) and agent.body[1].mode.name == "optional"
+    c, d = leader.body
+    assert (c.mixed, c.mixed_if.name, d.mixed, d.mixed_if) == (True, "commit", True, None)
+    inner = objective.expr.left.body
+    assert (inner.domain, inner.of.name) == ("others", "i")
+    assert (objective.expr.right.domain, objective.expr.right.of) == ("others", None)
