@@ -8,6 +8,7 @@ import math
 from mechdsl.compiler import model as m
 from mechdsl.compiler import spec as s
 from mechdsl.compiler.consts import did_you_mean, evaluate, fmt
+from mechdsl.compiler.interpreter import TOL
 from mechdsl.compiler.limits import MAX_PAYOFF_NODES, too_big
 from mechdsl.compiler.lowering import participates
 from mechdsl.compiler.passes.state import (
@@ -67,6 +68,10 @@ def field_axis(axis: s.Ident, infos: list, st: State) -> FiniteSet:
                         hint="a table axis needs one set of labels; give the field the same labels in every agent")
         return FiniteSet("label", list(infos[0].labels), [None] * len(infos[0].labels), field=name)
     values = support_of(st, s.Name(name=name, span=axis.span))
+    for a, b in zip(values, values[1:]):
+        if b - a <= TOL:  # payoffs compare numbers within TOL: the axis could not tell these apart
+            raise error(f"field '{name}' has values {fmt(a)} and {fmt(b)}, too close to index a table by", axis,
+                        hint="values on a table axis differ by more than 1e-9; round them")
     return FiniteSet("number", [fmt(v) for v in values], list(values), field=name)
 
 
