@@ -70,6 +70,17 @@ def test_labelled_field_in_a_joint_and_as_bare_support():
     """)
     assert model.followers[1].fields[0].labels == ["low", "high"]
     assert model.prior == pytest.approx([0.25, 0, 0, 0.75])
+    # a bare field takes the declared order of a same-named labelled field, not the joint's
+    model = loads("""
+    agent a1 { type kind in {low, high} }
+    agent a2 { type kind }
+    joint (a1.kind, a2.kind) ~ {(low, high): 0.25, (high, low): 0.75}
+    leader { choose p in [1] }
+    utility = 0
+    objective = sum(i in agents: i.kind == high)
+    """)
+    assert model.followers[1].fields[0].labels == ["low", "high"]
+    assert model.prior == pytest.approx([0, 0.25, 0.75, 0])
 
 
 def test_fields_without_labels_serialize_as_before():

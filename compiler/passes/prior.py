@@ -291,7 +291,9 @@ def joint_table(joint: s.JointDecl, refs: list[tuple[int, str]], st: State, item
                         hint="write a tuple with one value per field, in the order the fields are listed")
         for part, info in zip(parts, infos):  # a bare `type kind` whose joint names labels
             if info.kind == "scalar" and not info.support and is_label(part, st):
-                info.kind = "label"
+                info.kind = "label"  # with the labels of a same-named field declared elsewhere, if any
+                info.labels = next((list(f.labels) for fields in st.fields for f in fields.values()
+                                    if f.name == info.name and f.kind == "label" and f.labels), [])
             if info.kind == "label" and not info.support and isinstance(part, s.Name) and part.name not in info.labels:
                 label_name_free(part, st)
                 info.labels.append(part.name)
