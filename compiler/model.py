@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 
 class Span(BaseModel):
@@ -151,8 +151,19 @@ class Item(BaseModel):
 
 
 class TypeField(BaseModel):
+    """A type field; a `label` field's values are positions in `labels` (`{low, high}`)."""
+
     name: str
-    kind: Literal["scalar", "item", "per_item"]
+    kind: Literal["scalar", "item", "per_item", "label"]
+    labels: list[str] = []
+
+    @model_serializer(mode="wrap")
+    def _drop_empty_labels(self, handler):
+        # a field without labels serializes as before labelled fields existed (same IR hash)
+        data = handler(self)
+        if not self.labels:
+            data.pop("labels", None)
+        return data
 
 
 class Follower(BaseModel):

@@ -53,7 +53,7 @@ COMMON_MISTAKES = {
     "separate the members of a set with commas: {A, B, C}": [
         "agent a { action m in {A B} }",
     ],
-    "statements inside `agent { }` are `type ...` and `action ...`": [
+    "statements inside `agent { }` are `type ...`, `action ...` and `participation optional`": [
         "agent a { param x = 1 }",
         "agent a { utility = 1 }",
         "agent a { choose x in {A} }",
@@ -164,7 +164,7 @@ def _check_docstring(tree: lark.Tree, text: str, path: str) -> None:
 
 # grammar rules that are not expressions: nesting counts from an expression's outermost node
 STRUCTURE_RULES = frozenset(
-    "start value param item items agent agents type_decl item_mark per_item_mark support uniform dist_table "
+    "start value param item items items_count agent agents type_decl participation item_mark per_item_mark support uniform dist_table "
     "dist_entry action labelset all_items all_agents joint field_ref leader observe observe_target choose mixed "
     "rounds visit price_interval price_grid observe_remaining observe_allocation valuation_unit valuation_additive "
     "ties_buy ties_pass table table_axis items_axis agents_axis utility objective_expr objective_named dynamics "

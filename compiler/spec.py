@@ -67,12 +67,13 @@ class Call(Node):  # call: `range(n)`, `paid(i)`, `max(a, b)`
     args: list["SExpr"]
 
 
-class AggExpr(Node):  # aggregate: `sum(i in agents: e)`
+class AggExpr(Node):  # aggregate: `sum(i in agents: e)`, `max(j in others: e)`, `... in others of i`
     node: Literal["agg"] = "agg"
     func: Ident
     var: Ident
-    domain: Literal["agents", "items"]
+    domain: Literal["agents", "items", "others"]
     body: "SExpr"
+    of: Optional[Ident] = None  # `others of i`: every agent but i (default: but self)
 
 
 class UnaryOp(Node):  # neg, not_
@@ -138,9 +139,9 @@ Domain = Annotated[
 ]
 
 
-class Uniform(Node):  # uniform: `~ uniform [0, 1]` (no list: uniform over all items)
+class Uniform(Node):  # uniform: `~ uniform [0, 1]`, `~ uniform {low, high}` (nothing: all items)
     node: Literal["uniform"] = "uniform"
-    over: Optional[SExpr] = None
+    over: Optional[Domain] = None
 
 
 class DistEntry(Node):  # dist_entry: `value: probability`
@@ -179,9 +180,10 @@ class ItemDecl(Node):  # item: `item apple units 2`
     units: Optional[SExpr] = None
 
 
-class ItemsDecl(Node):  # items: `items a, b, c`
+class ItemsDecl(Node):  # items: `items a, b, c`; items_count: `items slot[n]` (slot1..slotn)
     node: Literal["items"] = "items"
     names: list[Ident]
+    count: Optional[SExpr] = None
 
 
 class TypeDecl(Node):  # type_decl: `type value[item] ~ uniform [0, 1]`
@@ -197,7 +199,12 @@ class ActionDecl(Node):  # action: `action message in range(messages)`
     domain: Domain
 
 
-AgentStmt = Annotated[Union[TypeDecl, ActionDecl], Field(discriminator="node")]
+class ParticipationDecl(Node):  # participation: `participation optional` (may stay out for utility 0)
+    node: Literal["participation"] = "participation"
+    mode: Ident
+
+
+AgentStmt = Annotated[Union[TypeDecl, ActionDecl, ParticipationDecl], Field(discriminator="node")]
 
 
 class AgentDecl(Node):  # agent: `agent bidder1 { ... }`
@@ -234,11 +241,12 @@ class ObserveDecl(Node):  # observe
     targets: list[ObserveTarget]
 
 
-class ChooseDecl(Node):  # choose: `choose row in {A, B, C} mixed`
+class ChooseDecl(Node):  # choose: `choose row in {A, B, C} mixed`, `... mixed if commit`
     node: Literal["choose"] = "choose"
     name: Ident
     domain: Domain
     mixed: bool = False
+    mixed_if: Optional[SExpr] = None  # a constant bool: mixed only when it holds
 
 
 class VisitDecl(Node):  # visit: `visit remaining agent`

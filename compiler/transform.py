@@ -89,6 +89,10 @@ class ToSpec(Transformer):
     def items(self, meta, children):
         return s.ItemsDecl(names=[ident(t) for t in children], span=span_of(meta))
 
+    def items_count(self, meta, children):
+        name, count = children
+        return s.ItemsDecl(names=[ident(name)], count=count, span=span_of(meta))
+
     # ---- followers ---------------------------------------------------------
     def agent(self, meta, children):
         return s.AgentDecl(name=ident(children[0]), body=children[1:], span=span_of(meta))
@@ -128,6 +132,9 @@ class ToSpec(Transformer):
         name, domain = children
         return s.ActionDecl(name=ident(name), domain=domain, span=span_of(meta))
 
+    def participation(self, meta, children):
+        return s.ParticipationDecl(mode=ident(children[0]), span=span_of(meta))
+
     def labelset(self, meta, children):
         return s.LabelSet(labels=[ident(t) for t in children], span=span_of(meta))
 
@@ -159,10 +166,11 @@ class ToSpec(Transformer):
 
     def choose(self, meta, children):
         name, domain, *mixed = children
-        return s.ChooseDecl(name=ident(name), domain=domain, mixed=bool(mixed), span=span_of(meta))
+        when = mixed[0] if mixed and mixed[0] is not True else None
+        return s.ChooseDecl(name=ident(name), domain=domain, mixed=bool(mixed), mixed_if=when, span=span_of(meta))
 
     def mixed(self, meta, children):
-        return True
+        return children[0] if children else True
 
     def rounds(self, meta, children):
         return s.RoundsDecl(body=children, span=span_of(meta))
@@ -272,11 +280,12 @@ class ToSpec(Transformer):
         return s.Call(func=func, args=children, span=span_of(meta))
 
     def agg_domain(self, meta, children):
-        return str(children[0])
+        # `agents`, `items`, `others`, or `others of NAME`
+        return str(children[0]), (ident(children[-1]) if len(children) == 3 else None)
 
     def aggregate(self, meta, children):
-        func, var, domain, body = children
-        return s.AggExpr(func=ident(func), var=ident(var), domain=str(domain), body=body, span=span_of(meta))
+        func, var, (domain, of), body = children
+        return s.AggExpr(func=ident(func), var=ident(var), domain=domain, of=of, body=body, span=span_of(meta))
 
     def index(self, meta, children):
         obj, *indices = children

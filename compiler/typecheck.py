@@ -3,62 +3,22 @@ expression.  One recursive checker, used by the utility and objective passes.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Optional
-
 from mechdsl.compiler import model as m
 from mechdsl.compiler import spec as s
 from mechdsl.compiler.consts import FUNCTIONS, arithmetic, as_whole, did_you_mean, evaluate, fmt
+from mechdsl.compiler.lowering import over_others, participates, position, size
 from mechdsl.compiler.model import Span
 from mechdsl.compiler.passes.state import OUTCOMES, FiniteSet, State, TableInfo, article, error
-
-
-@dataclass
-class Scope:
-    """Where an expression is read: `self_agent` is bound in utilities (None in the objective)."""
-
-    self_agent: Optional[int]
-    where: str
-    vars: dict[str, str] = field(default_factory=dict)  # aggregate variable -> "agent" | "item"
-
-
-@dataclass
-class Typed:
-    """A resolved expression and its type.
-
-    `ty`: number, bool, item, agent, label (of `labels`), per_item (a field still to be
-    indexed by an item: `field` of `agent`), bare (a label name not yet placed in a set).
-    `index`: for references to a numeric set, the position form (used by tables).
-    """
-
-    expr: Optional[m.Expr]
-    ty: str
-    labels: tuple = ()
-    index: Optional[m.Expr] = None
-    size: int = 0
-    name: str = ""
-    agent: Optional[m.Expr] = None
-
-    def describe(self) -> str:
-        if self.ty == "label":
-            return "a label of {" + ", ".join(self.labels) + "}"
-        if self.ty == "bare":
-            return f"the label {self.name}"
-        if self.ty == "per_item":
-            return f"the per-item field '{self.name}'"
-        return {"number": "a number", "bool": "a bool", "item": "an item", "agent": "an agent"}[self.ty]
-
-
-NUMERIC = ("number", "bool")
-_NUMBER_HINT = "numbers, params, type fields, numeric actions and choices, and comparisons (as 0/1) make numbers"
-_AXIS_HINT = "index an axis with one of its values, or the action/choice it is named after"
-_COMPARE_HINT = "compare values of one kind: items with items, agents with agents, labels of the same set"
+from mechdsl.compiler.typed import (
+    AXIS_HINT, COMPARE_HINT, NUMBER_HINT, NUMERIC, Scope, Typed, has, kind_word, known, label_sets, set_member,
+    set_ref,
+)
 
 
 def number_expr(expr: s.SExpr, scope: Scope, st: State, what: str) -> m.Expr:
     t = resolve_expr(expr, scope, st)
     if t.ty not in NUMERIC:
-        raise error(f"{what} must be a number, got {t.describe()}", expr, hint=_NUMBER_HINT)
+        raise error(f"{what} must be a number, got {t.describe()}", expr, hint=NUMBER_HINT)
     return t.expr
 
 
@@ -84,7 +44,7 @@ def resolve_expr(e: s.SExpr, scope: Scope, st: State) -> Typed:
         want = NUMERIC if e.op == "-" else ("bool",)
         if operand.ty not in want:
             need = "a number" if e.op == "-" else "a bool"
-            raise error(f"'{e.op}' needs {need}, got {operand.describe()}", e.operand, hint=_NUMBER_HINT)
+            raise error(f"'{e.op}' needs {need}, got {operand.describe()}", e.operand, hint=NUMBER_HINT)
         if e.op == "-" and isinstance(operand.expr, m.Const):
             return Typed(m.Const(value=-operand.expr.value, span=e.span), "number")
         return Typed(m.Unary(op=e.op, operand=operand.expr, span=e.span), "number" if e.op == "-" else "bool")
@@ -98,7 +58,7 @@ def resolve_expr(e: s.SExpr, scope: Scope, st: State) -> Typed:
         then, orelse = resolve_expr(e.then, scope, st), resolve_expr(e.orelse, scope, st)
         for branch, node in ((then, e.then), (orelse, e.orelse)):
             if branch.ty not in NUMERIC:
-                raise error(f"the branches of 'if' must be numbers, got {branch.describe()}", node, hint=_NUMBER_HINT)
+                raise error(f"the branches of 'if' must be numbers, got {branch.describe()}", node, hint=NUMBER_HINT)
         ty = "bool" if then.ty == orelse.ty == "bool" else "number"
         return Typed(m.If(cond=cond.expr, then=then.expr, orelse=orelse.expr, span=e.span), ty)
     if isinstance(e, (s.ListLit, s.TupleLit)):
@@ -106,7 +66,7 @@ def resolve_expr(e: s.SExpr, scope: Scope, st: State) -> Typed:
                     hint="put them in a `table` and index it")
     if isinstance(e, s.StrLit):
         raise error("strings only appear in the training block", e, hint="write a number or an expression")
-    raise error("this cannot appear in a payoff expression", e, hint=_NUMBER_HINT)  # pragma: no cover
+    raise error("this cannot appear in a payoff expression", e, hint=NUMBER_HINT)  # pragma: no cover
 
 
 def resolve_name(e: s.Name, scope: Scope, st: State) -> Typed:
@@ -141,9 +101,9 @@ def resolve_name(e: s.Name, scope: Scope, st: State) -> Typed:
                     hint=f"pick one ({st.agents[st.groups[name][0]].name}, ...) or use sum(i in agents: ...)")
     me = scope.self_agent
     for kind in ("field", "action"):
-        if me is not None and _has(st, me, name, kind):  # the agent's own: no need to look at the others
+        if me is not None and has(st, me, name, kind):  # the agent's own: no need to look at the others
             return member_ref(m.Const(value=me), [me], name, e.span, st)
-        having = [k for k in range(len(st.agents)) if k != me and _has(st, k, name, kind)]
+        having = [k for k in range(len(st.agents)) if k != me and has(st, k, name, kind)]
         if not having:
             continue
         if having[0] != scope.self_agent and len(having) > 1:
@@ -152,36 +112,14 @@ def resolve_name(e: s.Name, scope: Scope, st: State) -> Typed:
             raise error(f"'{name}' is ambiguous in {scope.where}: agents {who} all have {what}", e,
                         hint=f"write {st.agents[having[0]].name}.{name}")
         return member_ref(m.Const(value=having[0]), [having[0]], name, e.span, st)
-    if any(name in labels for labels in _label_sets(st)):
+    if any(name in labels for labels in label_sets(st)):
         return Typed(None, "bare", name=name)
-    known = set(scope.vars) | set(st.params) | set(items) | set(agents) | set(st.choices) | set(st.tables)
+    names = set(scope.vars) | set(st.params) | set(items) | set(agents) | set(st.choices) | set(st.tables)
     for fields in st.fields:
-        known |= set(fields)
-    known |= {a.name for a in st.actions if a is not None}
+        names |= set(fields)
+    names |= {a.name for a in st.actions if a is not None}
     raise error(f"unknown name '{name}'", e,
-                hint=did_you_mean(name, sorted(known), "declare it (a param, item, agent, choice or table) first"))
-
-
-def _has(st: State, k: int, name: str, kind: str) -> bool:
-    if kind == "field":
-        return name in st.fields[k]
-    action = st.actions[k]
-    return action is not None and action.name == name
-
-
-def _label_sets(st: State) -> list[list[str]]:
-    sets = [values.labels for values, _ in st.choices.values() if values.kind == "label"]
-    sets += [a.values.labels for a in st.actions if a is not None and a.values.kind == "label"]
-    return sets
-
-
-def set_ref(expr_index: m.Expr, expr_value: m.Expr, values: FiniteSet) -> Typed:
-    """A reference to a member of a finite set, typed by the set's kind."""
-    if values.kind == "number":
-        return Typed(expr_value, "number", index=expr_index, size=len(values.labels))
-    if values.kind == "label":
-        return Typed(expr_index, "label", labels=tuple(values.labels), size=len(values.labels))
-    return Typed(expr_index, values.kind, size=len(values.labels))
+                hint=did_you_mean(name, sorted(names), "declare it (a param, item, agent, choice or table) first"))
 
 
 def choice_ref(name: str, span: Span, st: State) -> Typed:
@@ -199,8 +137,17 @@ def member_ref(agent: m.Expr, owners: list[int], name: str, span: Span, st: Stat
         kind = kinds.pop()
         if kind == "per_item":
             return Typed(None, "per_item", name=name, agent=agent)
-        return Typed(m.TypeRef(agent=agent, field=name, span=span), "number" if kind == "scalar" else "item")
-    if all(_has(st, k, name, "action") for k in owners):
+        ref = m.TypeRef(agent=agent, field=name, span=span)
+        if kind == "label":
+            labels = {tuple(st.fields[k][name].labels) for k in owners}
+            if len(labels) > 1:
+                raise error(f"agents disagree on the labels of field '{name}'", span,
+                            hint="give the field the same labels, in the same order, in every agent, "
+                                 "or name one agent: a1.field")
+            labels = labels.pop()
+            return Typed(ref, "label", labels=labels, size=len(labels))
+        return Typed(ref, "number" if kind == "scalar" else "item")
+    if all(has(st, k, name, "action") for k in owners):
         sets = [st.actions[k].values for k in owners]
         first = sets[0]
         if any(x.kind != first.kind or (first.kind != "number" and x.labels != first.labels) for x in sets):
@@ -281,37 +228,45 @@ def axis_index(index: s.SExpr, axis: str, values: FiniteSet, scope: Scope, st: S
     is_label = isinstance(index, s.Name) and index.name in values.labels and index.name not in scope.vars
     if values.kind == "label" and is_label:
         return m.Const(value=values.labels.index(index.name), span=index.span)
-    if values.kind == "label" and isinstance(index, s.Name) and not _known(index.name, scope, st):
+    if values.kind == "label" and isinstance(index, s.Name) and not known(index.name, scope, st):
         raise error(f"'{index.name}' is not a value of axis '{axis}' {values.describe()}", index,
                     hint=did_you_mean(index.name, values.labels, f"its values are {values.describe()}"))
     t = resolve_expr(index, scope, st)
     if t.ty == "bare":
-        raise error(f"'{t.name}' is not a value of axis '{axis}' {values.describe()}", index, hint=_AXIS_HINT)
+        raise error(f"'{t.name}' is not a value of axis '{axis}' {values.describe()}", index, hint=AXIS_HINT)
     if t.ty in ("label", "item", "agent") and values.kind == t.ty:
         if t.ty == "label" and list(t.labels) != values.labels:
             raise error(f"axis '{axis}' takes a label of {values.describe()}, got {t.describe()}", index,
-                        hint=_AXIS_HINT)
+                        hint=AXIS_HINT)
         return t.expr
     if t.ty == "number" and t.index is not None and values.kind == "number" and t.size == len(values.labels):
         return t.index
+    if values.field and t.ty == "number" and isinstance(t.expr, m.TypeRef) and t.expr.field == values.field:
+        return position(t.expr, values.values, index.span)
+    if values.field and values.kind == "number" and not isinstance(t.expr, m.Const):
+        raise error(f"axis '{axis}' takes the type field '{values.field}' of an agent, got {t.describe()}", index,
+                    hint=f"write {values.field}, self.{values.field} or j.{values.field}; a constant is a position")
     if t.ty == "number" and isinstance(t.expr, m.Const):
         k = as_whole(t.expr.value, index.span, "a whole position")
         if not 0 <= k < len(values.labels):
             raise error(f"position {k} is out of range for axis '{axis}' ({len(values.labels)} values)", index,
                         hint="positions count from 0")
         return m.Const(value=k, span=index.span)
-    raise error(f"axis '{axis}' takes {_set_member(values)}, got {t.describe()}", index, hint=_AXIS_HINT)
-
-
-def _set_member(values: FiniteSet) -> str:
-    return {"label": f"a label of {values.describe()}", "item": "an item", "agent": "an agent",
-            "number": f"a value of {values.describe()}"}[values.kind]
+    raise error(f"axis '{axis}' takes {set_member(values)}, got {t.describe()}", index, hint=AXIS_HINT)
 
 
 def resolve_call(e: s.Call, scope: Scope, st: State) -> Typed:
     func = e.func.name
     if func in OUTCOMES:
         return resolve_outcome(e, scope, st)
+    if func == "participates":
+        if len(e.args) != 1:
+            raise error(f"participates() takes 1 argument, got {len(e.args)}", e, hint="write participates(i)")
+        agent = resolve_expr(e.args[0], scope, st)
+        if agent.ty != "agent":
+            raise error(f"participates() needs an agent, got {agent.describe()}", e.args[0],
+                        hint="write participates(self), participates(bidder1) or participates(i) in an aggregate")
+        return Typed(participates(agent.expr, st.outs, e.span), "bool")
     if func == "abs":
         if len(e.args) != 1:
             raise error(f"abs() takes 1 argument, got {len(e.args)}", e, hint="write abs(x)")
@@ -326,17 +281,17 @@ def resolve_call(e: s.Call, scope: Scope, st: State) -> Typed:
     if func in FUNCTIONS:  # a constant such as max(support(value)) or len([..])
         value = evaluate(e, st.env(with_support=True))
         if not isinstance(value, float) or isinstance(value, bool):
-            raise error(f"{func}(...) gives {fmt(value)} here; a payoff needs a number", e, hint=_NUMBER_HINT)
+            raise error(f"{func}(...) gives {fmt(value)} here; a payoff needs a number", e, hint=NUMBER_HINT)
         return Typed(m.Const(value=value, span=e.span), "number")
     raise error(f"unknown function '{func}'", e.func,
-                hint=did_you_mean(func, ["abs", "min", "max", *OUTCOMES])
-                or "payoffs may use abs, min, max, units, paid, worth and sum/max/min(i in agents: ...)")
+                hint=did_you_mean(func, ["abs", "min", "max", "participates", *OUTCOMES])
+                or "payoffs may use abs, min, max, participates, units, paid, worth and sum/max/min(i in agents: ...)")
 
 
 def _numeric_arg(arg: s.SExpr, scope: Scope, st: State, where: str) -> m.Expr:
     t = resolve_expr(arg, scope, st)
     if t.ty not in NUMERIC:
-        raise error(f"{where} needs a number, got {t.describe()}", arg, hint=_NUMBER_HINT)
+        raise error(f"{where} needs a number, got {t.describe()}", arg, hint=NUMBER_HINT)
     return t.expr
 
 
@@ -371,11 +326,35 @@ def resolve_aggregate(e: s.AggExpr, scope: Scope, st: State) -> Typed:
     taken = (scope.vars, st.params, st.item_index(), st.agent_index(), st.choices, st.tables)
     if any(var in names for names in taken) or var == "self":
         raise error(f"the variable '{var}' hides another name", e.var, hint="pick a fresh name, e.g. i or j")
-    inner = Scope(self_agent=scope.self_agent, where=scope.where, vars={**scope.vars, var: e.domain[:-1]})
+    of = others_of(e, scope, st) if e.domain == "others" else None
+    kind = "item" if e.domain == "items" else "agent"
+    inner = Scope(self_agent=scope.self_agent, where=scope.where, vars={**scope.vars, var: kind})
     body = resolve_expr(e.body, inner, st)
     if body.ty not in NUMERIC:
-        raise error(f"{func}(...) adds up numbers, got {body.describe()}", e.body, hint=_NUMBER_HINT)
+        raise error(f"{func}(...) adds up numbers, got {body.describe()}", e.body, hint=NUMBER_HINT)
+    if of is not None:
+        if func != "sum":
+            st.payoff_work.charge(size(body.expr, st.payoff_work.limit), e.span)  # the body is copied once
+        return Typed(over_others(func, var, of, body.expr, e.span), "number")
     return Typed(m.Aggregate(func=func, var=var, domain=e.domain, body=body.expr, span=e.span), "number")
+
+
+def others_of(e: s.AggExpr, scope: Scope, st: State) -> m.Expr:
+    """The agent `others` leaves out: self, or the agent named by `others of x`."""
+    if e.of is None:
+        if scope.self_agent is None:
+            raise error(f"'others' means every agent but self, and {scope.where} has no self", e,
+                        hint="inside sum(i in agents: ...) write `others of i`")
+        of = Typed(m.Const(value=scope.self_agent), "agent")
+    else:
+        of = resolve_expr(s.Name(name=e.of.name, span=e.of.span), scope, st)
+        if of.ty != "agent":
+            raise error(f"'others of' needs an agent, got {of.describe()}", e.of,
+                        hint="write `others of i` with i an agent variable, an agent's name or self")
+    if len(st.agents) < 2 and e.func.name != "sum":
+        raise error(f"{e.func.name}(... in others ...) has no agent to range over: the spec has one agent", e,
+                    hint="`others` needs at least two agents")
+    return of.expr
 
 
 ARITHMETIC = ("+", "-", "*", "/", "^")
@@ -399,7 +378,7 @@ def resolve_binary(e: s.BinOp, scope: Scope, st: State) -> Typed:
                 raise error(f"arithmetic on labels: '{e.op}' needs numbers, got {t.describe()}", node,
                             hint="compare labels (col == A) and use the bool as 0/1, or put numbers in a table")
             if t.ty not in NUMERIC:
-                raise error(f"type mismatch: '{e.op}' needs numbers, got {t.describe()}", node, hint=_NUMBER_HINT)
+                raise error(f"type mismatch: '{e.op}' needs numbers, got {t.describe()}", node, hint=NUMBER_HINT)
         if isinstance(right.expr, m.Const) and right.expr.value == 0 and e.op == "/":
             raise error("division by zero", e, hint="the divisor is 0")
         if isinstance(left.expr, m.Const) and isinstance(right.expr, m.Const):
@@ -415,22 +394,17 @@ def resolve_binary(e: s.BinOp, scope: Scope, st: State) -> Typed:
         raise error(f"type mismatch: cannot order {bad.describe()} with {other.describe()}", e,
                     hint="<, <=, > and >= compare numbers")
     elif left.ty != right.ty:
-        raise error(f"type mismatch: cannot compare {_kind(left)} with {_kind(right)}", e, hint=_COMPARE_HINT)
+        raise error(f"type mismatch: cannot compare {kind_word(left)} with {kind_word(right)}", e, hint=COMPARE_HINT)
     elif left.ty == "label" and left.labels != right.labels:
-        raise error(f"type mismatch: cannot compare {left.describe()} with {right.describe()}", e, hint=_COMPARE_HINT)
+        raise error(f"type mismatch: cannot compare {left.describe()} with {right.describe()}", e, hint=COMPARE_HINT)
     elif left.ty in ("per_item", "bare"):
-        raise error(f"cannot compare {left.describe()}", e, hint=_COMPARE_HINT)
+        raise error(f"cannot compare {left.describe()}", e, hint=COMPARE_HINT)
     return Typed(m.Binary(op=e.op, left=left.expr, right=right.expr, span=e.span), "bool")
-
-
-def _kind(t: Typed) -> str:
-    return {"number": "number", "bool": "bool", "item": "item", "agent": "agent", "label": "label",
-            "bare": f"label {t.name}", "per_item": "per-item field"}[t.ty]
 
 
 def _equality_sides(e: s.BinOp, scope: Scope, st: State) -> tuple[Typed, Typed]:
     """Resolve both sides of == / !=, reading a bare label against the other side's set."""
-    if isinstance(e.left, s.Name) and not _known(e.left.name, scope, st):
+    if isinstance(e.left, s.Name) and not known(e.left.name, scope, st):
         right = resolve_expr(e.right, scope, st)  # `A == row`: read the set first
         left = _side(e.left, right, scope, st)
     else:
@@ -441,7 +415,7 @@ def _equality_sides(e: s.BinOp, scope: Scope, st: State) -> tuple[Typed, Typed]:
     for t in (left, right):
         if t.ty == "bare":
             other = right if t is left else left
-            raise error(f"type mismatch: cannot compare the label {t.name} with {_kind(other)}", e, hint=_COMPARE_HINT)
+            raise error(f"type mismatch: cannot compare the label {t.name} with {kind_word(other)}", e, hint=COMPARE_HINT)
     return left, right
 
 
@@ -449,16 +423,7 @@ def _side(node: s.SExpr, other: Typed, scope: Scope, st: State) -> Typed:
     if other.ty == "label" and isinstance(node, s.Name) and node.name not in scope.vars:
         if node.name in other.labels:
             return Typed(m.Const(value=other.labels.index(node.name), span=node.span), "label", labels=other.labels)
-        if not _known(node.name, scope, st):
+        if not known(node.name, scope, st):
             raise error(f"'{node.name}' is not one of the labels {{{', '.join(other.labels)}}}", node,
                         hint=did_you_mean(node.name, other.labels, f"write one of: {', '.join(other.labels)}"))
     return resolve_expr(node, scope, st)
-
-
-def _known(name: str, scope: Scope, st: State) -> bool:
-    """Whether `name` means something other than a label."""
-    if name in scope.vars or name == "self" or name in st.params or name in st.choices or name in st.tables:
-        return True
-    if name in st.item_index() or name in st.agent_index() or name in st.groups:
-        return True
-    return any(name in fields for fields in st.fields) or any(a is not None and a.name == name for a in st.actions)

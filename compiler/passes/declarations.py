@@ -8,7 +8,7 @@ from mechdsl.compiler import model as m
 from mechdsl.compiler import spec as s
 from mechdsl.compiler.consts import ConstEnv, Value, did_you_mean, evaluate, fmt, number, whole
 from mechdsl.compiler.errors import MechError, MechUsageError
-from mechdsl.compiler.limits import MAX_FOLLOWERS, too_big
+from mechdsl.compiler.limits import MAX_FOLLOWERS, MAX_LIST, too_big
 from mechdsl.compiler.model import Span
 from mechdsl.compiler.passes.state import Agent, State, article, error, file_start, line_of
 
@@ -90,6 +90,8 @@ def declare_items(st: State) -> None:
     for decl in st.spec.statements:
         if isinstance(decl, s.ItemDecl):
             names, units = [decl.name], decl.units
+        elif isinstance(decl, s.ItemsDecl) and decl.count is not None:
+            names, units = numbered_items(decl, st), None
         elif isinstance(decl, s.ItemsDecl):
             names, units = decl.names, None
         else:
@@ -107,6 +109,17 @@ def declare_items(st: State) -> None:
                 raise error(f"item '{name.name}' is declared twice", name, hint=f"first declared at line {first}")
             seen[name.name] = name
             st.items.append(m.Item(name=name.name, units=count, span=decl.span))
+
+
+def numbered_items(decl: s.ItemsDecl, st: State) -> list[s.Ident]:
+    """`items slot[n]`: slot1..slotn, n a constant (usually a param)."""
+    n = whole(decl.count, st.env(), "a whole number of items")
+    if n < 1:
+        raise error(f"an item group needs at least 1 item, got {n}", decl.count,
+                    hint=f"write e.g. `items {decl.names[0].name}[2]`")
+    if n > MAX_LIST:
+        raise too_big("too many items", n, MAX_LIST, decl.count, "use fewer items; exact solving needs far fewer")
+    return [s.Ident(name=f"{decl.names[0].name}{k}", span=decl.names[0].span) for k in range(1, n + 1)]
 
 
 def expand_agents(st: State) -> None:
@@ -171,6 +184,8 @@ def check_duplicate_names(st: State) -> None:
                 hint=f"the first `action` is at line {line_of(actions[0])}; use one action with more values",
             )
         for b in decl.body:
+            if isinstance(b, s.ParticipationDecl):
+                continue
             name = b.name.name
             what = "field" if isinstance(b, s.TypeDecl) else "action"
             if name in local:

@@ -6,9 +6,9 @@ import math
 
 from mechdsl.compiler import model as m
 from mechdsl.compiler import spec as s
-from mechdsl.compiler.consts import did_you_mean, fmt, number, number_list
+from mechdsl.compiler.consts import did_you_mean, evaluate, fmt, number, number_list
 from mechdsl.compiler.passes.state import (
-    Action, FiniteSet, State, agent_ref, check_finite, error, file_start, line_of, listing,
+    Action, FiniteSet, State, agent_ref, article, check_finite, error, file_start, line_of, listing,
 )
 
 
@@ -19,6 +19,7 @@ def resolve_actions(st: State) -> None:
         action = None
         if decl is not None:
             action = Action(name=decl.name.name, values=finite_set(decl.domain, st, "action"), decl=decl)
+        action = with_participation(agent, action, st)
         st.actions.append(action)
         labels, values = [], {f: [] for f in fields}
         for combo in combos:
@@ -26,12 +27,12 @@ def resolve_actions(st: State) -> None:
             for (name, info), idx in zip(fields.items(), combo):
                 v = info.support[idx]
                 values[name].append(v)
-                parts.append(f"{name}={st.items[v].name if info.kind == 'item' else fmt(v)}")
+                parts.append(f"{name}={info.show(v, st)}")
             labels.append(",".join(parts) if parts else "none")
         st.followers.append(
             m.Follower(
                 name=agent.name,
-                fields=[m.TypeField(name=f.name, kind=f.kind) for f in fields.values()],
+                fields=[m.TypeField(name=f.name, kind=f.kind, labels=f.labels) for f in fields.values()],
                 type_labels=labels,
                 type_values=values,
                 action_name=action.name if action else "none",
@@ -40,6 +41,43 @@ def resolve_actions(st: State) -> None:
                 span=agent.decl.span,
             )
         )
+
+
+PARTICIPATION = ("optional", "required")
+OUT = "out"  # the label of staying out
+
+
+def with_participation(agent, action, st: State):
+    """`participation optional`: one more action, `out`, last (0 in a numeric set); without
+    an action line the set is {in, out}.  The utility pass makes staying out worth 0."""
+    decls = [b for b in agent.decl.body if isinstance(b, s.ParticipationDecl)]
+    if len(decls) > 1:
+        raise error("a second participation line", decls[1], hint=f"the first one is at line {line_of(decls[0])}")
+    st.outs.append(-1)
+    if not decls:
+        return action
+    mode = decls[0].mode
+    if mode.name not in PARTICIPATION:
+        raise error(f"participation is optional or required, got '{mode.name}'", mode,
+                    hint=did_you_mean(mode.name, PARTICIPATION) or "write `participation optional`")
+    if mode.name == "required":
+        return action
+    if st.rounds_decl() is not None:
+        raise error("participation applies to one-shot mechanisms", decls[0],
+                    hint="in rounds an agent already may buy nothing; remove this line")
+    if action is None:
+        st.outs[-1] = 1
+        return Action(name="participation", values=FiniteSet("label", ["in", OUT], [None, None]), decl=None)
+    values = action.values
+    if values.kind not in ("number", "label"):
+        raise error(f"an agent that may stay out needs a number or label action, not {values.kind}s", decls[0],
+                    hint="staying out would leave no item or agent to read; pick from a list or a set of labels")
+    if OUT in values.labels:
+        raise error(f"the action '{action.name}' already has a value '{OUT}'", decls[0],
+                    hint=f"staying out adds the value '{OUT}'; rename the other one")
+    st.outs[-1] = len(values.labels)
+    grown = FiniteSet(values.kind, values.labels + [OUT], values.values + [0.0 if values.kind == "number" else None])
+    return Action(name=action.name, values=grown, decl=action.decl)
 
 
 def finite_set(domain, st: State, what: str) -> FiniteSet:
@@ -85,7 +123,7 @@ def resolve_leader(st: State) -> None:
         elif isinstance(stmt, s.ChooseDecl):
             values = finite_set(stmt.domain, st, "choice")
             choice = m.Choice(name=stmt.name.name, kind=values.kind, labels=values.labels, values=values.values,
-                              mixed=stmt.mixed, span=stmt.span)
+                              mixed=stmt.mixed and mixed_when(stmt, st), span=stmt.span)
             st.choices[choice.name] = (values, choice)
             choices.append(choice)
     rounds = [r for r in leader.body if isinstance(r, s.RoundsDecl)]
@@ -94,6 +132,17 @@ def resolve_leader(st: State) -> None:
     if not choices and not rounds:
         raise error("the leader decides nothing", leader, hint="add `choose name in {...}` or a `rounds { ... }` block")
     st.leader = m.Leader(observe=sorted(observe), choices=choices)
+
+
+def mixed_when(stmt: s.ChooseDecl, st: State) -> bool:
+    """`mixed if commit`: a constant bool (usually a param, switched with --set commit=false)."""
+    if stmt.mixed_if is None:
+        return True
+    value = evaluate(stmt.mixed_if, st.env())
+    if not isinstance(value, bool):
+        raise error(f"`mixed if` needs true or false, got {fmt(value)}", stmt.mixed_if,
+                    hint="write a bool param: `param commit = true`, then `mixed if commit`")
+    return value
 
 
 def observed(target: s.ObserveTarget, st: State) -> set[int]:
@@ -176,8 +225,9 @@ def resolve_rounds(st: State) -> None:
                     else did_you_mean(field_name, fields) or "the valued field must exist in every agent")
             raise error(f"the rounds value bundles by field '{field_name}', but agent '{agent.name}' has no such field",
                         where, hint=hint)
-        if info.kind == "item":
-            raise error(f"field '{field_name}' of agent '{agent.name}' holds an item, not a value", where,
+        if info.kind in ("item", "label"):
+            raise error(f"field '{field_name}' of agent '{agent.name}' holds {article(info.kind)} {info.kind}, "
+                        "not a value", where,
                         hint="the valued field is a number or a per-item number `value[item]`")
     rounds["value_field"] = field_name
     if ties:

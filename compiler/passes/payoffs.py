@@ -8,8 +8,12 @@ import math
 from mechdsl.compiler import model as m
 from mechdsl.compiler import spec as s
 from mechdsl.compiler.consts import did_you_mean, evaluate, fmt
+from mechdsl.compiler.interpreter import TOL
 from mechdsl.compiler.limits import MAX_PAYOFF_NODES, too_big
-from mechdsl.compiler.passes.state import NAMED_OBJECTIVES, FiniteSet, State, TableInfo, error, line_of, listing
+from mechdsl.compiler.lowering import participates
+from mechdsl.compiler.passes.state import (
+    NAMED_OBJECTIVES, FiniteSet, State, TableInfo, error, line_of, listing, support_of,
+)
 from mechdsl.compiler.typecheck import Scope, number_expr
 
 
@@ -37,9 +41,38 @@ def axis_set(axis: s.Ident, st: State) -> FiniteSet:
             raise error(f"agents disagree on the values of action '{name}'", axis,
                         hint="a table axis needs one set of values; give these agents the same action set")
         return sets[0]
+    infos = [fields[name] for fields in st.fields if name in fields]
+    if infos:
+        return field_axis(axis, infos, st)
     known = list(st.choices) + sorted({a.name for a in st.actions if a is not None}) + ["items", "agents"]
+    known += sorted({f for fields in st.fields for f in fields})
     raise error(f"unknown table axis '{name}'", axis,
-                hint=did_you_mean(name, known) or "an axis is a leader choice, a follower action, items or agents")
+                hint=did_you_mean(name, known)
+                or "an axis is a leader choice, a follower action, a type field, items or agents")
+
+
+def field_axis(axis: s.Ident, infos: list, st: State) -> FiniteSet:
+    """An axis over a type field: its labels, the items, or support(field) for numbers."""
+    name = axis.name
+    kinds = {info.kind for info in infos}
+    if len(kinds) > 1 or "per_item" in kinds:
+        raise error(f"type field '{name}' cannot be a table axis: it is " + (
+            "a per-item field" if "per_item" in kinds else f"of different kinds across agents ({', '.join(sorted(kinds))})"),
+            axis, hint="an axis is a number, label or item field with one kind in every agent")
+    kind = kinds.pop()
+    if kind == "item":
+        return FiniteSet("item", [it.name for it in st.items], [None] * len(st.items), field=name)
+    if kind == "label":
+        if any(info.labels != infos[0].labels for info in infos):
+            raise error(f"agents disagree on the labels of field '{name}'", axis,
+                        hint="a table axis needs one set of labels; give the field the same labels in every agent")
+        return FiniteSet("label", list(infos[0].labels), [None] * len(infos[0].labels), field=name)
+    values = support_of(st, s.Name(name=name, span=axis.span))
+    for a, b in zip(values, values[1:]):
+        if b - a <= TOL:  # payoffs compare numbers within TOL: the axis could not tell these apart
+            raise error(f"field '{name}' has values {fmt(a)} and {fmt(b)}, too close to index a table by", axis,
+                        hint="values on a table axis differ by more than 1e-9; round them")
+    return FiniteSet("number", [fmt(v) for v in values], list(values), field=name)
 
 
 def _cell_size(raw, depth: int, decl: s.TableDecl) -> int:
@@ -117,6 +150,10 @@ def resolve_utilities(st: State) -> None:
         else:
             raise error(f"agent '{agent.name}' has no utility", agent.decl.name,
                         hint=f"add `utility {agent.name} = ...` or a generic `utility = ...` line")
+        if st.outs[k] >= 0:  # staying out is worth 0
+            u = st.utilities[-1]
+            st.utilities[-1] = m.If(cond=participates(m.Const(value=k), st.outs, u.span), then=u,
+                                    orelse=m.Const(value=0.0), span=u.span)
 
 
 def expr_size(expr: s.SExpr) -> int:

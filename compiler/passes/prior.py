@@ -51,6 +51,8 @@ def type_field(decl: s.TypeDecl, items: dict[str, int], st: State) -> FieldInfo:
     info = FieldInfo(name=decl.name.name, kind=decl.kind, support=[], probs=None, decl=decl)
     if law is None:
         return info  # support and law come from a `joint` block
+    if decl.kind == "scalar" and labelled_law(law, st):
+        return label_field(info, law, st)
     if isinstance(law, s.Support):
         info.support = support_values(law.over, decl.kind, items, st)
     elif isinstance(law, s.Uniform):
@@ -59,9 +61,52 @@ def type_field(decl: s.TypeDecl, items: dict[str, int], st: State) -> FieldInfo:
     else:
         keyed = [(field_value(e.key, decl.kind, items, st), e) for e in law.entries]
         info.support = [v for v, _ in keyed]
-        _no_repeats([(v, e.key) for v, e in keyed], decl.kind, st)
+        _no_repeats([(v, e.key) for v, e in keyed], info, st)
         info.probs = probabilities(law, st)
     return info
+
+
+def labelled_law(law, st: State) -> bool:
+    """Whether a number-looking field's law names labels: `{low, high}`, `{low: 0.6, ...}`."""
+    if isinstance(law, s.DistTable):
+        return any(is_label(e.key, st) for e in law.entries)
+    return isinstance(law.over, s.LabelSet)
+
+
+def is_label(key, st: State) -> bool:
+    """A distribution key that is a bare name but not a param names a label."""
+    return isinstance(key, s.Name) and key.name not in st.params
+
+
+def label_field(info: FieldInfo, law, st: State) -> FieldInfo:
+    """`type kind ~ {low: 0.6, high: 0.4}`, `~ uniform {low, high}`, `in {low, high}`:
+    the values are labels, in the order written; the model holds their positions."""
+    info.kind = "label"
+    names = [e.key for e in law.entries] if isinstance(law, s.DistTable) else law.over.labels
+    if not names:
+        raise error("a type field needs at least one value", law, hint="list at least one label")
+    for key in names:
+        if isinstance(law, s.DistTable) and not is_label(key, st):
+            raise error(f"field '{info.name}' mixes labels and numbers", key,
+                        hint="a type field's values are all numbers or all labels, e.g. {low: 0.6, high: 0.4}")
+        label_name_free(key, st)
+    info.labels = [key.name for key in names]
+    info.support = list(range(len(names)))
+    _no_repeats([(i, key) for i, key in enumerate(names)], info, st)
+    if isinstance(law, s.DistTable):
+        info.probs = probabilities(law, st)
+    elif isinstance(law, s.Uniform):
+        info.probs = [1.0 / len(names)] * len(names)
+    return info
+
+
+def label_name_free(key, st: State) -> None:
+    """A label must not be the name of an item or an agent: a payoff could not tell them apart."""
+    for what, names in (("an item", st.item_index()), ("an agent", st.agent_index()), ("an agent group", st.groups)):
+        if key.name in names:
+            raise error(f"label '{key.name}' is already {what}", key,
+                        hint="rename the label" + ("; for an item-valued field write `type name: item ~ ...`"
+                                                   if what == "an item" else ""))
 
 
 def support_values(over, kind: str, items: dict[str, int], st: State, where=None) -> list:
@@ -84,6 +129,12 @@ def support_values(over, kind: str, items: dict[str, int], st: State, where=None
         if isinstance(over, (s.LabelSet, s.AllItems, s.AllAgents)):
             raise error("a number field's values are numbers, e.g. [0, 0.5, 1]", over,
                         hint="for an item-valued field write `type name: item ~ uniform`")
+        named = [x for x in getattr(over, "items", []) if is_label(x, st)] if kind == "scalar" else []
+        elsewhere = st.env().elsewhere if named else {}
+        named = [x for x in named if x.name not in elsewhere]
+        if isinstance(over, s.ListLit) and named:
+            raise error(f"'{named[0].name}' is not a number: labels are listed in braces", named[0],
+                        hint="write the labels in braces: {" + ", ".join(getattr(x, "name", "?") for x in over.items) + "}")
         raw = evaluate(over, st.env())
         if not isinstance(raw, list):
             raise error(f"expected a list of values, got {fmt(raw)}", over, hint="write a list such as [0, 0.5, 1]")
@@ -104,7 +155,7 @@ def support_values(over, kind: str, items: dict[str, int], st: State, where=None
             check_finite(v, over)
     if not values:
         raise error("a type field needs at least one value", node, hint="list at least one value")
-    _no_repeats(list(zip(values, nodes)), kind, st)
+    _no_repeats(list(zip(values, nodes)), FieldInfo("", kind, [], None, None), st)
     return values
 
 
@@ -117,8 +168,14 @@ def decl_name(node, st: State) -> str:
     return "this field"
 
 
-def field_value(expr: s.SExpr, kind: str, items: dict[str, int], st: State):
+def field_value(expr: s.SExpr, kind: str, items: dict[str, int], st: State, labels=()):
     """One value of a field of `kind`, written as an expression (a distribution key)."""
+    if kind == "label":
+        if not isinstance(expr, s.Name) or expr.name not in labels:
+            shown = f"'{expr.name}'" if isinstance(expr, s.Name) else "this"
+            raise error(f"{shown} is not a label of this field {{{', '.join(labels)}}}", expr,
+                        hint=did_you_mean(getattr(expr, "name", ""), labels, f"write one of: {', '.join(labels)}"))
+        return labels.index(expr.name)
     if kind == "item":
         if not isinstance(expr, s.Name):
             raise error("an item field's values are item names", expr, hint=f"items are: {listing(items)}")
@@ -153,12 +210,12 @@ def _item_name(name, items: dict[str, int]) -> int:
     return items[text]
 
 
-def _no_repeats(values: list[tuple], kind: str, st: State) -> None:
+def _no_repeats(values: list[tuple], info: FieldInfo, st: State) -> None:
     seen = set()
     for v, node in values:
-        key = hashable(v)
+        key = hashable(v) if info.kind != "label" else node.name
         if key in seen:
-            shown = st.items[v].name if kind == "item" else fmt(v)
+            shown = node.name if info.kind == "label" else info.show(v, st)
             raise error(f"value {shown} is listed twice", node, hint="list each value once")
         seen.add(key)
 
@@ -232,11 +289,21 @@ def joint_table(joint: s.JointDecl, refs: list[tuple[int, str]], st: State, item
         if len(parts) != len(infos):
             raise error(f"each key of this joint law lists {len(infos)} value(s), one per field; got {len(parts)}", key,
                         hint="write a tuple with one value per field, in the order the fields are listed")
-        rows.append([field_value(part, info.kind, items, st) for part, info in zip(parts, infos)])
+        for part, info in zip(parts, infos):  # a bare `type kind` whose joint names labels
+            if info.kind == "scalar" and not info.support and is_label(part, st):
+                info.kind = "label"  # with the labels of a same-named field declared elsewhere, if any
+                info.labels = next((list(f.labels) for fields in st.fields for f in fields.values()
+                                    if f.name == info.name and f.kind == "label" and f.labels), [])
+            if info.kind == "label" and not info.support and isinstance(part, s.Name) and part.name not in info.labels:
+                label_name_free(part, st)
+                info.labels.append(part.name)
+        rows.append([field_value(part, info.kind, items, st, info.labels) for part, info in zip(parts, infos)])
     for col, info in enumerate(infos):
         if not info.support:  # `type value` with no support: take the values the joint uses
             values = list({hashable(row[col]): row[col] for row in rows}.values())
             info.support = sorted(values) if info.kind != "per_item" else values
+            if info.kind == "label":
+                info.support = list(range(len(info.labels)))
     positions = [{hashable(v): i for i, v in enumerate(info.support)} for info in infos]
     table: dict[tuple, float] = {}
     for key, row, p in zip(keys, rows, probs):
@@ -244,7 +311,7 @@ def joint_table(joint: s.JointDecl, refs: list[tuple[int, str]], st: State, item
         for part, value, info, (k, f), where in zip(key.items if isinstance(key, s.TupleLit) else [key], row, infos,
                                                     refs, positions):
             if hashable(value) not in where:
-                shown = st.items[value].name if info.kind == "item" else fmt(value)
+                shown = info.show(value, st)
                 raise error(f"{shown} is not a value of {st.agents[k].name}.{f}", part,
                             hint=f"its values are {_show_support(info, st)}")
             index.append(where[hashable(value)])
@@ -255,9 +322,7 @@ def joint_table(joint: s.JointDecl, refs: list[tuple[int, str]], st: State, item
 
 
 def _show_support(info: FieldInfo, st: State) -> str:
-    if info.kind == "item":
-        return "[" + listing([st.items[v].name for v in info.support]) + "]"
-    return "[" + listing([fmt(v) for v in info.support]) + "]"
+    return "[" + listing([info.show(v, st) for v in info.support]) + "]"
 
 
 def build_followers_types(st: State, factors) -> None:

@@ -28,6 +28,7 @@ class FiniteSet:
     kind: str  # "label" | "number" | "item" | "agent"
     labels: list[str]
     values: list[Optional[float]]
+    field: str = ""  # a table axis over this type field's values
 
     def describe(self) -> str:
         return "{" + ", ".join(self.labels) + "}"
@@ -47,18 +48,25 @@ class FieldInfo:
     """One type field of one follower: its support and, unless a joint gives it, its law."""
 
     name: str
-    kind: str  # "scalar" | "item" | "per_item"
-    support: list  # floats, item indices, or lists of floats
+    kind: str  # "scalar" | "item" | "per_item" | "label"
+    support: list  # floats, item indices, lists of floats, or label positions
     probs: Optional[list[float]]  # None: given by a `joint` block
     decl: s.TypeDecl
     joint: Optional[s.JointDecl] = None
+    labels: list[str] = field(default_factory=list)  # a "label" field's labels, in declared order
+
+    def show(self, value, st: "State") -> str:
+        """One value of this field as the spec writes it."""
+        if self.kind == "item":
+            return st.items[value].name
+        return self.labels[value] if self.kind == "label" else fmt(value)
 
 
 @dataclass
 class Action:
     name: str
     values: FiniteSet
-    decl: s.ActionDecl
+    decl: Optional[s.ActionDecl]  # None: the {in, out} of an agent whose only choice is to take part
 
 
 @dataclass
@@ -80,6 +88,7 @@ class State:
     groups: dict[str, list[int]] = field(default_factory=dict)
     fields: list[dict[str, FieldInfo]] = field(default_factory=list)
     actions: list[Optional[Action]] = field(default_factory=list)
+    outs: list[int] = field(default_factory=list)  # per follower: index of its `out` action, -1 if it must take part
     followers: list[m.Follower] = field(default_factory=list)
     prior: list[float] = field(default_factory=list)
     choices: dict[str, tuple[FiniteSet, m.Choice]] = field(default_factory=dict)
@@ -108,6 +117,13 @@ class State:
         if self._cache.get(name, (None,))[0] != key:
             self._cache[name] = (key, make())
         return self._cache[name][1]
+
+    def rounds_decl(self) -> Optional[s.RoundsDecl]:
+        for leader in self.statements(s.LeaderDecl):
+            for stmt in leader.body:
+                if isinstance(stmt, s.RoundsDecl):
+                    return stmt
+        return None
 
     def item_index(self) -> dict[str, int]:
         return self._cached("items", lambda: {it.name: i for i, it in enumerate(self.items)})
@@ -187,8 +203,8 @@ def support_of(st: State, name: s.Name) -> list[float]:
         if info is None:
             continue
         found = True
-        if info.kind == "item":
-            raise error(f"'{name.name}' holds items; support() needs a number field", name,
+        if info.kind in ("item", "label"):
+            raise error(f"'{name.name}' holds {info.kind}s; support() needs a number field", name,
                         hint="use support() of a number (or per-item number) type field")
         for v in info.support:
             values.update(v if isinstance(v, list) else [v])
