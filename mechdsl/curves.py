@@ -121,7 +121,7 @@ def draw(curves: dict[int, list[dict[str, float]]], title: str, optimum_normaliz
         _line(ax, grid, rmean, None, "its sampled POMDP reward (mean)", None, style="--", color="tab:green")
         shown.append(rmean)
     final, spread = float(mean[-1]), float(std[-1])
-    note = f"final {final:.4g}" + (f" ± {spread:.2g}" if n > 1 else "")
+    note = f"final {final:.4g}" + (f" ± {0.0 if spread < 1e-9 else spread:.2g}" if n > 1 else "")
     if optimum_normalized is not None:
         ax.axhline(optimum_normalized, color="black", lw=1.0, ls=":", label=f"exact optimum ({optimum_normalized:.4g})")
         shown.append([optimum_normalized])

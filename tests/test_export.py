@@ -308,7 +308,9 @@ def test_interval_prices_are_refused() -> None:
 
 
 def gambit():
-    return pytest.importorskip("pygambit", reason="pygambit is not installed (pip install 'mechdsl[gambit]')")
+    return pytest.importorskip("pygambit", reason="pygambit is not installed (pip install 'mechdsl[gambit]'); it is not in "
+                               "the test extra because pygambit 16 has no Linux wheel and builds from C++ "
+                               "source for over 10 minutes")
 
 
 def payoff(eq, player: str) -> Fraction:
