@@ -176,6 +176,13 @@ def test_examples():
     (mix,) = [e["distribution"] for e in sol["policy"]]
     assert [mix[f"cover=t{i}"] for i in (1, 2, 3)] == pytest.approx([21 / 44, 15 / 44, 2 / 11])
 
+    # moral hazard: high effort needs a wage >= 2; at 2 the agent is indifferent
+    sol = solve_json(EXAMPLES / "contract.mech")
+    assert sol["value"] == pytest.approx(5.625) and sol["certificate"]["verdict"] == "certified"
+    assert solve_json(EXAMPLES / "contract.mech", "--follower-model", "favourable")["value"] == pytest.approx(6)
+    favourable = solve_json(EXAMPLES / "contract.mech", "--ties", "favourable")
+    assert favourable["value"] == pytest.approx(6) and favourable["certificate"]["values"]["pessimistic"] == pytest.approx(2)
+
     # Bayesian: -1/2 as the cover of t1 rises to 3/5, where kind 0 turns indifferent
     sol = solve_json(EXAMPLES / "bayesian_security.mech")
     assert sol["value"] == pytest.approx(-0.5) and sol["supremum"]
