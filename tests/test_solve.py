@@ -176,6 +176,11 @@ def test_examples():
     (mix,) = [e["distribution"] for e in sol["policy"]]
     assert [mix[f"cover=t{i}"] for i in (1, 2, 3)] == pytest.approx([21 / 44, 15 / 44, 2 / 11])
 
+    # pure bundling at 2.5 sells to the three profiles worth 3 or 4
+    sol = solve_json(EXAMPLES / "bundling.mech")
+    assert sol["value"] == pytest.approx(1.875) and sol["certificate"]["verdict"] == "certified"
+    assert solve_json(EXAMPLES / "bundling.mech", "--follower-model", "favourable")["value"] == pytest.approx(1.875)
+
     # moral hazard: high effort needs a wage >= 2; at 2 the agent is indifferent
     sol = solve_json(EXAMPLES / "contract.mech")
     assert sol["value"] == pytest.approx(5.625) and sol["certificate"]["verdict"] == "certified"
