@@ -33,7 +33,9 @@ subject to that profile having zero regret; the best profile wins.
 Mixed choose sets (`choose ... mixed`): the multiple-LP method (Conitzer & Sandholm
 2006) over the class-wise mixtures, per pure follower profile; when rounds follow the
 mixed choice, binary variables pick one round sub-policy per choice.  Under the
-`favourable` follower model the best LP value is attained.  Under `mw` the tie reading
+`favourable` follower model the best LP value is attained; with one follower (any number
+of types) and no pure choice below the mixed one, one MILP replaces the per-profile LPs
+(DOBSS, `mechdsl/solve/dobss.py`).  Under `mw` the tie reading
 decides which tied deviations leave the profile played (`favourable`: all; `pessimistic`:
 those no worse for the leader; `first`: those to higher-index actions); the others must
 be approached strictly.  The answer is *attained* when some optimal mixture leaves tied

@@ -9,6 +9,7 @@ import numpy as np
 from mechdsl.compiler.errors import MechSizeError
 from mechdsl.dynamics import MWConfig
 from mechdsl.solve.answer import Solution, check_policy, finish, none_found
+from mechdsl.solve.dobss import dobss_reason, solve_dobss
 from mechdsl.solve.profile_lp import INTERIOR_STEP, solve_profiles
 from mechdsl.solve.pure import solve_pure_mw
 from mechdsl.solve.space import VALUE_TOL, fmt_count, PolicySpace
@@ -43,9 +44,29 @@ def _mixed_policy(space: PolicySpace, xs: list[np.ndarray]) -> tuple[list[int], 
     return actions, probs
 
 
-def solve_mixed(space: PolicySpace, cfg: MWConfig, follower_model: str, limit: int) -> Solution:
+def _solve_dobss(space: PolicySpace, cfg: MWConfig, follower_model: str) -> Solution:
+    """The favourable optimum by one MILP (`mechdsl.solve.dobss`), checked by the reference evaluation."""
+    ans = solve_dobss(space)
+    actions, probs = _mixed_policy(space, ans.xs)
+    ref, strategies, reg = check_policy(space.tb, cfg, actions, probs, ans.strategies)
+    if abs(ref - ans.value) > CHECK_TOL * max(1.0, abs(ans.value)):
+        raise RuntimeError(f"DOBSS value {ans.value!r} disagrees with the reference evaluation {ref!r}")
+    note = "leader-favourable equilibrium; mixed leader choices (one mixed-integer program, DOBSS)"
+    return finish(space, follower_model, ref, ref, True, False, actions, probs, strategies, reg, note)
+
+
+def solve_mixed(space: PolicySpace, cfg: MWConfig, follower_model: str, limit: int,
+                method: str = "auto") -> Solution:
+    """method (favourable model): `auto` (DOBSS where it applies, else one LP per follower
+    profile), `dobss` or `profiles`."""
     ir = space.tb.ir
     groups = [[sub[ir.root[c]] for sub in space.subs[c]] for c in range(len(space.subs))]
+    if follower_model != "mw" and method != "profiles":
+        reason = dobss_reason(space)
+        if reason is None:
+            return _solve_dobss(space, cfg, follower_model)
+        if method == "dobss":
+            raise MechSizeError(f"DOBSS does not apply: {reason}")
     if follower_model != "mw":
         best, solved = solve_profiles(space, groups, strict=False)
         if best is None:
