@@ -177,3 +177,16 @@ def test_two_followers_fall_back_to_the_profile_lps():
     sol = solve(ir, follower_model="favourable")
     assert "DOBSS" not in sol.note and "one linear program per follower profile" in sol.note
     assert sol.value is not None
+
+
+def test_size_error_says_why_the_milp_was_not_used():
+    """Two followers with 5 types and 3 actions each: 3^5 * 3^5 = 59,049 profiles, past
+    the enumeration's limit; DOBSS needs one follower, and the size error says so."""
+    spec = TWO_FOLLOWERS.replace("action x in {l, r}", "type s ~ uniform [0, 1, 2, 3, 4]\n    action x in {l, r, m}")
+    spec = spec.replace("action y in {l, r}", "type t ~ uniform [0, 1, 2, 3, 4]\n    action y in {l, r, m}")
+    spec = spec.replace("choose c in {l, r} mixed", "choose c in {l, r, m} mixed")
+    ir = build_ir(loads(spec))
+    assert profile_count(ir) == 3 ** 10 > MAX_PROFILES
+    with pytest.raises(MechSizeError) as err:
+        solve(ir, follower_model="favourable")
+    assert "DOBSS" in err.value.hint and "2 followers" in err.value.hint

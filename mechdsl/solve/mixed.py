@@ -61,6 +61,7 @@ def solve_mixed(space: PolicySpace, cfg: MWConfig, follower_model: str, limit: i
     profile), `dobss` or `profiles`."""
     ir = space.tb.ir
     groups = [[sub[ir.root[c]] for sub in space.subs[c]] for c in range(len(space.subs))]
+    reason = None
     if follower_model != "mw" and method != "profiles":
         reason = dobss_reason(space)
         if reason is None:
@@ -68,7 +69,12 @@ def solve_mixed(space: PolicySpace, cfg: MWConfig, follower_model: str, limit: i
         if method == "dobss":
             raise MechSizeError(f"DOBSS does not apply: {reason}")
     if follower_model != "mw":
-        best, solved = solve_profiles(space, groups, strict=False)
+        try:
+            best, solved = solve_profiles(space, groups, strict=False)
+        except MechSizeError as err:  # say why the one-MILP route was not taken
+            if reason is not None:
+                err.hint = f"{err.hint}; the single MILP (DOBSS) does not apply here: {reason}"
+            raise
         if best is None:
             return none_found(space, follower_model, solved)
         actions, probs = _mixed_policy(space, best["xs"])
