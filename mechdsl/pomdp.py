@@ -288,17 +288,19 @@ class StackelbergPOMDP:
         return Exact(value=value, normalized=(value - self.lo) / self.span, regret=worst, regret_fraction=frac,
                      strategies=idx)
 
-    def expected_reward(self, state: State, soften: float = 0.0) -> torch.Tensor:
+    def expected_reward(self, state: State) -> torch.Tensor:
         """[B] E[reward sub-episode | state after the equilibrium phase]: the prior-weighted
-        objective of the followers' argmax play, i.e. R -> infinity.  `soften` in [0, 1]
-        blends in the value of exactly tied followers mixing uniformly over their tied
-        actions (see TrainConfig.soften_ties)."""
-        logw, V = list(state.logw), state.payoffs.V
-        value = leader_value(self.tb, V, pure(play(self.tb, logw, V, self.mw.ties)[0], self.tb))
-        if soften > 0.0:
-            spread = [(m / m.sum(-1, keepdim=True)).to(V.dtype) for m in tie_masks(logw)]
-            value = (1.0 - soften) * value + soften * leader_value(self.tb, V, spread)
-        return (value - self.lo) / self.span
+        objective of the followers' argmax play, i.e. R -> infinity."""
+        V = state.payoffs.V
+        strat = pure(play(self.tb, list(state.logw), V, self.mw.ties)[0], self.tb)
+        return (leader_value(self.tb, V, strat) - self.lo) / self.span
+
+    def spread_reward(self, state: State) -> torch.Tensor:
+        """[B] the same with every exactly tied follower mixing uniformly over its tied
+        actions instead of reading the tie (what TrainConfig.soften_ties blends in)."""
+        V = state.payoffs.V
+        spread = [(m / m.sum(-1, keepdim=True)).to(V.dtype) for m in tie_masks(list(state.logw))]
+        return (leader_value(self.tb, V, spread) - self.lo) / self.span
 
 
 def _traced_mw(tb: Tables, U: torch.Tensor, cfg: MWConfig, generator: torch.Generator, strides: list[int]):

@@ -203,8 +203,11 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
             ret = st.returns.float()
             it += 1
             soften = max(0.0, 1.0 - (it - 1) / config.soften_ties) if config.soften_ties else 0.0
-            worth = pomdp.expected_reward(st).float()  # the reward phase integrated out
-            target = (pomdp.expected_reward(st, soften).float() if soften else worth) if mappo else ret
+            exact_worth = pomdp.expected_reward(st)  # the reward phase integrated out
+            worth = exact_worth.float()
+            target = worth if mappo else ret
+            if mappo and soften:
+                target = ((1.0 - soften) * exact_worth + soften * pomdp.spread_reward(st)).float()
             ent_coef = config.ent_coef
             if config.ent_iterations:
                 ent_coef *= max(0.0, 1.0 - (it - 1) / config.ent_iterations)
