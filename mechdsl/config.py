@@ -138,11 +138,11 @@ class TrainConfig:
     def updated(self, values: dict[str, Any]) -> "TrainConfig":
         """A copy with `values` applied (text is converted to the field's type)."""
         out = TrainConfig(**asdict(self))
-        kinds = {f.name: type(getattr(self, f.name)) for f in fields(self)}
+        names = set(self.names())
         for key, val in values.items():
-            if key not in kinds:
+            if key not in names:
                 raise KeyError(key)
-            setattr(out, key, _checked(key, val, getattr(self, key), kinds[key]))
+            setattr(out, key, _checked(key, val, getattr(self, key)))
         if out.algo not in ALGOS:
             raise ValueError(f"algo must be one of {', '.join(ALGOS)}, got {out.algo!r}")
         if out.ties is not None and out.ties not in TIE_READINGS:
@@ -152,30 +152,22 @@ class TrainConfig:
         return out
 
 
-def _checked(key: str, val: Any, cur: Any, kind: type) -> Any:
+def _checked(key: str, val: Any, cur: Any) -> Any:
     """`val` (text or number) as the field's type, finite and within `LIMITS`."""
+    if val is None or (isinstance(val, str) and val.strip().lower() in ("none", "null")):
+        if key not in _OPTIONAL:
+            raise ValueError(f"{key} cannot be none")
+        return None
     if key in _TEXT:
-        if val is None or str(val).strip().lower() in ("none", "null"):
-            if key not in _OPTIONAL:
-                raise ValueError(f"{key} cannot be none")
-            return None
         return str(val).strip()
     if isinstance(val, str) and not isinstance(cur, str):
         text = val.strip().lower()
-        if text in ("none", "null"):
-            if key not in _OPTIONAL:
-                raise ValueError(f"{key} cannot be none")
-            return None
         if isinstance(cur, bool):
             return text in ("1", "true", "yes", "on")
         try:
             val = float(text)
         except ValueError:
             raise ValueError(f"{key} expects a number, got {val!r}") from None
-    if val is None:
-        if key not in _OPTIONAL:
-            raise ValueError(f"{key} cannot be none")
-        return None
     if isinstance(val, bool) or not isinstance(val, (int, float)):
         raise ValueError(f"{key} expects a number, got {val!r}")
     if not math.isfinite(val):
@@ -183,8 +175,7 @@ def _checked(key: str, val: Any, cur: Any, kind: type) -> Any:
     lo, hi = LIMITS.get(key, (-math.inf, math.inf))
     if not lo <= val <= hi:
         raise ValueError(f"{key} must be between {lo:g} and {hi:g}, got {val:g}")
-    integral = key in _INTEGRAL
-    if integral:
+    if key in _INTEGRAL:
         if float(val) != int(val):
             raise ValueError(f"{key} expects a whole number, got {val:g}")
         return int(val)
