@@ -22,7 +22,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "init_log_std": (-20.0, 5.0), "population": (1, 256), "eval_every": (0, 1e15), "eval_episodes": (1, 1_000_000),
     "patience": (1, 10**9), "stall": (1, 10**9), "tol": (1e-12, 1.0), "min_delta": (0.0, 1.0),
     "target": (-1e300, 1e300), "max_seconds": (0.0, 1e9), "equilibrium": (0, 1_000_000), "reward": (1, 1_000_000),
-    "threads": (1, 1_024), "soften_ties": (0, 10**9),
+    "threads": (1, 1_024), "soften_ties": (0, 10**9), "response_prob": (0.0, 1.0),
 }
 
 
@@ -109,6 +109,23 @@ class TrainConfig:
     cells is never seen to pay; the blend lets the cells pay off one at a time early on
     (a conformance direct mechanism reaches 1.8, not 1.45).  Evaluations, the greedy
     answer and its certificate always use `ties` alone."""
+    episode_map: bool = True
+    """Hold the leader's observation-action map fixed for the whole POMDP episode (paper
+    Section 7; the paper's code's `fix_episode_actions`).  false is the paper's ablation:
+    every leader decision is drawn afresh from the actor each time an information set is
+    met, in every rollout of every sub-episode, so the followers learn from noisy payoffs
+    and an episode has one decision per environment step (slow: for small specs).
+    Returns are then the sampled rewards still to come, for MAPPO too, whose critic sees
+    the phase, the progress through it, the followers' current strategies and types."""
+    response_prob: float = 1.0
+    """Probability that a leader decision of the equilibrium (response) phase enters the
+    learner's batch (the paper's code's `response_phase_prob`).  1: the Stackelberg POMDP.
+    0: the paper's "basic POMDP" -- the leader learns only from decisions of its reward
+    sub-episodes, never from one met only while the followers equilibrate (a message
+    nobody sends in the end, an agent visited only after a deviation).  With the map held
+    fixed a decision met only in the equilibrium phase enters with this probability once
+    per episode (its repeated encounters are one decision); without it, each encounter
+    is a decision and enters with this probability."""
     ties: Optional[str] = None
     """How exact ties in the followers' final weights are read (`pessimistic`, `first`,
     `favourable`; see mechdsl.ties); None: the spec's `dynamics` block, else pessimistic."""
@@ -160,10 +177,10 @@ def _checked(key: str, val: Any, cur: Any) -> Any:
         return None
     if key in _TEXT:
         return str(val).strip()
+    if isinstance(cur, bool):
+        return _flag(key, val)
     if isinstance(val, str) and not isinstance(cur, str):
         text = val.strip().lower()
-        if isinstance(cur, bool):
-            return text in ("1", "true", "yes", "on")
         try:
             val = float(text)
         except ValueError:
@@ -180,6 +197,18 @@ def _checked(key: str, val: Any, cur: Any) -> Any:
             raise ValueError(f"{key} expects a whole number, got {val:g}")
         return int(val)
     return float(val)
+
+
+def _flag(key: str, val: Any) -> bool:
+    """true/false (also 1/0, yes/no, on/off) as a bool; anything else is an error."""
+    if isinstance(val, bool):
+        return val
+    text = str(val).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{key} expects true or false, got {val!r}")
 
 
 _TEXT = {"algo", "device", "ties"}

@@ -76,7 +76,8 @@ def _build_report(ir, runs, config_dict, spec, sets, solve_limit, seconds) -> di
         certs[r["seed"]] = cert
         entry = {"seed": r["seed"], "value": cert.value, "max_regret": cert.max_regret,
                  "regret_fraction": cert.regret_fraction, "verdict": cert.verdict, "values": cert.values,
-                 "steps": int(r["steps"]), "seconds": float(r["seconds"]), "stopped": r.get("stopped", "")}
+                 "steps": int(r["steps"]), "seconds": float(r["seconds"]), "stopped": r.get("stopped", ""),
+                 "value_loss": _last_loss(r["curve"])}
         if optimum is not None:
             entry["gap"] = optimum - cert.value
             first = next((row for row in r["curve"] if row["value"] >= optimum - cfg.tol * span), None)
@@ -132,11 +133,26 @@ def _warnings(ir, per_seed, certified, head, optimum, tol, cfg) -> list[str]:
     for e in above:
         out.append(f"seed {e['seed']}'s value {e['value']:.6g} is above the exact optimum {optimum:.6g}: "
                    f"its followers' regret is {e['max_regret']:.4g} ({e['verdict']})")
+    if not cfg.episode_map or cfg.response_prob < 1:
+        out.append("trained on an ablation of the Stackelberg POMDP (" + ", ".join(
+            ([] if cfg.episode_map else ["episode_map = false: every decision drawn afresh, no per-episode map"])
+            + ([f"response_prob = {cfg.response_prob:g}: equilibrium-phase decisions enter the batch with that "
+                "probability" + (" (the basic POMDP)" if cfg.response_prob == 0 else "")]
+               if cfg.response_prob < 1 else [])) + ")")
     training = ir.model.training or {}
     if training:
         shown = ", ".join(f"{k} = {v}" for k, v in training.items())
         out.append(f"the spec's training block overrides the defaults: {shown}")
     return out
+
+
+def _last_loss(curve: list[dict[str, Any]]) -> Optional[float]:
+    """The critic's value loss at the last evaluation that has one (None: none has)."""
+    for row in reversed(curve):
+        v = row.get("value_loss")
+        if isinstance(v, (int, float)) and v == v:
+            return float(v)
+    return None
 
 
 def _policy(ir, policy: dict[str, Any]) -> list[dict[str, Any]]:

@@ -42,6 +42,7 @@ This module is the loop; its parts live in `mechdsl.config` (settings), `mechdsl
 from __future__ import annotations
 
 import copy
+import math
 import signal
 import threading
 import time
@@ -58,7 +59,9 @@ from mechdsl.greedy import policy_dict
 from mechdsl.memory import check_training
 from mechdsl.nets import Agent, Head, n_central
 from mechdsl.pomdp import StackelbergPOMDP, State
-from mechdsl.ppo import Learner, ppo_update
+from mechdsl.compiler.errors import MechUsageError
+from mechdsl.fresh import check_fresh, n_central_fresh, run_fresh
+from mechdsl.ppo import Learner, ppo_update, update
 
 
 # ---------------------------------------------------------------------------
@@ -146,11 +149,17 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
         mw.rounds = int(config.equilibrium)
     pomdp = StackelbergPOMDP(ir, dev, mw=mw, reward_rounds=config.reward)
     head = Head(pomdp)
+    if not config.episode_map:  # a batch of fresh maps per rollout round (mechdsl.fresh)
+        why = check_fresh(pomdp)
+        if why:
+            raise MechUsageError(why, hint="train with -O episode_map=true")
+        check_training(ir, config.episodes * max(sum(ir.action_counts), pomdp.R), 1, 1, config.device)
     torch.manual_seed(seed)  # only network initialization reads the global generator
     gen = torch.Generator(device=dev).manual_seed(seed)
     mappo = config.algo == "mappo"
     F = pomdp.features.shape[1]
-    learners = [Learner(Agent(F, n_central(pomdp) if mappo else F, pomdp.K, pomdp.m, config.hidden,
+    width = (n_central(pomdp) if config.episode_map else n_central_fresh(pomdp)) if mappo else F
+    learners = [Learner(Agent(F, width, pomdp.K, pomdp.m, config.hidden,
                               config.init_log_std).to(dev), config)
                 for _ in range(max(1, config.population))]
     span = pomdp.span
@@ -193,38 +202,49 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
     try:
         while steps < config.steps and stopped == "budget":
             consistent = False
-            # ---- rollout: B sampled maps per learner (+ E greedy maps when evaluating) ----
+            # ---- rollout and PPO update of each learner on its own episodes ----
             active = [x for x in learners if not x.done]
             evaluating = steps >= next_eval
-            samples = [head.sample(x.agent, B, gen) for x in active]
             greedy = [head.greedy(x.agent) for x in active] if evaluating else []
-            maps = [head.to_map(smp) for smp in samples] + [_repeat_map(head.to_map(g), E) for g in greedy]
-            st = pomdp.run(_cat_maps(maps), gen)
-            ret = st.returns.float()
+            g_maps = [_repeat_map(head.to_map(g), E) for g in greedy]
             it += 1
-            soften = max(0.0, 1.0 - (it - 1) / config.soften_ties) if config.soften_ties else 0.0
-            exact_worth = pomdp.expected_reward(st)  # the reward phase integrated out
-            worth = exact_worth.float()
-            target = worth if mappo else ret
-            if mappo and soften:
-                target = ((1.0 - soften) * exact_worth + soften * pomdp.spread_reward(st)).float()
             ent_coef = config.ent_coef
             if config.ent_iterations:
                 ent_coef *= max(0.0, 1.0 - (it - 1) / config.ent_iterations)
-
-            # ---- PPO update of each learner on its own episodes ----
-            diags = []
-            for j, x in enumerate(active):
-                rows = slice(j * B, (j + 1) * B)
-                part = _rows(st, rows)
-                steps += int(part.steps.sum())
-                diags.append(ppo_update(config, pomdp, head, x, samples[j], part, target[rows], ent_coef, gen))
+            diags, own = [], []  # own[j]: learner j's sampled episodes' (return, worth)
+            if config.episode_map:
+                samples = [head.sample(x.agent, B, gen) for x in active]
+                st = pomdp.run(_cat_maps([head.to_map(smp) for smp in samples] + g_maps), gen)
+                ret = st.returns.float()
+                soften = max(0.0, 1.0 - (it - 1) / config.soften_ties) if config.soften_ties else 0.0
+                exact_worth = pomdp.expected_reward(st)  # the reward phase integrated out
+                worth = exact_worth.float()
+                target = worth if mappo else ret
+                if mappo and soften:
+                    target = ((1.0 - soften) * exact_worth + soften * pomdp.spread_reward(st)).float()
+                for j, x in enumerate(active):
+                    rows = slice(j * B, (j + 1) * B)
+                    part = _rows(st, rows)
+                    steps += int(part.steps.sum())
+                    keep = response_keep(pomdp, part, config.response_prob, gen)
+                    diags.append(ppo_update(config, pomdp, head, x, samples[j], part, target[rows], ent_coef, gen, keep))
+                    own.append((ret[rows], worth[rows]))
+                g_ret, g_worth = ret[len(active) * B:], worth[len(active) * B:]
+            else:  # the ablation: every decision drawn afresh (mechdsl.fresh)
+                for x in active:
+                    fe = run_fresh(pomdp, head, x.agent, B, gen, mappo, config.response_prob)
+                    steps += int(fe.steps.sum())
+                    diags.append(update(config, head, x, fe.batch, ent_coef, gen))
+                    own.append((fe.returns.float(), fe.returns.float()))
+                g_ret = pomdp.run(_cat_maps(g_maps), gen).returns.float() if evaluating else None
+                g_worth = g_ret  # sampled rewards against sampled rewards
+            for x, d in zip(active, diags):  # value loss: mean over the iterations between evaluations
+                x.pending_loss.append(d["value_loss"])
 
             # ---- greedy evaluation: the POMDP's reward phase and the exact value ----
             row = None
             if evaluating:
                 next_eval = steps + config.eval_every
-                base = len(active) * B
                 for j, x in enumerate(active):
                     gmap = head.to_map(greedy[j])
                     key = _map_key(gmap)
@@ -233,13 +253,17 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
                         ex = pomdp.exact(gmap)
                         if key is not None:
                             exact_cache[key] = ex
-                    g_rows, s_rows = slice(base + j * E, base + (j + 1) * E), slice(j * B, (j + 1) * B)
+                    g_rows = slice(j * E, (j + 1) * E)
+                    s_ret, s_worth = own[j]
                     # converged: its sampled maps do as well as its greedy map and vary no more
-                    gap = float(worth[g_rows].mean() - worth[s_rows].mean())
-                    spread = float(worth[s_rows].std() - worth[g_rows].std()) if E > 1 else 0.0
+                    gap = float(g_worth[g_rows].mean() - s_worth.mean())
+                    spread = float(s_worth.std() - g_worth[g_rows].std()) if E > 1 else 0.0
                     x.value, x.regret = float(ex.value[0]), float(ex.regret[0])
-                    x.row = {"normalized": float(ex.normalized[0]), "greedy_reward": float(ret[g_rows].mean()),
-                             "return": float(ret[s_rows].mean()), "policy_gap": gap, "policy_spread": spread, **diags[j]}
+                    losses = [v for v in x.pending_loss if not math.isnan(v)]
+                    x.pending_loss = []
+                    x.row = {"normalized": float(ex.normalized[0]), "greedy_reward": float(g_ret[g_rows].mean()),
+                             "return": float(s_ret.mean()), "policy_gap": gap, "policy_spread": spread, **diags[j],
+                             "value_loss": sum(losses) / len(losses) if losses else math.nan}
                     x.since_best = 0 if x.value > x.best + config.min_delta * span else x.since_best + 1
                     x.best = max(x.best, x.value)
                     x.key = rank(ex, config.tol)
@@ -303,6 +327,20 @@ def rank(ex, tol: float) -> tuple[bool, float, float]:
     then higher value, then lower regret."""
     frac = float(ex.regret_fraction[0])
     return (frac <= tol, float(ex.value[0]), -frac)
+
+
+def response_keep(p: StackelbergPOMDP, st: State, prob: float, gen: torch.Generator) -> Optional[torch.Tensor]:
+    """[B, S] the decisions that enter the batch under `TrainConfig.response_prob` (None:
+    all): those met in a reward sub-episode, and with probability `prob` each of those
+    met only in the equilibrium phase."""
+    if prob >= 1.0:
+        return None
+    B = st.batch
+    visits = torch.zeros(B, p.T * p.A, dtype=p.dtype, device=p.device)
+    cells = st.reward_types * p.A + st.reward_actions
+    visits.scatter_add_(1, cells, torch.ones(cells.shape, dtype=p.dtype, device=p.device))
+    in_reward, _ = p._reach(st.map, st.payoffs, visits.view(B, p.T, p.A))
+    return in_reward | (torch.rand(B, p.S, generator=gen, device=p.device) < prob)
 
 
 def _rows(st: State, rows: slice) -> State:
