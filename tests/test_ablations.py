@@ -146,3 +146,17 @@ def test_summary_reports_the_value_loss_and_the_ablation(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert isinstance(summary["per_seed"][0]["value_loss"], float)
     assert any("basic POMDP" in w for w in summary["warnings"])
+
+
+def test_a_deterministic_actor_plays_the_same_game_with_or_without_the_map():
+    """With all mass on row A, Maintain's follower learns column A either way, so every
+    reward sub-episode pays 20 of 30 (normalized 2/3) and the final weights agree in
+    which column leads."""
+    ir, pomdp, head, agent = setup("maintain", T=30, R=6)
+    with torch.no_grad():
+        agent.actor[-1].bias[:3] = torch.tensor([50.0, -50.0, -50.0])
+    fe = run_fresh(pomdp, head, agent, 3, torch.Generator().manual_seed(5), mappo=True)
+    assert bool((fe.batch.action == 0).all())
+    assert torch.allclose(fe.rewards, torch.full((3, 6), 2 / 3, dtype=fe.rewards.dtype))
+    st = pomdp.run(Policy(action=torch.zeros(3, pomdp.S, dtype=torch.long)), torch.Generator().manual_seed(5))
+    assert torch.allclose(st.rewards, fe.rewards)
