@@ -35,6 +35,11 @@ EvalCallback keeps the best model).  ``population`` learners (actor, critic,
 optimizers, `episodes` each) may train side by side on one batched simulation --
 independent restarts sharing the simulation calls -- and the best map of any counts.
 
+The paper's ablations: ``algo = ppo`` (above); ``episode_map = false``, every decision
+drawn afresh instead of from a per-episode map (`mechdsl.fresh`); ``response_prob < 1``,
+decisions met only in the equilibrium phase left out of the batch with that
+probability (`response_keep`; 0 is the paper's "basic POMDP").
+
 This module is the loop; its parts live in `mechdsl.config` (settings), `mechdsl.nets`
 (networks, policy heads, critic input), `mechdsl.ppo` (the update) and `mechdsl.greedy`
 (greedy maps as saved policies).
@@ -51,16 +56,16 @@ from typing import Any, Callable, Optional
 
 import torch
 
+from mechdsl.compiler.errors import MechUsageError
 from mechdsl.compiler.ir import GameIR
 from mechdsl.config import TrainConfig
 from mechdsl.dynamics import MWConfig
 from mechdsl.evaluate import Payoffs, Policy
+from mechdsl.fresh import check_fresh, n_central_fresh, run_fresh
 from mechdsl.greedy import policy_dict
 from mechdsl.memory import check_training
 from mechdsl.nets import Agent, Head, n_central
 from mechdsl.pomdp import StackelbergPOMDP, State
-from mechdsl.compiler.errors import MechUsageError
-from mechdsl.fresh import check_fresh, n_central_fresh, run_fresh
 from mechdsl.ppo import Learner, ppo_update, update
 
 
