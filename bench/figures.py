@@ -224,7 +224,7 @@ SHORT = {"equilibrium": 100, "reward": 10}  # allocation without the map: 310 st
 
 
 def check_map(r):
-    pairs = [("matrix design", "with the map", "without the map"),
+    pairs = [("matrix design", "matrix design, with the map", "matrix design, without the map"),
              ("allocation m=3, T=100, R=10", "allocation, with the map", "allocation, without the map")]
     parts, ok = [], []
     for name, a, b in pairs:
@@ -257,8 +257,8 @@ FIGURES = [
             Line("PPO (per step)", "matrix_design", options={**PPO, "episode_map": False})],
            500_000, "the centralized critic's value loss is far lower (below 0.2 from early on)", check_6, loss=True),
     Figure("map", "Ablation: MAPPO with vs without the per-episode map",
-           [Line("with the map", "matrix_design", options=MAPPO),
-            Line("without the map", "matrix_design", options={**MAPPO, "episode_map": False}),
+           [Line("matrix design, with the map", "matrix_design", options=MAPPO),
+            Line("matrix design, without the map", "matrix_design", options={**MAPPO, "episode_map": False}),
             Line("allocation, with the map", "allocation", {"messages": "3"}, {**MAPPO, **SHORT}),
             Line("allocation, without the map", "allocation", {"messages": "3"},
                  {**MAPPO, **SHORT, "episode_map": False})],
