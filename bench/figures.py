@@ -403,7 +403,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         table.append({"figure": fig.key, "title": fig.title, "claim": fig.claim, "verdict": verdict,
                       "ours": numbers, "png": str(path), "steps": steps, "seeds": args.seeds})
         print(f"  claim: {fig.claim}\n  {verdict.upper()}: {numbers}\n  wrote {path}", flush=True)
-    (out / "claims.json").write_text(json.dumps(table, indent=2) + "\n")
+    claims = out / "claims.json"  # figures not rerun keep their last entry
+    done = {t["figure"] for t in table}
+    kept = [t for t in (json.loads(claims.read_text()) if claims.is_file() else []) if t["figure"] not in done]
+    order = [f.key for f in FIGURES]
+    claims.write_text(json.dumps(sorted(kept + table, key=lambda t: order.index(t["figure"])), indent=2) + "\n")
     print("\n| figure | paper's claim | ours | verdict |\n|---|---|---|---|")
     for t in table:
         print(f"| {t['figure']} | {t['claim']} | {t['ours']} | {t['verdict']} |")
