@@ -20,7 +20,9 @@ class's change can restore the equilibrium another's broke).  It takes the first
 improvement so found and repeats.  Maps compare as `rank` orders them:
 certified (regret within tolerance) first, then value -- so polishing never trades an
 equilibrium for a higher-regret number.  It stops when nothing improves or when the
-next neighbourhood would pass the budget of exactly evaluated maps (`TrainConfig.polish`).
+next neighbourhood would pass the budget of exactly evaluated maps (`TrainConfig.polish`,
+and at most `WORK` payoff-cell updates of the followers' dynamics in all, so that the
+climb stays within about a minute and stops at the same place on every machine).
 Pure maps only: maps with mixed rows or continuous prices are returned unchanged.
 """
 from __future__ import annotations
@@ -39,6 +41,7 @@ from mechdsl.solve.space import count_subpolicies, enumerate_subpolicies
 
 STONES = 8  # uncertified improvements a repair step starts from
 CLASS_LIMIT = 256  # sub-policies per class enumerated as moves; beyond, one information set at a time
+WORK = 10**9  # at most this many payoff-cell MW updates (maps x (n+1) x T x A x rounds): ~1 min
 CHUNK_BYTES = 256 << 20  # payoff memory per batch of exact evaluations
 Rank = Callable[[Exact], tuple]
 
@@ -94,6 +97,8 @@ def _climb(pomdp: StackelbergPOMDP, gmap: Policy, rank: Rank, budget: int) -> tu
     if chunk == 0:
         report.stopped = "not run: one map's exact evaluation is over the memory share"
         return gmap, start, report
+    tb = pomdp.tb
+    budget = min(budget, WORK // max(1, (pomdp.ir.n_followers + 1) * tb.T * tb.A * max(1, pomdp.mw.rounds)))
     moves = class_moves(pomdp)
     act, best = gmap.action[0].clone(), start
     report.stopped = "local optimum"
