@@ -22,7 +22,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "init_log_std": (-20.0, 5.0), "population": (1, 256), "eval_every": (0, 1e15), "eval_episodes": (1, 1_000_000),
     "patience": (1, 10**9), "stall": (1, 10**9), "tol": (1e-12, 1.0), "min_delta": (0.0, 1.0),
     "target": (-1e300, 1e300), "max_seconds": (0.0, 1e9), "equilibrium": (0, 1_000_000), "reward": (1, 1_000_000),
-    "threads": (1, 1_024), "soften_ties": (0, 10**9), "response_prob": (0.0, 1.0),
+    "threads": (1, 1_024), "soften_ties": (0, 10**9), "response_prob": (0.0, 1.0), "polish": (0, 10**9),
 }
 
 
@@ -126,6 +126,12 @@ class TrainConfig:
     fixed a decision met only in the equilibrium phase enters with this probability once
     per episode (its repeated encounters are one decision); without it, each encounter
     is a decision and enters with this probability."""
+    polish: int = 20_000
+    """Budget, in maps evaluated exactly, of the hill climb that ends each seed
+    (mechdsl/polish.py): moves that rewrite one observation class, then two, on the
+    exact objective, certified maps first (0: off).  It reaches optima that the sampled
+    dynamics hide (auction_revenue's 5/3) or that differ in two classes at once; the
+    summary shows the learned value beside the polished one."""
     ties: Optional[str] = None
     """How exact ties in the followers' final weights are read (`pessimistic`, `first`,
     `favourable`; see mechdsl.ties); None: the spec's `dynamics` block, else pessimistic."""
@@ -215,7 +221,7 @@ _TEXT = {"algo", "device", "ties"}
 _OPTIONAL = {"target_kl", "target", "equilibrium", "reward", "ties"}
 _INTEGRAL = {"steps", "seeds", "seed", "episodes", "epochs", "minibatches", "ent_iterations", "critic_epochs",
              "critic_minibatch", "hidden", "population", "eval_every", "eval_episodes", "patience", "stall",
-             "equilibrium", "reward", "threads"}
+             "equilibrium", "reward", "threads", "soften_ties", "polish"}
 
 
 def config_for(ir: GameIR, overrides: Optional[dict[str, Any]] = None) -> TrainConfig:

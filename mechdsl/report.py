@@ -77,7 +77,8 @@ def _build_report(ir, runs, config_dict, spec, sets, solve_limit, seconds) -> di
         entry = {"seed": r["seed"], "value": cert.value, "max_regret": cert.max_regret,
                  "regret_fraction": cert.regret_fraction, "verdict": cert.verdict, "values": cert.values,
                  "steps": int(r["steps"]), "seconds": float(r["seconds"]), "stopped": r.get("stopped", ""),
-                 "value_loss": _last_loss(r["curve"])}
+                 "value_loss": _last_loss(r["curve"]),
+                 "learned": (r.get("polish") or {}).get("learned"), "polish": dict(r.get("polish") or {})}
         if optimum is not None:
             entry["gap"] = optimum - cert.value
             first = next((row for row in r["curve"] if row["value"] >= optimum - cfg.tol * span), None)
@@ -155,6 +156,18 @@ def _last_loss(curve: list[dict[str, Any]]) -> Optional[float]:
     return None
 
 
+def _polish_lines(per_seed: list[dict[str, Any]]) -> list[str]:
+    """One line per seed whose map the exact hill climb changed (mechdsl/polish.py)."""
+    out = []
+    for e in per_seed:
+        p = e.get("polish") or {}
+        if p.get("steps"):
+            out.append(f"seed {e['seed']}: learned {p['learned']:.6g}, polished to {p['value']:.6g} by exact local "
+                       f"search ({p['steps']} step{'s' if p['steps'] != 1 else ''}, {p['evaluated']:,} maps "
+                       f"evaluated, {p.get('seconds', 0.0):.1f}s)")
+    return out
+
+
 def _policy(ir, policy: dict[str, Any]) -> list[dict[str, Any]]:
     """A saved greedy map (tensors) as the documented policy entries (docs/results.md)."""
     from mechdsl.solve.answer import policy_entries
@@ -205,6 +218,7 @@ def report_text(report: dict[str, Any], exact: bool = False) -> str:
         for e in report["per_seed"]:
             lines.append(f"{e['seed']:>6} {e['value']:>12.6g} {e['max_regret']:>10.3g} {e['verdict']:>14} "
                          f"{e['steps']:>14,} {e['seconds']:>8.1f}  {e['stopped']}")
+    lines += _polish_lines(report["per_seed"])
     for w in report["warnings"]:
         lines.append(f"warning: {w}")
     lines.append(f"{report['steps']:,} steps, {report['seconds']:.1f}s; run directory: {report.get('run_dir', '')}")

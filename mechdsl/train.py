@@ -51,7 +51,7 @@ import math
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, Optional
 
 import torch
@@ -65,6 +65,7 @@ from mechdsl.fresh import check_fresh, n_central_fresh, run_fresh
 from mechdsl.greedy import policy_dict
 from mechdsl.memory import check_training
 from mechdsl.nets import Agent, Head, n_central
+from mechdsl.polish import polish
 from mechdsl.pomdp import StackelbergPOMDP, State
 from mechdsl.ppo import Learner, ppo_update, update
 
@@ -86,6 +87,7 @@ class SeedResult:
     policy: dict[str, torch.Tensor]  # the final greedy map: action [S], probs [S,K], prices [S,m]
     agent_state: dict[str, torch.Tensor]
     stopped: str = ""
+    polish: dict[str, Any] = field(default_factory=dict)  # what the exact hill climb did (mechdsl.polish)
 
     def first_within(self, optimum: float, tol_abs: float) -> Optional[dict[str, float]]:
         """The first evaluation whose exact value is within tol_abs of optimum."""
@@ -314,10 +316,12 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
             if gmap is not None:
                 finals.append((pomdp.exact(gmap), gmap, x))
     ex, gmap, x = max(finals, key=lambda f: rank(f[0], config.tol))
+    gmap, ex, polished = polish(pomdp, gmap, lambda e: rank(e, config.tol), config.polish)
     return SeedResult(
         seed=seed, value=float(ex.value[0]), normalized=float(ex.normalized[0]), regret=float(ex.regret[0]),
         steps=steps, seconds=time.time() - t_start, curve=curve, policy=policy_dict(gmap),
         agent_state={k: v.detach().cpu() for k, v in x.agent.state_dict().items()}, stopped=stopped,
+        polish=polished.as_dict(),
     )
 
 

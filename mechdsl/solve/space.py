@@ -41,7 +41,7 @@ def children(ir: GameIR, s: int, k: int) -> list[int]:
     return seen
 
 
-def _count_subpolicies(ir: GameIR, root: int, cap: float) -> float:
+def count_subpolicies(ir: GameIR, root: int, cap: float) -> float:
     """Number of sub-policies below `root` (exact on trees, an upper bound on DAGs)."""
     memo: dict[int, float] = {}
 
@@ -148,7 +148,7 @@ def build_space(ir: GameIR, tb: Tables, limit: int) -> PolicySpace:
     profiles = [[a for a in range(ir.n_action_profiles) if ir.obs_class[a] == c] for c in range(C)]
     all_subs = []
     for c in range(C):
-        est = _count_subpolicies(ir, ir.root[c], float(limit) * 10)
+        est = count_subpolicies(ir, ir.root[c], float(limit) * 10)
         if est > limit:
             raise MechSizeError(
                 f"{fmt_count(est)} leader sub-policies in observation class "
