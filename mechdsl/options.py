@@ -109,6 +109,13 @@ def train_option(fn: Callable) -> Callable:
                         help="Any other training setting (repeatable), e.g. -O lr=3e-3 -O episodes=512.")(fn)
 
 
+def workers_option(fn: Callable) -> Callable:
+    """--workers N: seeds trained in parallel processes (`mechdsl.parallel`)."""
+    return click.option("--workers", type=Count(minimum=1, maximum=1024), default=None,
+                        help="Seeds trained at once, each in its own process (default: the CPU cores "
+                        "available); the results are those of training them one by one.")(fn)
+
+
 def json_option(fn: Callable) -> Callable:
     return click.option("--json", "as_json", is_flag=True,
                         help="Print one JSON object (documented in docs/results.md) instead of text.")(fn)

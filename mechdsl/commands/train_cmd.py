@@ -12,7 +12,7 @@ import click
 
 from mechdsl.options import (exact_option, json_option, load_ir, output_option, parse_sets, run_dir_option,
                              solve_limit_option, spec_argument, suggestion, ties_option, train_option,
-                             write_or_echo)
+                             workers_option, write_or_echo)
 
 
 def _options(values: tuple[str, ...]) -> dict[str, str]:
@@ -54,14 +54,15 @@ def _checked_run_dir(out) -> None:
 @click.option("--algo", type=click.Choice(["mappo", "ppo"]), help="mappo: centralized critic (default); ppo: critic sees the actor's observation.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), help="Where the batched POMDP and networks run.")
 @train_option
+@workers_option
 @run_dir_option
 @click.option("--resume", is_flag=True, help="Continue the run in --out (or the latest run of SPEC) from its checkpoint.")
 @solve_limit_option
 @ties_option
 @json_option
 @exact_option
-def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, device, options, out, resume, ties,
-                  solve_limit: int, as_json: bool, exact: bool) -> None:
+def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, device, options, workers, out, resume,
+                  ties, solve_limit: int, as_json: bool, exact: bool) -> None:
     """Learn the leader's policy for SPEC in its Stackelberg POMDP.
 
     Each seed trains until its budget is spent or the policy has converged; every
@@ -73,12 +74,13 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
     Settings come from the defaults, then the spec's `training { ... }` block, then
     these options.  The run directory keeps the spec, the IR, the config, the metrics,
     checkpoints, the learned policies, a summary and the training curve; Ctrl-C saves a
-    checkpoint that --resume continues.
+    checkpoint that --resume continues.  Seeds run in parallel processes (--workers,
+    default: the cores available), with the results of running them one by one.
 
     \b
     Examples:
       mechdsl train specs/paper/allocation.mech --set messages=2
-      mechdsl train specs/paper/maintain_mixed.mech --seeds 10 --json
+      mechdsl train specs/paper/maintain_mixed.mech --seeds 10 --workers 4 --json
       mechdsl train specs/paper/matrix_design.mech --algo ppo -O lr=3e-3
       mechdsl train specs/paper/spm_messages.mech -o runs/spm --resume
     """
@@ -86,11 +88,11 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
 
     from mechdsl.compiler.errors import MechUsageError
     from mechdsl.config import config_for
+    from mechdsl.parallel import default_workers, train_seeds
     from mechdsl.progress import Progress
     from mechdsl.report import report_json, report_text
     from mechdsl.runs import RunDir
     from mechdsl.tblog import TBLogger
-    from mechdsl.train import train
 
     _checked_run_dir(out)
     overrides = _options(options)
@@ -112,7 +114,8 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
         run.write_inputs(spec, ir, config, sets_d)
         resume_blob = None
 
-    progress = Progress(config, disable=as_json)
+    workers = workers or default_workers()
+    progress = Progress(config, disable=as_json, workers=workers)
     tb = TBLogger(run.path)
     if resume:
         tb.replay(run.read_metrics())  # the event files say what the rewound metrics say
@@ -127,7 +130,8 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
     with tb:
         try:
             with progress:
-                result = train(config, ir, callback=on_eval, resume=resume_blob, checkpoint=run.save_checkpoint)
+                result = train_seeds(config, ir, workers, callback=on_eval, resume=resume_blob,
+                                     checkpoint=run.save_checkpoint, on_seed_end=progress.end)
         except KeyboardInterrupt:
             _interrupted(run, tb, finish, resuming=resume_blob is not None, as_json=as_json, exact=exact)
             sys.exit(130)
