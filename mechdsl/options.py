@@ -78,6 +78,27 @@ def parse_sets(values: tuple[str, ...], flag: str = "--set", example: str = "eps
     return out
 
 
+def training_options(values: tuple[str, ...]) -> dict[str, str]:
+    """-O NAME=VALUE settings, each name (and each named value: algo, device, ties) checked
+    here so a typo gets a "did you mean"."""
+    from mechdsl.compiler.errors import MechUsageError
+    from mechdsl.compiler.model import TIE_READINGS
+    from mechdsl.config import ALGOS, DEVICES, TrainConfig
+
+    out = parse_sets(values, flag="-O", example="lr=3e-3")
+    for key, val in out.items():
+        if key not in TrainConfig.names():
+            close = suggestion(key, TrainConfig.names())
+            raise MechUsageError(f"unknown training option {key!r}" + (f"; {close}" if close else ""),
+                                 hint="one of: " + ", ".join(TrainConfig.names()))
+        named = {"algo": ALGOS, "device": DEVICES, "ties": TIE_READINGS}.get(key)
+        if named and val not in named and not (key == "ties" and val.lower() in ("none", "null")):
+            close = suggestion(val, named)
+            raise MechUsageError(f"-O {key}={val}: {key} is one of {', '.join(named)}" + (f"; {close}" if close else ""),
+                                 hint=f"e.g. -O {key}={named[0]}")
+    return out
+
+
 def spec_argument(fn: Callable) -> Callable:
     """SPEC path plus repeatable --set overrides."""
     fn = click.option(

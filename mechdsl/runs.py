@@ -166,10 +166,12 @@ class RunDir:
         return cls(runs[-1])
 
     # -- inputs ---------------------------------------------------------------------------
-    def write_inputs(self, spec_path: str, ir: GameIR, config, sets: dict[str, str]) -> None:
+    def write_inputs(self, spec_path: str, ir: GameIR, config, sets: dict[str, str], shown: Optional[str] = None) -> None:
+        """The run's inputs; `shown` is the spec path recorded when the copy came from
+        elsewhere (a sweep's trial trains on a node that has the text, not the file)."""
         shutil.copyfile(spec_path, self.path / "spec.mech")
         _atomic_write_bytes(self.path / "ir.json", ir.to_json().encode())
-        meta = {"spec": str(spec_path), "sets": sets, "config": asdict(config), "ir_hash": ir.content_hash()}
+        meta = {"spec": str(shown or spec_path), "sets": sets, "config": asdict(config), "ir_hash": ir.content_hash()}
         _atomic_write_bytes(self.path / "config.json", json.dumps(meta, indent=2).encode())
         with open(self.path / "metrics.csv", "w", newline="") as f:
             csv.DictWriter(f, METRIC_FIELDS, extrasaction="ignore").writeheader()

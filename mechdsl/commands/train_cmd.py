@@ -11,29 +11,8 @@ from typing import Any
 import click
 
 from mechdsl.options import (exact_option, json_option, load_ir, output_option, parse_sets, run_dir_option,
-                             solve_limit_option, spec_argument, suggestion, ties_option, train_option,
+                             solve_limit_option, spec_argument, ties_option, train_option, training_options,
                              workers_option, write_or_echo)
-
-
-def _options(values: tuple[str, ...]) -> dict[str, str]:
-    """-O NAME=VALUE settings, each name (and each named value: algo, device, ties) checked
-    here so a typo gets a "did you mean"."""
-    from mechdsl.compiler.errors import MechUsageError
-    from mechdsl.compiler.model import TIE_READINGS
-    from mechdsl.config import ALGOS, DEVICES, TrainConfig
-
-    out = parse_sets(values, flag="-O", example="lr=3e-3")
-    for key, val in out.items():
-        if key not in TrainConfig.names():
-            close = suggestion(key, TrainConfig.names())
-            raise MechUsageError(f"unknown training option {key!r}" + (f"; {close}" if close else ""),
-                                 hint="one of: " + ", ".join(TrainConfig.names()))
-        named = {"algo": ALGOS, "device": DEVICES, "ties": TIE_READINGS}.get(key)
-        if named and val not in named and not (key == "ties" and val.lower() in ("none", "null")):
-            close = suggestion(val, named)
-            raise MechUsageError(f"-O {key}={val}: {key} is one of {', '.join(named)}" + (f"; {close}" if close else ""),
-                                 hint=f"e.g. -O {key}={named[0]}")
-    return out
 
 
 def _checked_run_dir(out) -> None:
@@ -95,7 +74,7 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
     from mechdsl.tblog import TBLogger
 
     _checked_run_dir(out)
-    overrides = _options(options)
+    overrides = training_options(options)
     for key, val in (("seeds", seeds), ("seed", seed), ("steps", steps), ("algo", algo), ("device", device),
                      ("ties", ties)):
         if val is not None:
