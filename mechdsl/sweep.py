@@ -270,8 +270,9 @@ def run_sweep(plan: Plan, out: Path, address: Optional[str] = None, cpus: Option
                      + (f"value {r['value']:.6g}, {r['verdict']}" if r["error"] == "" else f"failed: {r['error']}"))
     except KeyboardInterrupt:
         interrupted = True
-        for ref in refs:
-            ray.cancel(ref, force=True)
+        for ref in refs:  # a KeyboardInterrupt in each running task: it cleans up its folder
+            ray.cancel(ref)
+        ray.wait(list(refs), num_returns=len(refs), timeout=30)
     finally:
         if started:
             ray.shutdown()
@@ -308,7 +309,7 @@ def aggregate(plan: Plan, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for r in mine:
             verdicts[r["verdict"]] = verdicts.get(r["verdict"], 0) + 1
         optima = {r["optimum"] for r in mine if r["optimum"] is not None}
-        points.append({**p.values, "point": p.label, "seeds": len(mine), "finished": len(vals), "mean": mean,
+        points.append({**p.values, "point": p.label, "seeds": len(plan.seeds), "finished": len(vals), "mean": mean,
                        "std": std, "mean_max_regret": sum(regrets) / len(regrets) if regrets else None,
                        "optimum": optima.pop() if len(optima) == 1 else None, "verdicts": verdicts})
     return points
@@ -349,6 +350,7 @@ def table(summary: dict[str, Any]) -> str:
     for p in summary["points"]:
         verdicts = ", ".join(f"{n} {k}" for k, n in sorted(p["verdicts"].items())) or "-"
         body.append([str(p[n]) for n in names] + [f"{p['finished']}/{p['seeds']}",
+                                                  "-" if p["mean"] is None else
                                                   f"{_num(p['mean'])} +- {_num(p['std'], '.3g')}",
                                                   _num(p["mean_max_regret"], ".3g"), _num(p["optimum"]), verdicts])
     widths = [max(len(r[i]) for r in [head] + body) for i in range(len(head))]

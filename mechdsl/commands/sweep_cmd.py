@@ -3,6 +3,7 @@ on Ray (mechdsl.sweep), with a summary table and a plot across the trials."""
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -56,7 +57,12 @@ def sweep_command(spec: str, sets: tuple[str, ...], grid: tuple[str, ...], seeds
     plan = make_plan(spec, axes, parse_sets(sets), overrides, seeds, seed, solve_limit)
     folder = RunDir.new(spec, out, root="sweeps").path
     click.echo(f"sweep: {len(plan.points)} grid points x {len(plan.seeds)} seeds -> {folder}", err=True)
-    summary = run_sweep(plan, Path(folder), address=address, cpus=cpus, echo=lambda s: click.echo(s, err=True))
+    try:
+        summary = run_sweep(plan, Path(folder), address=address, cpus=cpus, echo=lambda s: click.echo(s, err=True))
+    except KeyboardInterrupt:  # the finished trials are summarized; the rest were cancelled
+        click.echo((Path(folder) / "summary.txt").read_text(), nl=False)
+        click.echo(f"interrupted: the finished trials are summarized in {folder}", err=True)
+        sys.exit(130)
     if as_json:
         click.echo(json.dumps({k: v for k, v in summary.items() if k != "text"}, indent=2, default=str))
     else:
