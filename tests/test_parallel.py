@@ -24,7 +24,7 @@ from mechdsl.runs import RunDir
 ROOT = Path(__file__).resolve().parent.parent
 ALLOCATION = str(ROOT / "specs" / "paper" / "allocation.mech")
 # long enough that Ctrl-C finds both seeds running; no early stop, so every seed runs its budget
-LONG = ["--set", "messages=2", "--seeds", "2", "--steps", "1e6", "-O", "episodes=64", "-O", "stall=1000000",
+LONG = ["--set", "messages=2", "--seeds", "2", "--steps", "5e5", "-O", "episodes=32", "-O", "stall=1000000",
         "-O", "patience=1000000"]
 
 

@@ -7,8 +7,7 @@ import sys
 
 import click
 
-from mechdsl.options import (Count, json_option, parse_sets, solve_limit_option, spec_argument, train_option,
-                             training_options)
+from mechdsl.options import Count, parse_sets, solve_limit_option, spec_argument, train_option, training_options
 
 
 @click.command("sweep")
@@ -21,12 +20,13 @@ from mechdsl.options import (Count, json_option, parse_sets, solve_limit_option,
 @click.option("--steps", type=Count(minimum=1), metavar="N", help="Budget per trial in POMDP steps, e.g. 5e6.")
 @train_option
 @click.option("--address", metavar="RAY_ADDRESS",
-              help="An existing Ray cluster (e.g. ray://head:10001 or auto); default: a local Ray instance.")
+              help="An existing Ray cluster (`auto`, or the head node's HOST:6379, as `ray.init` takes it); "
+              "default: a local Ray instance.")
 @click.option("--cpus", type=click.IntRange(min=1), help="CPUs of the local Ray instance (default: all).")
 @click.option("-o", "--out", type=click.Path(file_okay=False),
               help="Sweep directory (default: sweeps/<spec>/run-NNN; a free name is chosen if it is taken).")
 @solve_limit_option
-@json_option
+@click.option("--json", "as_json", is_flag=True, help="Print the summary (summary.json: trials, points) as JSON.")
 def sweep_command(spec: str, sets: tuple[str, ...], grid: tuple[str, ...], seeds, seed, steps, options, address,
                   cpus, out, solve_limit: int, as_json: bool) -> None:
     """Train SPEC over a grid of params and training options, several seeds each, on Ray.
