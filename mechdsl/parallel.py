@@ -102,10 +102,13 @@ def train_seeds(config: TrainConfig, ir: GameIR, workers: int = 1, callback: Opt
             try:
                 kind, seed, data = events.get(timeout=POLL)
             except queue.Empty:
+                crashed = [p for p in procs if p.exitcode not in (None, 0)]
+                if crashed and error is None:  # killed (e.g. out of memory): stop the others too
+                    error = RuntimeError(f"a worker process ended with exit code {crashed[0].exitcode} "
+                                         f"while training seeds {sorted(outstanding)}")
+                    stop.set()
                 if not any(p.is_alive() for p in procs):
-                    codes = ", ".join(str(p.exitcode) for p in procs)
-                    raise RuntimeError(f"the worker processes ended before seeds {sorted(outstanding)} "
-                                       f"(exit codes {codes})") from None
+                    raise error or RuntimeError(f"the worker processes ended before seeds {sorted(outstanding)}")
                 continue
             try:
                 if kind == "row" and callback is not None:
