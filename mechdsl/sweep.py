@@ -242,7 +242,13 @@ def run_sweep(plan: Plan, out: Path, address: Optional[str] = None, cpus: Option
         local = {} if address else {"num_cpus": cpus, "runtime_env": {"env_vars": {  # the driver's own code
             "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(mechdsl.__file__).parent.parent),
                                                         os.environ.get("PYTHONPATH")]))}}}
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR", **local)
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR", **local)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise MechUsageError(f"cannot start Ray{f' at {address}' if address else ''}: "
+                                 f"{str(e).splitlines()[0][:300] if str(e) else e.__class__.__name__}",
+                                 hint="start a cluster with `ray start --head` and pass its address, or leave "
+                                 "out --address for a local instance") from None
     task = ray.remote(num_cpus=1, max_retries=0)(run_trial)
     text = Path(plan.spec).read_text(encoding="utf-8")
     refs = {}
