@@ -78,6 +78,27 @@ def parse_sets(values: tuple[str, ...], flag: str = "--set", example: str = "eps
     return out
 
 
+def training_options(values: tuple[str, ...]) -> dict[str, str]:
+    """-O NAME=VALUE settings, each name (and each named value: algo, device, ties) checked
+    here so a typo gets a "did you mean"."""
+    from mechdsl.compiler.errors import MechUsageError
+    from mechdsl.compiler.model import TIE_READINGS
+    from mechdsl.config import ALGOS, DEVICES, TrainConfig
+
+    out = parse_sets(values, flag="-O", example="lr=3e-3")
+    for key, val in out.items():
+        if key not in TrainConfig.names():
+            close = suggestion(key, TrainConfig.names())
+            raise MechUsageError(f"unknown training option {key!r}" + (f"; {close}" if close else ""),
+                                 hint="one of: " + ", ".join(TrainConfig.names()))
+        named = {"algo": ALGOS, "device": DEVICES, "ties": TIE_READINGS}.get(key)
+        if named and val not in named and not (key == "ties" and val.lower() in ("none", "null")):
+            close = suggestion(val, named)
+            raise MechUsageError(f"-O {key}={val}: {key} is one of {', '.join(named)}" + (f"; {close}" if close else ""),
+                                 hint=f"e.g. -O {key}={named[0]}")
+    return out
+
+
 def spec_argument(fn: Callable) -> Callable:
     """SPEC path plus repeatable --set overrides."""
     fn = click.option(
@@ -107,6 +128,13 @@ def train_option(fn: Callable) -> Callable:
     """-O/--option NAME=VALUE: any training setting of `mechdsl.config.TrainConfig`."""
     return click.option("-O", "--option", "options", multiple=True, metavar="NAME=VALUE",
                         help="Any other training setting (repeatable), e.g. -O lr=3e-3 -O episodes=512.")(fn)
+
+
+def workers_option(fn: Callable) -> Callable:
+    """--workers N: seeds trained in parallel processes (`mechdsl.parallel`)."""
+    return click.option("--workers", type=Count(minimum=1, maximum=1024), default=None,
+                        help="Seeds trained at once, each in its own process (default: the CPU cores "
+                        "available); the results are those of training them one by one.")(fn)
 
 
 def json_option(fn: Callable) -> Callable:

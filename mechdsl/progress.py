@@ -3,7 +3,9 @@ step budget, with the current greedy value, the measured steps per second and th
 left.  The time left is the rest of the budget at the speed measured over this seed's
 last evaluations (`SeedClock`), counting down between them; with more seeds to come it
 also says when all of them would end at that speed.  Seeds usually stop earlier, at
-convergence, so both are upper bounds; a finished seed's bar shows where it stopped."""
+convergence, so both are upper bounds; a finished seed's bar shows where it stopped.
+Seeds trained in parallel (`--workers`) each keep their bar; "all" then counts the seeds
+still to come in the same worker."""
 from __future__ import annotations
 
 import time
@@ -99,14 +101,16 @@ def _columns():
 class Progress:
     """The bars of a training run: rows come from `train`'s callback, one per evaluation."""
 
-    def __init__(self, config, disable: bool, console=None):
+    def __init__(self, config, disable: bool, console=None, workers: int = 1):
         self.config = config
         self.disable = disable
         self.console = console
+        self.workers = max(1, workers)
         self.bar = None
         self.tasks: dict[int, Any] = {}  # seed -> rich task id
         self.clocks: dict[int, SeedClock] = {}
         self.current: Optional[int] = None
+        self.finished: set[int] = set()
 
     def __enter__(self):
         if self.disable:
@@ -126,6 +130,9 @@ class Progress:
         return self
 
     def _finish(self, seed: int, state: str) -> None:
+        if seed in self.finished:
+            return
+        self.finished.add(seed)
         clock = self.clocks[seed]
         total = clock.steps if state == "done" else self.config.steps
         self.bar.update(self.tasks[seed], total=max(total, 1), completed=clock.steps, state=state)
@@ -135,22 +142,28 @@ class Progress:
             return
         seed = int(row["seed"])
         if seed not in self.tasks:
-            if self.current is not None:
+            if self.current is not None and self.workers == 1:
                 self._finish(self.current, "done")
             k = seed - self.config.seed
             self.clocks[seed] = SeedClock(self.config.steps)
             self.tasks[seed] = self.bar.add_task(
                 "train", total=self.config.steps, seed=f"{seed} ({k + 1}/{self.config.seeds})", value="-",
-                steps="0", clock=self.clocks[seed], state="", later=self.config.seeds - k - 1)
+                steps="0", clock=self.clocks[seed], state="", later=(self.config.seeds - k - 1) // self.workers)
             self.current = seed
         self.clocks[seed].add(row["steps"], row["seconds"])
         self.bar.update(self.tasks[seed], completed=min(int(row["steps"]), self.config.steps),
                         value=f"{row['value']:.4g}", steps=f"{_human(int(row['steps']))}/{_human(self.config.steps)}")
 
+    def end(self, seed: int) -> None:
+        """`seed` has finished (train's `on_seed_end`)."""
+        if self.bar is not None and seed in self.tasks:
+            self._finish(seed, "done")
+
     def __exit__(self, *exc):
         if self.bar is not None:
-            if self.current is not None:
-                self._finish(self.current, "done" if exc[0] is None else
-                             "interrupted" if issubclass(exc[0], KeyboardInterrupt) else "failed")
+            state = ("done" if exc[0] is None else
+                     "interrupted" if issubclass(exc[0], KeyboardInterrupt) else "failed")
+            for seed in self.tasks:
+                self._finish(seed, state)
             self.bar.__exit__(*exc)
         return False

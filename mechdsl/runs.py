@@ -6,8 +6,9 @@ numbered directory, and only `--resume` continues an existing one.
         ir.json          the compiled game (GameIR)
         config.json      the resolved TrainConfig, the spec path and its --set values
         metrics.csv      one row per greedy evaluation (all seeds)
-        checkpoint.pt    resume state; written atomically (tmp + os.replace) every
-                         `checkpoint_every` seconds, after each seed and on Ctrl-C
+        checkpoint.pt    resume state: finished seeds and each running seed's state;
+                         written atomically (tmp + os.replace) every `checkpoint_every`
+                         seconds per seed, after each seed and on Ctrl-C
         policy.pt        the learned greedy maps of every seed (atomic; on Ctrl-C: so far)
         summary.json     the report: value, optimum, gap, regret, certificate, per seed
         curve.png/.svg   the curve: value, regret and value loss, mean +- 1 std over seeds
@@ -165,10 +166,12 @@ class RunDir:
         return cls(runs[-1])
 
     # -- inputs ---------------------------------------------------------------------------
-    def write_inputs(self, spec_path: str, ir: GameIR, config, sets: dict[str, str]) -> None:
+    def write_inputs(self, spec_path: str, ir: GameIR, config, sets: dict[str, str], shown: Optional[str] = None) -> None:
+        """The run's inputs; `shown` is the spec path recorded when the copy came from
+        elsewhere (a sweep's trial trains on a node that has the text, not the file)."""
         shutil.copyfile(spec_path, self.path / "spec.mech")
         _atomic_write_bytes(self.path / "ir.json", ir.to_json().encode())
-        meta = {"spec": str(spec_path), "sets": sets, "config": asdict(config), "ir_hash": ir.content_hash()}
+        meta = {"spec": str(shown or spec_path), "sets": sets, "config": asdict(config), "ir_hash": ir.content_hash()}
         _atomic_write_bytes(self.path / "config.json", json.dumps(meta, indent=2).encode())
         with open(self.path / "metrics.csv", "w", newline="") as f:
             csv.DictWriter(f, METRIC_FIELDS, extrasaction="ignore").writeheader()
@@ -213,14 +216,12 @@ class RunDir:
             config = TrainConfig().updated(meta["config"]).updated(overrides)
         except (KeyError, ValueError, TypeError) as e:
             raise _damaged(self.path / "config.json", f"bad training settings ({e})") from None
+        from mechdsl.train import partial_blobs
+
         blob = self.load_checkpoint()
         rows = []
-        if blob:
-            for r in blob.get("done", []):
-                rows += [{"seed": r["seed"], **row} for row in r["curve"]]
-            part = blob.get("partial")
-            if part:
-                rows += [{"seed": part["seed"], **row} for row in part["curve"]]
+        for r in (blob or {}).get("done", []) + partial_blobs(blob):
+            rows += [{"seed": r["seed"], **row} for row in r["curve"]]
         self.rewrite_metrics(rows)
         return self.read_ir(), config, meta["sets"], blob
 
@@ -273,12 +274,12 @@ class RunDir:
         """The seeds the checkpoint holds: finished ones as they ended, an interrupted one
         as the best greedy map it had shown (what `eval` and Ctrl-C report)."""
         from mechdsl.report import seed_from_checkpoint
+        from mechdsl.train import partial_blobs
 
         ckpt = self.load_checkpoint() or {}
         runs = list(ckpt.get("done", []))
-        if ckpt.get("partial"):
-            runs.append(seed_from_checkpoint(ir, self.read_config(), ckpt["partial"]))
-        return runs
+        runs += [seed_from_checkpoint(ir, self.read_config(), p) for p in partial_blobs(ckpt)]
+        return sorted(runs, key=lambda r: int(r["seed"]))
 
     def write_results(self, ir: GameIR, runs: list[dict[str, Any]], config: dict[str, Any], spec: str,
                       sets: dict[str, str], solve_limit: int, title: str, interrupted: bool = False) -> dict[str, Any]:

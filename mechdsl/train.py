@@ -113,42 +113,67 @@ Callback = Callable[[dict[str, Any]], None]
 
 def train(config: TrainConfig, ir: GameIR, callback: Optional[Callback] = None,
           resume: Optional[dict[str, Any]] = None, checkpoint: Optional[Callable[[dict], None]] = None,
-          checkpoint_every: float = 30.0) -> TrainResult:
-    """Train `config.seeds` seeds one after another.
+          checkpoint_every: float = 30.0, on_seed_end: Optional[Callable[[int], None]] = None) -> TrainResult:
+    """Train `config.seeds` seeds one after another (`mechdsl.parallel` runs them in
+    worker processes, with the same results).
 
     callback(event): called after every evaluation with the curve row (plus `seed`);
     checkpoint(blob): called every `checkpoint_every` seconds, at the end of each seed
-    and on KeyboardInterrupt (then re-raised) with a blob `train(..., resume=blob)` continues from."""
+    and on KeyboardInterrupt (then re-raised) with a blob `train(..., resume=blob)` continues from;
+    on_seed_end(seed): called when a seed has finished."""
     t0 = time.time()
-    done: list[SeedResult] = [SeedResult(**r) for r in (resume or {}).get("done", [])]
-    partial = (resume or {}).get("partial")
+    done, partials = resumed(resume)
     old_threads = torch.get_num_threads()
     if config.threads:
         torch.set_num_threads(config.threads)
     try:
-        for k in range(len(done), config.seeds):
-            seed = config.seed + k
+        for seed in seed_numbers(config):
+            if seed in done:
+                continue
 
-            def save(blob, done=done):
+            def save(blob, seed=seed):
                 if checkpoint is not None:
-                    checkpoint({"done": [asdict(r) for r in done], "partial": blob})
+                    checkpoint(checkpoint_blob(done, {**partials, seed: blob}))
 
-            res = train_seed(config, ir, seed, callback=callback, resume=partial, checkpoint=save,
-                             checkpoint_every=checkpoint_every)
-            partial = None
-            done.append(res)
+            done[seed] = train_seed(config, ir, seed, callback=callback, resume=partials.pop(seed, None),
+                                    checkpoint=save, checkpoint_every=checkpoint_every)
             if checkpoint is not None:
-                checkpoint({"done": [asdict(r) for r in done], "partial": None})
+                checkpoint(checkpoint_blob(done, partials))
+            if on_seed_end is not None:
+                on_seed_end(seed)
     finally:
         torch.set_num_threads(old_threads)
-    return TrainResult(config=config, runs=done, seconds=time.time() - t0)
+    return TrainResult(config=config, runs=[done[s] for s in sorted(done)], seconds=time.time() - t0)
+
+
+def seed_numbers(config: TrainConfig) -> list[int]:
+    return [config.seed + k for k in range(config.seeds)]
+
+
+def partial_blobs(blob: Optional[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The interrupted seeds' states in a checkpoint blob: `partials`, one per seed that
+    was running (several when seeds ran in parallel); older blobs hold one `partial`."""
+    blob = blob or {}
+    return list(blob.get("partials") or []) + ([blob["partial"]] if blob.get("partial") else [])
+
+
+def resumed(blob: Optional[dict[str, Any]]) -> tuple[dict[int, SeedResult], dict[int, dict[str, Any]]]:
+    """A checkpoint blob as (finished seeds, interrupted seeds' states), each by seed."""
+    done = {int(r["seed"]): SeedResult(**r) for r in (blob or {}).get("done", [])}
+    return done, {int(p["seed"]): p for p in partial_blobs(blob) if int(p["seed"]) not in done}
+
+
+def checkpoint_blob(done: dict[int, SeedResult], partials: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """What `checkpoint` receives: every finished seed and every interrupted one, in seed order."""
+    return {"done": [asdict(done[s]) for s in sorted(done)], "partials": [partials[s] for s in sorted(partials)]}
 
 
 def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Callback] = None,
                resume: Optional[dict[str, Any]] = None, checkpoint: Optional[Callable[[dict], None]] = None,
-               checkpoint_every: float = 30.0) -> SeedResult:
+               checkpoint_every: float = 30.0, stop: Optional[Callable[[], bool]] = None) -> SeedResult:
     """One run (the CleanRL loop): `population` learners side by side on one batched
-    simulation; the run's answer is the learner whose greedy map is worth most."""
+    simulation; the run's answer is the learner whose greedy map is worth most.  `stop()`
+    true after an iteration acts as Ctrl-C (how a parallel run stops its workers)."""
     check_training(ir, config.episodes, config.eval_episodes, max(1, config.population), config.device)
     dev = torch.device(config.device)
     mw = MWConfig.from_ir(ir, config.ties)
@@ -293,7 +318,7 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
             consistent = True  # a whole iteration is done: the state can be saved as it is
             if row is not None and callback is not None:
                 callback({"seed": seed, **row})
-            if interrupted:
+            if interrupted or (stop is not None and stop()):
                 raise KeyboardInterrupt
             if stopped != "budget":
                 break

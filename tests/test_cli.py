@@ -69,7 +69,7 @@ def test_errors_exit_2_without_traceback(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "messages" in res.output  # did you mean
 
 
-@pytest.mark.parametrize("command", ["compile", "check", "solve", "train", "eval"])
+@pytest.mark.parametrize("command", ["compile", "check", "solve", "train", "eval", "sweep"])
 def test_every_command_has_help_with_example(command: str) -> None:
     res = run(command, "--help")
     assert res.exit_code == 0

@@ -133,7 +133,8 @@ def test_sigint_writes_partial_results_and_resume_continues(tmp_path):
     """A real Ctrl-C (SIGINT) after the first evaluations of a long run."""
     out = tmp_path / "run"
     cmd = [sys.executable, "-c", "from mechdsl.cli import main; main()", "train", ALLOCATION, "--set", "messages=2",
-           "--seeds", "2", "--steps", "1e9", "-O", "episodes=64", "-O", "stall=1000000", "--out", str(out)]
+           "--seeds", "2", "--steps", "1e9", "-O", "episodes=64", "-O", "stall=1000000", "--workers", "1",
+           "--out", str(out)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:

@@ -11,29 +11,8 @@ from typing import Any
 import click
 
 from mechdsl.options import (exact_option, json_option, load_ir, output_option, parse_sets, run_dir_option,
-                             solve_limit_option, spec_argument, suggestion, ties_option, train_option,
-                             write_or_echo)
-
-
-def _options(values: tuple[str, ...]) -> dict[str, str]:
-    """-O NAME=VALUE settings, each name (and each named value: algo, device, ties) checked
-    here so a typo gets a "did you mean"."""
-    from mechdsl.compiler.errors import MechUsageError
-    from mechdsl.compiler.model import TIE_READINGS
-    from mechdsl.config import ALGOS, DEVICES, TrainConfig
-
-    out = parse_sets(values, flag="-O", example="lr=3e-3")
-    for key, val in out.items():
-        if key not in TrainConfig.names():
-            close = suggestion(key, TrainConfig.names())
-            raise MechUsageError(f"unknown training option {key!r}" + (f"; {close}" if close else ""),
-                                 hint="one of: " + ", ".join(TrainConfig.names()))
-        named = {"algo": ALGOS, "device": DEVICES, "ties": TIE_READINGS}.get(key)
-        if named and val not in named and not (key == "ties" and val.lower() in ("none", "null")):
-            close = suggestion(val, named)
-            raise MechUsageError(f"-O {key}={val}: {key} is one of {', '.join(named)}" + (f"; {close}" if close else ""),
-                                 hint=f"e.g. -O {key}={named[0]}")
-    return out
+                             solve_limit_option, spec_argument, ties_option, train_option, training_options,
+                             workers_option, write_or_echo)
 
 
 def _checked_run_dir(out) -> None:
@@ -54,14 +33,15 @@ def _checked_run_dir(out) -> None:
 @click.option("--algo", type=click.Choice(["mappo", "ppo"]), help="mappo: centralized critic (default); ppo: critic sees the actor's observation.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), help="Where the batched POMDP and networks run.")
 @train_option
+@workers_option
 @run_dir_option
 @click.option("--resume", is_flag=True, help="Continue the run in --out (or the latest run of SPEC) from its checkpoint.")
 @solve_limit_option
 @ties_option
 @json_option
 @exact_option
-def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, device, options, out, resume, ties,
-                  solve_limit: int, as_json: bool, exact: bool) -> None:
+def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, device, options, workers, out, resume,
+                  ties, solve_limit: int, as_json: bool, exact: bool) -> None:
     """Learn the leader's policy for SPEC in its Stackelberg POMDP.
 
     Each seed trains until its budget is spent or the policy has converged; every
@@ -73,12 +53,13 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
     Settings come from the defaults, then the spec's `training { ... }` block, then
     these options.  The run directory keeps the spec, the IR, the config, the metrics,
     checkpoints, the learned policies, a summary and the training curve; Ctrl-C saves a
-    checkpoint that --resume continues.
+    checkpoint that --resume continues.  Seeds run in parallel processes (--workers,
+    default: the cores available), with the results of running them one by one.
 
     \b
     Examples:
       mechdsl train specs/paper/allocation.mech --set messages=2
-      mechdsl train specs/paper/maintain_mixed.mech --seeds 10 --json
+      mechdsl train specs/paper/maintain_mixed.mech --seeds 10 --workers 4 --json
       mechdsl train specs/paper/matrix_design.mech --algo ppo -O lr=3e-3
       mechdsl train specs/paper/spm_messages.mech -o runs/spm --resume
     """
@@ -86,14 +67,14 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
 
     from mechdsl.compiler.errors import MechUsageError
     from mechdsl.config import config_for
+    from mechdsl.parallel import default_workers, train_seeds
     from mechdsl.progress import Progress
     from mechdsl.report import report_json, report_text
     from mechdsl.runs import RunDir
     from mechdsl.tblog import TBLogger
-    from mechdsl.train import train
 
     _checked_run_dir(out)
-    overrides = _options(options)
+    overrides = training_options(options)
     for key, val in (("seeds", seeds), ("seed", seed), ("steps", steps), ("algo", algo), ("device", device),
                      ("ties", ties)):
         if val is not None:
@@ -112,7 +93,8 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
         run.write_inputs(spec, ir, config, sets_d)
         resume_blob = None
 
-    progress = Progress(config, disable=as_json)
+    workers = workers or default_workers()
+    progress = Progress(config, disable=as_json, workers=workers)
     tb = TBLogger(run.path)
     if resume:
         tb.replay(run.read_metrics())  # the event files say what the rewound metrics say
@@ -127,7 +109,8 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
     with tb:
         try:
             with progress:
-                result = train(config, ir, callback=on_eval, resume=resume_blob, checkpoint=run.save_checkpoint)
+                result = train_seeds(config, ir, workers, callback=on_eval, resume=resume_blob,
+                                     checkpoint=run.save_checkpoint, on_seed_end=progress.end)
         except KeyboardInterrupt:
             _interrupted(run, tb, finish, resuming=resume_blob is not None, as_json=as_json, exact=exact)
             sys.exit(130)
