@@ -14,6 +14,7 @@ from typing import Optional
 
 from mechdsl.compiler import model as m
 from mechdsl.compiler import spec as s
+from mechdsl.compiler.passes.chance import lower_maps, resolve_maps
 from mechdsl.compiler.passes.declarations import (
     check_duplicate_names, check_statements, declare_items, evaluate_params, expand_agents,
 )
@@ -61,9 +62,11 @@ PASSES = (
     resolve_actions,
     resolve_leader,
     resolve_rounds,
+    resolve_maps,
     resolve_tables,
     resolve_utilities,
     resolve_objective,
+    lower_maps,
     resolve_dynamics,
     resolve_training,
 )

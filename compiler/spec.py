@@ -204,7 +204,22 @@ class ParticipationDecl(Node):  # participation: `participation optional` (may s
     mode: Ident
 
 
-AgentStmt = Annotated[Union[TypeDecl, ActionDecl, ParticipationDecl], Field(discriminator="node")]
+class ObserveTarget(Node):  # observe_target: `message` or `a1.message`
+    agent: Optional[Ident] = None
+    action: Ident
+
+
+class ObserveDecl(Node):  # observe
+    node: Literal["observe"] = "observe"
+    targets: list[ObserveTarget]
+
+
+class NatureDecl(Node):  # nature: `nature guilt ~ {guilty: 0.3, innocent: 0.7}` (a chance state)
+    node: Literal["nature"] = "nature"
+    field: TypeDecl
+
+
+AgentStmt = Annotated[Union[TypeDecl, ActionDecl, ParticipationDecl, ObserveDecl], Field(discriminator="node")]
 
 
 class AgentDecl(Node):  # agent: `agent bidder1 { ... }`
@@ -229,16 +244,6 @@ class JointDecl(Node):  # joint: `joint (a1.value, a2.value) ~ {...}`
     node: Literal["joint"] = "joint"
     fields: list[FieldRef]
     dist: Dist
-
-
-class ObserveTarget(Node):  # observe_target: `message` or `a1.message`
-    agent: Optional[Ident] = None
-    action: Ident
-
-
-class ObserveDecl(Node):  # observe
-    node: Literal["observe"] = "observe"
-    targets: list[ObserveTarget]
 
 
 class ChooseDecl(Node):  # choose: `choose row in {A, B, C} mixed`, `... mixed if commit`
@@ -332,7 +337,7 @@ class TrainingDecl(Node):  # training: `training { ... }`
 
 Statement = Annotated[
     Union[
-        ParamDecl, ItemDecl, ItemsDecl, AgentDecl, AgentsDecl, JointDecl, LeaderDecl, ValuationDecl,
+        ParamDecl, ItemDecl, ItemsDecl, AgentDecl, AgentsDecl, JointDecl, NatureDecl, LeaderDecl, ValuationDecl,
         TiesDecl, TableDecl, UtilityDecl, ObjectiveDecl, DynamicsDecl, TrainingDecl,
     ],
     Field(discriminator="node"),

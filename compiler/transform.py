@@ -144,6 +144,11 @@ class ToSpec(Transformer):
     def all_agents(self, meta, children):
         return s.AllAgents(span=span_of(meta))
 
+    def nature(self, meta, children):
+        name, law = children
+        field = s.TypeDecl(name=ident(name), law=law, span=span_of(meta))
+        return s.NatureDecl(field=field, span=span_of(meta))
+
     def joint(self, meta, children):
         *fields, dist = children
         return s.JointDecl(fields=fields, dist=dist, span=span_of(meta))

@@ -103,7 +103,7 @@ def resolve_name(e: s.Name, scope: Scope, st: State) -> Typed:
     for kind in ("field", "action"):
         if me is not None and has(st, me, name, kind):  # the agent's own: no need to look at the others
             return member_ref(m.Const(value=me), [me], name, e.span, st)
-        having = [k for k in range(len(st.agents)) if k != me and has(st, k, name, kind)]
+        having = [k for k in range(len(st.agents)) if k != me and has(st, k, name, kind)]  # nature too: its state
         if not having:
             continue
         if having[0] != scope.self_agent and len(having) > 1:
@@ -166,7 +166,7 @@ def resolve_attr(e: s.Attr, scope: Scope, st: State) -> Typed:
         owners = [int(owner.expr.value)]
         label = f"agent '{st.agents[owners[0]].name}'"
     else:
-        owners = list(range(len(st.agents)))
+        owners = list(range(st.people))
         label = "every agent"
     try:
         return member_ref(owner.expr, owners, e.name.name, e.span, st)
@@ -351,7 +351,7 @@ def others_of(e: s.AggExpr, scope: Scope, st: State) -> m.Expr:
         if of.ty != "agent":
             raise error(f"'others of' needs an agent, got {of.describe()}", e.of,
                         hint="write `others of i` with i an agent variable, an agent's name or self")
-    if len(st.agents) < 2 and e.func.name != "sum":
+    if st.people < 2 and e.func.name != "sum":
         raise error(f"{e.func.name}(... in others ...) has no agent to range over: the spec has one agent", e,
                     hint="`others` needs at least two agents")
     return of.expr

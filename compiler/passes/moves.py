@@ -93,7 +93,7 @@ def finite_set(domain, st: State, what: str) -> FiniteSet:
     elif isinstance(domain, s.AllItems):
         result = FiniteSet("item", [it.name for it in st.items], [None] * len(st.items))
     elif isinstance(domain, s.AllAgents):
-        result = FiniteSet("agent", [a.name for a in st.agents], [None] * len(st.agents))
+        result = FiniteSet("agent", [a.name for a in st.agents[:st.people]], [None] * st.people)
     else:
         values = number_list(domain, st.env(), f"a list of numbers or a set of labels {{A, B}} for this {what}")
         seen_values: set[float] = set()
@@ -146,7 +146,10 @@ def mixed_when(stmt: s.ChooseDecl, st: State) -> bool:
 
 
 def observed(target: s.ObserveTarget, st: State) -> set[int]:
+    """The followers an `observe` target names (a chance field: none; `compiler.passes.chance`)."""
     agents = st.agent_index()
+    if target.agent is None and st.nature >= 0 and target.action.name in st.fields[st.nature]:
+        return set()
     if target.agent is not None:
         k = agent_ref(target.agent, agents, st)
         action = st.actions[k]
@@ -182,6 +185,9 @@ def resolve_rounds(st: State) -> None:
             raise error("valuation and ties only apply to sequential rounds", extra,
                         hint="add a `rounds { ... }` block to the leader, or remove this line")
         return
+    if st.nature >= 0:
+        raise error("a chance state with sequential rounds", st.statements(s.NatureDecl)[0],
+                    hint="rounds visit every agent; a chance state informs one-shot `choose` lines only")
     if not st.items:
         raise error("rounds sell items, but the spec declares none", decl, hint="add `item name`")
     prices = [p for p in decl.body if isinstance(p, (s.PriceGrid, s.PriceInterval))]

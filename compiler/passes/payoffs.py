@@ -32,7 +32,7 @@ def axis_set(axis: s.Ident, st: State) -> FiniteSet:
     if name == "items":
         return FiniteSet("item", [it.name for it in st.items], [None] * len(st.items))
     if name == "agents":
-        return FiniteSet("agent", [a.name for a in st.agents], [None] * len(st.agents))
+        return FiniteSet("agent", [a.name for a in st.agents[:st.people]], [None] * st.people)
     if name in st.choices:
         return st.choices[name][0]
     sets = [a.values for a in st.actions if a is not None and a.name == name]
@@ -132,7 +132,7 @@ def resolve_utilities(st: State) -> None:
                 raise error(f"a second utility for agent '{st.agents[k].name}'", decl.agent,
                             hint=f"the first one is at line {line_of(own[k])}")
             own[k] = decl
-    uses = collections.Counter(id(own.get(k, generic)) for k in range(len(st.agents)))
+    uses = collections.Counter(id(own.get(k, generic)) for k in range(st.people))
     for decl in [generic, *own.values()]:
         if decl is not None and uses[id(decl)] * expr_size(decl.expr) > MAX_PAYOFF_NODES:
             raise too_big(f"this utility is resolved for {uses[id(decl)]} agents: too many expression nodes",
@@ -140,7 +140,9 @@ def resolve_utilities(st: State) -> None:
                           "shorten the utility, or use fewer agents (a generic utility is resolved once per agent)")
     for k, agent in enumerate(st.agents):
         decl = own.get(k, generic)
-        if decl is not None:
+        if k == st.nature:  # the chance player gains nothing (it has one action)
+            st.utilities.append(m.Const(value=0.0))
+        elif decl is not None:
             scope = Scope(self_agent=k, where=f"the utility of '{agent.name}'")
             st.utilities.append(number_expr(decl.expr, scope, st, "a utility"))
         elif st.rounds is not None:
