@@ -23,10 +23,10 @@ def check_payoffs(model: Model) -> None:
     raise `MechSemanticError` at the first that is not a finite number."""
     n = len(model.followers)
     for k, e in enumerate([model.objective, *model.utilities]):
-        reads = _reads(e, model)
-        if reads is None:
+        found = reads(e, model)
+        if found is None:
             continue
-        types, actions, choices = reads
+        types, actions, choices = found
         axes = ([range(len(model.followers[i].type_labels)) for i in types]
                 + [range(len(model.followers[i].action_labels)) for i in actions]
                 + [range(len(model.leader.choices[q].labels)) for q in choices])
@@ -46,7 +46,7 @@ def check_payoffs(model: Model) -> None:
             checked_payoff(model, k, e, sc, lambda: _describe(model, types, actions, choices, combo))
 
 
-def _reads(e, model: Model):
+def reads(e, model: Model):
     """(followers whose type it reads, followers whose action it reads, choice positions),
     or None when it reads the rounds' outcomes."""
     n = len(model.followers)

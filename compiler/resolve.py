@@ -18,6 +18,9 @@ from mechdsl.compiler.passes.chance import lower_maps, resolve_maps
 from mechdsl.compiler.passes.declarations import (
     check_duplicate_names, check_statements, declare_items, evaluate_params, expand_agents,
 )
+from mechdsl.compiler.passes.outcomes import (
+    check_outcomes, declare_outcomes, lower_outcomes, resolve_outcomes,
+)
 from mechdsl.compiler.passes.moves import resolve_actions, resolve_leader, resolve_rounds
 from mechdsl.compiler.passes.payoffs import resolve_objective, resolve_tables, resolve_utilities
 from mechdsl.compiler.passes.prior import resolve_joint_priors, resolve_types
@@ -63,10 +66,14 @@ PASSES = (
     resolve_leader,
     resolve_rounds,
     resolve_maps,
+    declare_outcomes,
     resolve_tables,
+    resolve_outcomes,
     resolve_utilities,
     resolve_objective,
+    lower_outcomes,
     lower_maps,
+    check_outcomes,
     resolve_dynamics,
     resolve_training,
 )

@@ -219,6 +219,12 @@ class NatureDecl(Node):  # nature: `nature guilt ~ {guilty: 0.3, innocent: 0.7}`
     field: TypeDecl
 
 
+class OutcomeDecl(Node):  # outcome: `outcome success ~ {yes: p[effort], no: 1 - p[effort]}`
+    node: Literal["outcome"] = "outcome"
+    name: Ident
+    dist: Dist
+
+
 AgentStmt = Annotated[Union[TypeDecl, ActionDecl, ParticipationDecl, ObserveDecl], Field(discriminator="node")]
 
 
@@ -337,7 +343,7 @@ class TrainingDecl(Node):  # training: `training { ... }`
 
 Statement = Annotated[
     Union[
-        ParamDecl, ItemDecl, ItemsDecl, AgentDecl, AgentsDecl, JointDecl, NatureDecl, LeaderDecl, ValuationDecl,
+        ParamDecl, ItemDecl, ItemsDecl, AgentDecl, AgentsDecl, JointDecl, NatureDecl, OutcomeDecl, LeaderDecl, ValuationDecl,
         TiesDecl, TableDecl, UtilityDecl, ObjectiveDecl, DynamicsDecl, TrainingDecl,
     ],
     Field(discriminator="node"),

@@ -149,6 +149,10 @@ class ToSpec(Transformer):
         field = s.TypeDecl(name=ident(name), law=law, span=span_of(meta))
         return s.NatureDecl(field=field, span=span_of(meta))
 
+    def outcome(self, meta, children):
+        name, dist = children
+        return s.OutcomeDecl(name=ident(name), dist=dist, span=span_of(meta))
+
     def joint(self, meta, children):
         *fields, dist = children
         return s.JointDecl(fields=fields, dist=dist, span=span_of(meta))

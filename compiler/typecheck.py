@@ -99,6 +99,8 @@ def resolve_name(e: s.Name, scope: Scope, st: State) -> Typed:
     if name in st.groups:
         raise error(f"'{name}' names a group of agents", e,
                     hint=f"pick one ({st.agents[st.groups[name][0]].name}, ...) or use sum(i in agents: ...)")
+    if name in st.outcomes:
+        return outcome_ref(st.outcomes[name], e.span)
     me = scope.self_agent
     for kind in ("field", "action"):
         if me is not None and has(st, me, name, kind):  # the agent's own: no need to look at the others
@@ -120,6 +122,14 @@ def resolve_name(e: s.Name, scope: Scope, st: State) -> Typed:
     names |= {a.name for a in st.actions if a is not None}
     raise error(f"unknown name '{name}'", e,
                 hint=did_you_mean(name, sorted(names), "declare it (a param, item, agent, choice or table) first"))
+
+
+def outcome_ref(info, span: Span) -> Typed:
+    """A random outcome: a variable until `compiler.passes.outcomes` sums it out."""
+    var = m.Var(name="~" + info.name, span=span)
+    if info.labels:
+        return Typed(var, "label", labels=tuple(info.labels), size=len(info.labels))
+    return Typed(var, "number", index=position(var, info.values, span), size=len(info.values))
 
 
 def choice_ref(name: str, span: Span, st: State) -> Typed:

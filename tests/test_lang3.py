@@ -115,3 +115,59 @@ def test_observed_numeric_choice_and_agents_aggregates_leave_nature_out():
     # values 1 or 3 (uniform): at p = 2 only the high buyers accept (2 * 1/2 * 2 = 2); at
     # p = 1 both accept (value 1 is indifferent: read against the leader, it rejects): 1 + 1/2 * 1
     assert sol.value == pytest.approx(2 + 0.5, abs=1e-9)
+
+
+# ---- random outcomes ------------------------------------------------------------------
+
+OUTCOMES = """
+agent worker { action effort in {low, high} }
+leader { choose wage in [0, 1, 2] }
+table chance[effort] = [0.25, 0.75]
+table bonus[result] = [3, 0]
+outcome result ~ {success: chance[effort], failure: 1 - chance[effort]}
+outcome sales ~ {0: 0.5, 10: 0.5}
+utility worker = (if result == success then wage else 0) + bonus[result]
+objective = sales * (if result == success then 1 else 0) - wage
+"""
+
+
+def test_payoffs_are_expected_over_outcomes():
+    from mechdsl.compiler.interpreter import Scope, value
+
+    model = loads(OUTCOMES)
+    for effort, p in ((0, 0.25), (1, 0.75)):
+        for k, wage in enumerate((0, 1, 2)):
+            sc = Scope(model=model, types=(0,), actions=(effort,), choice=(k,), alloc=((),), paid=(0.0,))
+            assert value(model.utilities[0], sc) == pytest.approx(p * (wage + 3))
+            assert value(model.objective, sc) == pytest.approx(5 * p - wage)
+
+
+def test_contract_written_with_an_outcome_keeps_its_values(one_thread):
+    from mechdsl.solve import solve
+
+    ir = compiled("contract")
+    assert "outcome result" in (EXAMPLES / "contract.mech").read_text()
+    pessimistic = solve(ir)
+    assert pessimistic.value == pytest.approx(5.625) and ir.action_labels[0][pessimistic.actions[0]] == "wage=2.5"
+    favourable = solve(ir, follower_model="favourable")
+    assert favourable.value == pytest.approx(6) and ir.action_labels[0][favourable.actions[0]] == "wage=2"
+
+
+# ---- the batched evaluator agrees with the reference on the new constructs -------------
+
+
+@pytest.mark.parametrize("name", ["persuasion", "contract"])
+def test_batched_evaluator_matches_the_reference(name):
+    import random
+
+    from mechdsl.compiler.reference import reference_evaluate
+    from mechdsl.evaluate import Policy, Tables, evaluate
+
+    ir = compiled(name)
+    rng = random.Random(0)
+    for _ in range(3):
+        action = [rng.choice([k for k, ok in enumerate(row) if ok]) for row in ir.legal]
+        U, V = reference_evaluate(ir, action)
+        pay = evaluate(Tables(ir), Policy(action=torch.tensor([action])))
+        assert torch.allclose(pay.U[0], torch.tensor(U, dtype=torch.float64), atol=1e-12)
+        assert torch.allclose(pay.V[0], torch.tensor(V, dtype=torch.float64), atol=1e-12)

@@ -125,6 +125,8 @@ def lower_maps(st: State) -> None:
     if st.nature < 0 and not plans.followers:
         return
     st.utilities = [_lower(u, st) for u in st.utilities]
+    for info in st.outcomes.values():  # checked after this pass, as the payoffs read them
+        info.probs = [_lower(p, st) for p in info.probs]
     st.objective = _lower(st.objective, st)
     if plans.choices:
         combos = _nature_combos(st)

@@ -35,6 +35,11 @@ def axis_set(axis: s.Ident, st: State) -> FiniteSet:
         return FiniteSet("agent", [a.name for a in st.agents[:st.people]], [None] * st.people)
     if name in st.choices:
         return st.choices[name][0]
+    if name in st.outcomes:
+        info = st.outcomes[name]
+        if info.labels:
+            return FiniteSet("label", list(info.labels), [None] * len(info.labels))
+        return FiniteSet("number", [fmt(v) for v in info.values], list(info.values))
     sets = [a.values for a in st.actions if a is not None and a.name == name]
     if sets:
         if any(x.labels != sets[0].labels for x in sets):
