@@ -258,6 +258,7 @@ class ChooseDecl(Node):  # choose: `choose row in {A, B, C} mixed`, `... mixed i
     domain: Domain
     mixed: bool = False
     mixed_if: Optional[SExpr] = None  # a constant bool: mixed only when it holds
+    per_agent: bool = False  # `choose pay[agents] in ...`: one choice per agent
 
 
 class VisitDecl(Node):  # visit: `visit remaining agent`

@@ -174,9 +174,15 @@ class ToSpec(Transformer):
         return s.ObserveTarget(action=ident(children[0]), span=span_of(meta))
 
     def choose(self, meta, children):
-        name, domain, *mixed = children
+        name, *rest = children
+        per_agent = bool(rest) and rest[0] == "per_agent"
+        domain, *mixed = rest[1:] if per_agent else rest
         when = mixed[0] if mixed and mixed[0] is not True else None
-        return s.ChooseDecl(name=ident(name), domain=domain, mixed=bool(mixed), mixed_if=when, span=span_of(meta))
+        return s.ChooseDecl(name=ident(name), domain=domain, mixed=bool(mixed), mixed_if=when, per_agent=per_agent,
+                            span=span_of(meta))
+
+    def per_agent(self, meta, children):
+        return "per_agent"
 
     def mixed(self, meta, children):
         return children[0] if children else True

@@ -101,6 +101,9 @@ def resolve_name(e: s.Name, scope: Scope, st: State) -> Typed:
                     hint=f"pick one ({st.agents[st.groups[name][0]].name}, ...) or use sum(i in agents: ...)")
     if name in st.outcomes:
         return outcome_ref(st.outcomes[name], e.span)
+    if name in st.choice_groups:
+        raise error(f"choice '{name}' is made once per agent", e, hint=f"name the agent: {name}[self], {name}[i], "
+                    f"{name}[{st.agents[0].name}]")
     me = scope.self_agent
     for kind in ("field", "action"):
         if me is not None and has(st, me, name, kind):  # the agent's own: no need to look at the others
@@ -135,6 +138,31 @@ def outcome_ref(info, span: Span) -> Typed:
 def choice_ref(name: str, span: Span, st: State) -> Typed:
     values, _ = st.choices[name]
     return set_ref(m.ChoiceRef(name=name, span=span), m.ChoiceRef(name=name, numeric=True, span=span), values)
+
+
+def per_agent_choice(e: s.Index, scope: Scope, st: State) -> Typed:
+    """`pay[i]` of `choose pay[agents]`: agent i's own choice (a chain of ifs over the agents)."""
+    name = e.obj.name
+    if len(e.indices) != 1:
+        raise error(f"'{name}' takes one agent index, got {len(e.indices)}", e, hint=f"write {name}[self] or {name}[i]")
+    agent = resolve_expr(e.indices[0], scope, st)
+    if agent.ty != "agent":
+        raise error(f"'{name}' is indexed by an agent, got {agent.describe()}", e.indices[0],
+                    hint=f"write {name}[self], {name}[i] inside sum(i in agents: ...), or {name}[{st.agents[0].name}]")
+    refs = [choice_ref(c, e.span, st) for c in st.choice_groups[name]]
+    if isinstance(agent.expr, m.Const):
+        return refs[int(agent.expr.value)]
+
+    def chain(parts: list[m.Expr]) -> m.Expr:
+        out = parts[-1]
+        for k in reversed(range(len(parts) - 1)):
+            same = m.Binary(op="==", left=agent.expr, right=m.Const(value=float(k)))
+            out = m.If(cond=same, then=parts[k], orelse=out, span=e.span)
+        return out
+
+    first = refs[0]
+    index = chain([r.index for r in refs]) if first.index is not None else None
+    return Typed(chain([r.expr for r in refs]), first.ty, labels=first.labels, index=index, size=first.size)
 
 
 def member_ref(agent: m.Expr, owners: list[int], name: str, span: Span, st: State) -> Typed:
@@ -195,6 +223,8 @@ def resolve_index(e: s.Index, scope: Scope, st: State) -> Typed:
         root = root.obj
     if isinstance(root, s.Name) and root.name in st.tables and root.name not in scope.vars:
         return table_ref(st.tables[root.name], chain, e, scope, st)
+    if isinstance(e.obj, s.Name) and e.obj.name in st.choice_groups and e.obj.name not in scope.vars:
+        return per_agent_choice(e, scope, st)
     obj = resolve_expr(e.obj, scope, st)
     if obj.ty != "per_item":
         raise error(f"cannot index {obj.describe()}", e.obj, hint="only tables and per-item fields take [...]")

@@ -90,7 +90,7 @@ def kind_word(t: Typed) -> str:
 def known(name: str, scope: Scope, st: State) -> bool:
     """Whether `name` means something other than a label."""
     if name in scope.vars or name == "self" or name in st.params or name in st.choices or name in st.tables \
-            or name in st.outcomes:
+            or name in st.outcomes or name in st.choice_groups:
         return True
     if name in st.item_index() or name in st.agent_index() or name in st.groups:
         return True

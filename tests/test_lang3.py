@@ -171,3 +171,31 @@ def test_batched_evaluator_matches_the_reference(name):
         pay = evaluate(Tables(ir), Policy(action=torch.tensor([action])))
         assert torch.allclose(pay.U[0], torch.tensor(U, dtype=torch.float64), atol=1e-12)
         assert torch.allclose(pay.V[0], torch.tensor(V, dtype=torch.float64), atol=1e-12)
+
+
+# ---- direct mechanisms: a payment per follower ------------------------------------------
+
+
+def test_per_agent_choices_expand_and_read_by_agent():
+    from mechdsl.compiler.interpreter import Scope, value
+
+    model = loads("""
+    agents bidder[2] { type value ~ uniform [1, 2]  action bid in [1, 2] }
+    leader { observe bid  choose pay[agents] in [0, 1, 2] }
+    utility = value - pay[self]
+    objective = sum(i in agents: pay[i]) + 10 * pay[bidder2]
+    """)
+    assert [c.name for c in model.leader.choices] == ["pay[bidder1]", "pay[bidder2]"]
+    sc = Scope(model=model, types=(0, 1), actions=(0, 0), choice=(1, 2), alloc=((), ()), paid=(0.0, 0.0))
+    assert value(model.utilities[0], sc) == 1 - 1 and value(model.utilities[1], sc) == 2 - 2
+    assert value(model.objective, sc) == 1 + 2 + 20
+
+
+def test_myerson_direct_solve_value(one_thread):
+    from mechdsl.solve import solve
+
+    ir = compiled("myerson_direct")
+    sol = solve(ir, follower_model="favourable")
+    assert sol.value == pytest.approx(1.5, abs=1e-7) and not sol.supremum
+    assert sol.certificate.verdict == "certified"
+    assert max(max(r.values()) for r in sol.regret.values()) == pytest.approx(0, abs=1e-7)

@@ -122,10 +122,15 @@ def resolve_leader(st: State) -> None:
                 observe |= observed(target, st)
         elif isinstance(stmt, s.ChooseDecl):
             values = finite_set(stmt.domain, st, "choice")
-            choice = m.Choice(name=stmt.name.name, kind=values.kind, labels=values.labels, values=values.values,
-                              mixed=stmt.mixed and mixed_when(stmt, st), span=stmt.span)
-            st.choices[choice.name] = (values, choice)
-            choices.append(choice)
+            names = [stmt.name.name]
+            if stmt.per_agent:  # `choose pay[agents]`: pay[bidder1], pay[bidder2], ...
+                names = [f"{stmt.name.name}[{a.name}]" for a in st.agents[:st.people]]
+                st.choice_groups[stmt.name.name] = names
+            for name in names:
+                choice = m.Choice(name=name, kind=values.kind, labels=values.labels, values=values.values,
+                                  mixed=stmt.mixed and mixed_when(stmt, st), span=stmt.span)
+                st.choices[choice.name] = (values, choice)
+                choices.append(choice)
     rounds = [r for r in leader.body if isinstance(r, s.RoundsDecl)]
     if len(rounds) > 1:
         raise error("a second rounds block", rounds[1], hint=f"the first one is at line {line_of(rounds[0])}")

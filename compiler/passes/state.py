@@ -105,8 +105,9 @@ class State:
     budget: Budget = field(default_factory=const_budget)  # list values made by constants
     payoff_work: Budget = field(default_factory=payoff_budget)  # payoff nodes resolved
     nature: int = -1  # the chance player's index (after every agent), -1 without `nature` lines
-    plans: Optional[object] = None
-    outcomes: dict = field(default_factory=dict)  # name -> `compiler.passes.outcomes.OutcomeInfo`  # `compiler.passes.chance.Plans`: strategies that are maps
+    plans: Optional[object] = None  # `compiler.passes.chance.Plans`: strategies that are maps
+    outcomes: dict = field(default_factory=dict)  # name -> `compiler.passes.outcomes.OutcomeInfo`
+    choice_groups: dict[str, list[str]] = field(default_factory=dict)  # `choose pay[agents]`: per-agent names
     _cache: dict = field(default_factory=dict)
 
     @property
