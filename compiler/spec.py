@@ -261,13 +261,15 @@ class ChooseDecl(Node):  # choose: `choose row in {A, B, C} mixed`, `... mixed i
     per_agent: bool = False  # `choose pay[agents] in ...`: one choice per agent
 
 
-class VisitDecl(Node):  # visit: `visit remaining agent`
+class VisitDecl(Node):  # visit: `visit remaining agent`; visit_order: `visit in order a2, a1`
     node: Literal["visit"] = "visit"
+    order: Optional[list[Ident]] = None  # a fixed order ([] : the agents' declared order)
 
 
 class PriceGrid(Node):  # price_grid: `price each item in [0, 0.5, 1]`
     node: Literal["price_grid"] = "price_grid"
     grid: SExpr
+    per: Literal["item", "bundle"] = "item"  # price_bundle: `price each bundle in [...]`
 
 
 class PriceInterval(Node):  # price_interval: `price each item in interval [0, 3]`

@@ -193,6 +193,12 @@ class ToSpec(Transformer):
     def visit(self, meta, children):
         return s.VisitDecl(span=span_of(meta))
 
+    def visit_order(self, meta, children):
+        return s.VisitDecl(order=[ident(t) for t in children], span=span_of(meta))
+
+    def price_bundle(self, meta, children):
+        return s.PriceGrid(grid=children[0], per="bundle", span=span_of(meta))
+
     def price_grid(self, meta, children):
         return s.PriceGrid(grid=children[0], span=span_of(meta))
 

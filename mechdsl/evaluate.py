@@ -177,7 +177,7 @@ def _simulate(tb: Tables, policy: Policy, forced_choice: Optional[int] = None):
             if tb.ir.interval is not None:
                 prices = policy.prices[bidx, s]  # [B, C, T, m]
             else:
-                prices = tb.grid[tb.round_price_idx[k]]  # [B, C, T, m]
+                prices = tb.grid[tb.round_price_idx[k]]  # [B, C, T, m] (bundle prices: [B, C, T, NB - 1])
             ti = tb.tidx[tix, agent]
             vals = tb.valtab[agent, ti]  # [B, C, T, m]
             stock = tb.stock[s]  # [B, C, T, m]
@@ -189,7 +189,11 @@ def _simulate(tb: Tables, policy: Policy, forced_choice: Optional[int] = None):
                 masked = torch.where(bund.view(1, 1, 1, -1, m) > 0, vals.unsqueeze(3), torch.full_like(vals.unsqueeze(3), -float("inf")))
                 worth = masked.max(-1).values
                 worth = torch.where(torch.isinf(worth), torch.zeros_like(worth), worth)
-            cost = torch.einsum("bctm,nm->bctn", prices, bund)
+            bundle_prices = tb.rounds.bundle_prices
+            if bundle_prices:  # a price per non-empty bundle; the empty one costs 0
+                cost = torch.nn.functional.pad(prices, (1, 0))
+            else:
+                cost = torch.einsum("bctm,nm->bctn", prices, bund)
             util = worth - cost
             util = torch.where(feasible, util, torch.full_like(util, -float("inf")))
             util[..., 0] = -float("inf")  # the empty bundle is the fallback, not a candidate
@@ -199,7 +203,7 @@ def _simulate(tb: Tables, policy: Policy, forced_choice: Optional[int] = None):
             chosen = bund[bundle]  # [B, C, T, m]
             onehot = torch.nn.functional.one_hot(agent, n).to(tb.dtype)  # [B, C, T, n]
             alloc = alloc + onehot.unsqueeze(-1) * chosen.unsqueeze(3)
-            spent = (prices * chosen).sum(-1)
+            spent = cost.gather(-1, bundle.unsqueeze(-1)).squeeze(-1) if bundle_prices else (prices * chosen).sum(-1)
             paid = paid + onehot * spent.unsqueeze(-1)
             nxt = tb.round_next[s, agent, bundle]
             state = torch.where(active, nxt, state)

@@ -252,6 +252,8 @@ def _describe_tree(ir, policy: dict[str, Any], strategies: list[list[int]]) -> s
 
     def round_text(s: int) -> str:
         k = action[s]
+        if model.leader.rounds.bundle_prices:  # a price per bundle: the IR's label lists them
+            return ir.action_labels[s][k]
         agent, pidx = ir.round_actions[k]
         text = f"visit {model.followers[agent].name}"
         stock = ir.infosets[s].stock

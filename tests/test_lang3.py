@@ -199,3 +199,63 @@ def test_myerson_direct_solve_value(one_thread):
     assert sol.value == pytest.approx(1.5, abs=1e-7) and not sol.supremum
     assert sol.certificate.verdict == "certified"
     assert max(max(r.values()) for r in sol.regret.values()) == pytest.approx(0, abs=1e-7)
+
+
+# ---- rounds: bundle prices and a visiting order ----------------------------------------
+
+BUNDLE_ROUNDS = """
+items a, b
+agent buyer { type value[item] ~ uniform [1, 2] }
+leader { rounds { price each bundle in [0.5, 1.5, 2.5, 3.5] } }
+valuation additive of value
+objective revenue
+"""
+
+ORDERED = """
+items left, right
+agents bidder[3] { type value[item] ~ uniform [0, 1] }
+leader { rounds { ORDER  price each item in [0.5] } }
+valuation unit-demand of value
+objective welfare
+"""
+
+
+def test_bundle_prices_in_rounds_match_the_menu(one_thread):
+    from mechdsl.solve import solve
+
+    ir = build_ir(loads(BUNDLE_ROUNDS))
+    assert len(ir.round_actions) == 4 ** 3 and len(ir.round_actions[0][1]) == 3  # a, b, a+b
+    sol = solve(ir)
+    # the same 1.875 as bundling.mech's menu (docs/solutions.md): the bundle at 2.5
+    assert sol.value == pytest.approx(1.875) and not sol.supremum
+    label = ir.action_labels[ir.root[0]][sol.actions[ir.root[0]]]
+    assert label.startswith("visit buyer at a=") and "a+b=2.5" in label
+
+
+def test_bundle_prices_agree_with_the_reference():
+    from mechdsl.compiler.reference import reference_evaluate
+    from mechdsl.evaluate import Policy, Tables, evaluate
+
+    ir = build_ir(loads(BUNDLE_ROUNDS))
+    for k in (0, 5, 37, 63):
+        action = [k if row[k] else next(q for q, ok in enumerate(row) if ok) for row in ir.legal]
+        U, V = reference_evaluate(ir, action)
+        pay = evaluate(Tables(ir), Policy(action=torch.tensor([action])))
+        assert torch.allclose(pay.V[0], torch.tensor(V, dtype=torch.float64), atol=1e-12)
+
+
+@pytest.mark.parametrize("order, value", [
+    ("visit remaining agent", 105 / 64),       # docs/solutions.md: every order gives 105/64
+    ("visit in order", 105 / 64),
+    # bidder2 never visited: bidder3 buys with prob 3/4; then bidder1 gets the rest
+    # (nothing taken 1/4 * 3/4, left taken 1/2 * 1/2, right taken 1/4 * 1/2): 21/16
+    ("visit in order bidder3, bidder1", 3 / 4 + 3 / 16 + 1 / 4 + 1 / 8),
+])
+def test_visiting_order(order, value, one_thread):
+    from mechdsl.solve import solve
+
+    ir = build_ir(loads(ORDERED.replace("ORDER", order)))
+    if order != "visit remaining agent":
+        for s, info in enumerate(ir.infosets):  # one agent to visit at each round: the next in the order
+            assert len({ir.round_actions[k][0] for k, ok in enumerate(ir.legal[s]) if ok}) == 1
+    assert solve(ir).value == pytest.approx(value)

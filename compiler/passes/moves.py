@@ -179,6 +179,25 @@ def observed(target: s.ObserveTarget, st: State) -> set[int]:
                     f"actions are: {listing(actions)}" if actions else "no agent has an action"))
 
 
+def visiting_order(visit: s.VisitDecl, st: State) -> list[int]:
+    """`visit in order a2, a1`: these agents in this order (the others are never visited);
+    `visit in order`: every agent, as declared."""
+    if not visit.order:
+        return list(range(st.people))
+    agents, order = st.agent_index(), []
+    for name in visit.order:
+        members = [agents[name.name]] if name.name in agents else st.groups.get(name.name)
+        if members is None:
+            raise error(f"unknown agent '{name.name}' in the visiting order", name,
+                        hint=did_you_mean(name.name, list(agents) + list(st.groups), f"agents are: {listing(agents)}"))
+        for k in members:
+            if k in order:
+                raise error(f"agent '{st.agents[k].name}' is visited twice in the order", name,
+                            hint="list each agent once")
+            order.append(k)
+    return order
+
+
 def resolve_rounds(st: State) -> None:
     """Sequential rounds: the price set, the valuation and tie rule."""
     leader = st.statements(s.LeaderDecl)[0]
@@ -214,7 +233,7 @@ def resolve_rounds(st: State) -> None:
             if not math.isfinite(p):
                 raise error(f"prices must be finite numbers, got {fmt(p)}", price.grid,
                             hint="rescale the prices so they stay well below 1e308")
-        rounds.update(price_kind="grid", grid=list(dict.fromkeys(grid)))
+        rounds.update(price_kind="grid", grid=list(dict.fromkeys(grid)), bundle_prices=price.per == "bundle")
     else:
         env = st.env(with_support=True)
         low, high = number(price.low, env, "a price"), number(price.high, env, "a price")
@@ -246,5 +265,8 @@ def resolve_rounds(st: State) -> None:
     seen = [b for b in decl.body if isinstance(b, s.RoundsObserve)]
     if seen:
         rounds["observe_allocation"] = seen[0].what == "allocation"
+    visit = next((b for b in decl.body if isinstance(b, s.VisitDecl)), None)
+    if visit is not None and visit.order is not None:
+        rounds["order"] = visiting_order(visit, st)
     st.rounds = m.Rounds(**rounds)
     st.leader = st.leader.model_copy(update={"rounds": st.rounds})
