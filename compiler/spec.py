@@ -259,6 +259,7 @@ class ChooseDecl(Node):  # choose: `choose row in {A, B, C} mixed`, `... mixed i
     mixed: bool = False
     mixed_if: Optional[SExpr] = None  # a constant bool: mixed only when it holds
     per_agent: bool = False  # `choose pay[agents] in ...`: one choice per agent
+    interval: bool = False  # choose_interval: `choose tau in interval [0, 10]` (domain holds [low, high])
 
 
 class VisitDecl(Node):  # visit: `visit remaining agent`; visit_order: `visit in order a2, a1`

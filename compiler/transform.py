@@ -181,6 +181,14 @@ class ToSpec(Transformer):
         return s.ChooseDecl(name=ident(name), domain=domain, mixed=bool(mixed), mixed_if=when, per_agent=per_agent,
                             span=span_of(meta))
 
+    def choose_interval(self, meta, children):
+        name, *rest = children
+        per_agent = bool(rest) and rest[0] == "per_agent"
+        low, high, *mixed = rest[1:] if per_agent else rest
+        span = span_of(meta)
+        return s.ChooseDecl(name=ident(name), domain=s.ListLit(items=[low, high], span=span), mixed=bool(mixed),
+                            per_agent=per_agent, interval=True, span=span)
+
     def per_agent(self, meta, children):
         return "per_agent"
 

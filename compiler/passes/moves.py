@@ -121,6 +121,10 @@ def resolve_leader(st: State) -> None:
             for target in stmt.targets:
                 observe |= observed(target, st)
         elif isinstance(stmt, s.ChooseDecl):
+            if stmt.interval:  # the trainer's continuous head serves round prices only, so far
+                raise error(f"a continuous leader choice ('{stmt.name.name}') is not supported: one-shot choices are "
+                            "finite", stmt, hint=f"choose from a grid, e.g. `choose {stmt.name.name} in linspace(low, "
+                            "high, 21)`; continuous values exist for round prices (`price each item in interval [...]`)")
             values = finite_set(stmt.domain, st, "choice")
             names = [stmt.name.name]
             if stmt.per_agent:  # `choose pay[agents]`: pay[bidder1], pay[bidder2], ...
