@@ -48,7 +48,7 @@ def check_payoffs(model: Model) -> None:
 
 def reads(e, model: Model):
     """(followers whose type it reads, followers whose action it reads, choice positions),
-    or None when it reads the rounds' outcomes."""
+    or None when it reads the rounds' outcomes or a continuous choice."""
     n = len(model.followers)
     types: set[int] = set()
     actions: set[int] = set()
@@ -63,6 +63,8 @@ def reads(e, model: Model):
             who = {int(x.agent.value)} if x.agent.kind == "const" else set(range(n))
             (types if k == "type" else actions).update(who)
         if k == "choice":
+            if any(c.name == x.name and c.interval is not None for c in model.leader.choices):
+                return None  # a continuous choice: left to the evaluator's finiteness check
             choices.add(next(q for q, c in enumerate(model.leader.choices) if c.name == x.name))
         for name in ("agent", "item", "operand", "left", "right", "cond", "then", "orelse", "body"):
             child = getattr(x, name, None)

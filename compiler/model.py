@@ -185,7 +185,16 @@ class Choice(BaseModel):
     labels: list[str]
     values: list[Optional[float]]
     mixed: bool = False
+    interval: Optional[tuple[float, float]] = None  # a continuous choice in [low, high] (one placeholder label)
     span: Optional[Span] = None
+
+    @model_serializer(mode="wrap")
+    def _drop_interval(self, handler):
+        # a finite choice serializes as before continuous ones existed (same IR hash)
+        data = handler(self)
+        if self.interval is None:
+            data.pop("interval", None)
+        return data
 
 
 class Rounds(BaseModel):

@@ -75,7 +75,7 @@ class _Game:
     reference evaluator, so both play exactly the same game)."""
 
     def __init__(self, ir: GameIR):
-        if ir.interval is not None:
+        if ir.continuous:
             raise ValueError("the game tree cannot enumerate prices drawn from an interval")
         self.ir = ir
         self.model = ir.model
@@ -318,7 +318,7 @@ def game_tree(ir: GameIR, max_nodes: int = MAX_NODES) -> Optional[nx.DiGraph]:
     then each follower).  Edge attributes: ``label``, ``action`` (type-profile index,
     action index, policy column, or bundle index), chance edges ``prob``.
     """
-    if ir.interval is not None or _size_floor(ir) > max_nodes:
+    if ir.continuous or _size_floor(ir) > max_nodes:
         return None
     import networkx as nx
 
@@ -346,7 +346,7 @@ def tree_summary(ir: GameIR, max_nodes: int = SUMMARY_NODES) -> dict:
     the lazily expanded tree: nothing is stored and no payoff is computed."""
     counts = dict.fromkeys(KINDS, 0)
     depth = 0
-    if ir.interval is None and _size_floor(ir) <= max_nodes:
+    if not ir.continuous and _size_floor(ir) <= max_nodes:
         game = _Game(ir)
         stack = [(game.root(), 0)]
         while stack and sum(counts.values()) <= max_nodes:
@@ -359,7 +359,7 @@ def tree_summary(ir: GameIR, max_nodes: int = SUMMARY_NODES) -> dict:
         from mechdsl.compiler.drawing import collapsed_size
 
         n_nodes, n_edges = collapsed_size(ir)
-        reason = "interval prices" if ir.interval is not None else f"more than {max_nodes} nodes"
+        reason = ("interval prices" if ir.interval is not None else "a continuous choice") if ir.continuous else f"more than {max_nodes} nodes"
         return {"view": "collapsed", "reason": reason, "infosets": ir.n_infosets, "nodes": n_nodes, "edges": n_edges}
     return {"view": "tree", "nodes": nodes, "edges": nodes - 1, "by_kind": counts, "depth": depth}
 
@@ -386,7 +386,7 @@ def payoff_range(ir: GameIR, max_nodes: int = 100_000) -> Optional[list[tuple[fl
     of the game (all types, actions and leader moves), or None when the game has more
     than `max_nodes` nodes or continuous prices.  Tighter than interval arithmetic, so
     normalized payoffs fill [0, 1] and the followers' dynamics move at the declared pace."""
-    if ir.interval is not None or _size_floor(ir) > max_nodes:
+    if ir.continuous or _size_floor(ir) > max_nodes:
         return None
     game = _Game(ir)
     model = ir.model

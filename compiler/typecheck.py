@@ -137,6 +137,8 @@ def outcome_ref(info, span: Span) -> Typed:
 
 def choice_ref(name: str, span: Span, st: State) -> Typed:
     values, _ = st.choices[name]
+    if values.interval is not None:  # a number, with no position to index a table by
+        return Typed(m.ChoiceRef(name=name, numeric=True, span=span), "number")
     return set_ref(m.ChoiceRef(name=name, span=span), m.ChoiceRef(name=name, numeric=True, span=span), values)
 
 

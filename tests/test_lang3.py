@@ -259,3 +259,41 @@ def test_visiting_order(order, value, one_thread):
         for s, info in enumerate(ir.infosets):  # one agent to visit at each round: the next in the order
             assert len({ir.round_actions[k][0] for k, ok in enumerate(ir.legal[s]) if ok}) == 1
     assert solve(ir).value == pytest.approx(value)
+
+
+# ---- continuous one-shot choices --------------------------------------------------------
+
+CONTINUOUS = """
+agent follower { action col in {A, B} }
+leader { choose tau in interval [0, 4]  choose side in {L, R} }
+utility follower = if col == A then 1 + tau else 3
+objective = (if col == A then 8 - tau else 4) + (if side == R then 1 else 0)
+"""
+
+
+def test_continuous_choice_reads_the_policy_values():
+    from mechdsl.evaluate import Policy, Tables, evaluate
+    from mechdsl.pomdp import StackelbergPOMDP
+
+    ir = build_ir(loads(CONTINUOUS))
+    assert ir.choice_intervals == {"tau": (0.0, 4.0)} and ir.continuous and len(ir.choose_actions) == 2
+    right = next(k for k, lab in enumerate(ir.action_labels[0]) if "side=R" in lab)
+    pay = evaluate(Tables(ir), Policy(action=torch.tensor([[right], [right]]),
+                                      prices=torch.tensor([[[2.5]], [[0.5]]], dtype=torch.float64)))
+    assert pay.U[:, 0, 0].tolist() == [[3.5, 3.0], [1.5, 3.0]]  # col A pays 1 + tau, B pays 3
+    assert pay.V[:, 0].tolist() == [[6.5, 5.0], [8.5, 5.0]]
+    pomdp = StackelbergPOMDP(ir)
+    assert pomdp.has_prices and pomdp.m == 1 and bool(pomdp.priced.all())
+    m = pomdp.make_map(torch.zeros(1, 1, dtype=torch.long), price_logits=torch.tensor([[[0.0]]]))
+    assert float(m.prices[0, 0, 0]) == pytest.approx(2.0)  # the sigmoid's centre of [0, 4]
+
+
+def test_continuous_choice_is_refused_by_solve_with_the_reason():
+    from mechdsl.compiler.errors import MechSizeError
+    from mechdsl.solve import solve
+
+    ir = build_ir(loads(CONTINUOUS, "c.mech"))
+    with pytest.raises(MechSizeError) as e:
+        solve(ir)
+    assert "continuous choice 'tau'" in str(e.value) and "linspace(0, 4, 21)" in e.value.hint
+    assert e.value.span.line == 3

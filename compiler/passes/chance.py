@@ -58,6 +58,9 @@ def resolve_maps(st: State) -> None:
         plans.fields.sort(key=order.index)
         plans.combos = math.prod(len(st.fields[st.nature][f].support) for f in plans.fields)
         for values, choice in st.choices.values():
+            if values.interval is not None:
+                raise error(f"the leader observes a chance state, and '{choice.name}' is continuous", choice.span,
+                            hint="a choice made per state needs a finite set; choose from a list")
             count = len(values.labels) ** plans.combos
             if count > MAX_ACTIONS:
                 raise too_big(f"choice '{choice.name}' made for each observed chance state gives too many plans",
@@ -85,6 +88,9 @@ def _observed_choice(target: s.ObserveTarget, st: State) -> str:
         raise error(f"no leader choice named '{name}'", target.action,
                     hint=did_you_mean(name, list(st.choices)) or (
                         f"the leader's choices are: {listing(st.choices)}" if st.choices else "the leader makes no choice"))
+    if st.choices[name][0].interval is not None:
+        raise error(f"an agent observes the continuous choice '{name}'", target,
+                    hint="an agent answers each observed value; observe a choice from a finite set")
     return name
 
 

@@ -121,18 +121,15 @@ def resolve_leader(st: State) -> None:
             for target in stmt.targets:
                 observe |= observed(target, st)
         elif isinstance(stmt, s.ChooseDecl):
-            if stmt.interval:  # the trainer's continuous head serves round prices only, so far
-                raise error(f"a continuous leader choice ('{stmt.name.name}') is not supported: one-shot choices are "
-                            "finite", stmt, hint=f"choose from a grid, e.g. `choose {stmt.name.name} in linspace(low, "
-                            "high, 21)`; continuous values exist for round prices (`price each item in interval [...]`)")
-            values = finite_set(stmt.domain, st, "choice")
+            values = interval_set(stmt, st) if stmt.interval else finite_set(stmt.domain, st, "choice")
             names = [stmt.name.name]
             if stmt.per_agent:  # `choose pay[agents]`: pay[bidder1], pay[bidder2], ...
                 names = [f"{stmt.name.name}[{a.name}]" for a in st.agents[:st.people]]
                 st.choice_groups[stmt.name.name] = names
             for name in names:
                 choice = m.Choice(name=name, kind=values.kind, labels=values.labels, values=values.values,
-                                  mixed=stmt.mixed and mixed_when(stmt, st), span=stmt.span)
+                                  mixed=stmt.mixed and mixed_when(stmt, st), span=stmt.span,
+                                  interval=tuple(values.interval) if stmt.interval else None)
                 st.choices[choice.name] = (values, choice)
                 choices.append(choice)
     rounds = [r for r in leader.body if isinstance(r, s.RoundsDecl)]
@@ -141,6 +138,27 @@ def resolve_leader(st: State) -> None:
     if not choices and not rounds:
         raise error("the leader decides nothing", leader, hint="add `choose name in {...}` or a `rounds { ... }` block")
     st.leader = m.Leader(observe=sorted(observe), choices=choices)
+
+
+def interval_set(stmt: s.ChooseDecl, st: State) -> FiniteSet:
+    """`choose tau in interval [low, high]`: a number the trainer's continuous head picks;
+    one placeholder label, so the choice tables and the choose sets stay as they are."""
+    if stmt.mixed:
+        raise error(f"a continuous choice ('{stmt.name.name}') cannot be mixed", stmt,
+                    hint="drop `mixed`: a number from an interval is already one of infinitely many")
+    if st.rounds_decl() is not None:
+        raise error(f"a continuous choice ('{stmt.name.name}') with sequential rounds", stmt,
+                    hint="the continuous values go to round prices there; choose from a list instead")
+    low_node, high_node = stmt.domain.items
+    low, high = number(low_node, st.env(), "a bound"), number(high_node, st.env(), "a bound")
+    for v, node in ((low, low_node), (high, high_node)):
+        if not math.isfinite(v):
+            raise error(f"bounds must be finite numbers, got {fmt(v)}", node, hint="rescale the bounds")
+    if low > high:
+        raise error(f"interval low {fmt(low)} is above high {fmt(high)}", stmt, hint="write interval [low, high]")
+    values = FiniteSet("number", [f"[{fmt(low)}, {fmt(high)}]"], [None])
+    values.interval = (low, high)
+    return values
 
 
 def mixed_when(stmt: s.ChooseDecl, st: State) -> bool:

@@ -34,6 +34,9 @@ def axis_set(axis: s.Ident, st: State) -> FiniteSet:
     if name == "agents":
         return FiniteSet("agent", [a.name for a in st.agents[:st.people]], [None] * st.people)
     if name in st.choices:
+        if st.choices[name][0].interval is not None:
+            raise error(f"the continuous choice '{name}' cannot be a table axis", axis,
+                        hint="an axis runs over a finite set; compute the payoff from the number instead")
         return st.choices[name][0]
     if name in st.outcomes:
         info = st.outcomes[name]

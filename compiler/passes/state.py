@@ -30,6 +30,7 @@ class FiniteSet:
     labels: list[str]
     values: list[Optional[float]]
     field: str = ""  # a table axis over this type field's values
+    interval: Optional[tuple[float, float]] = None  # a continuous choice: no finite values
 
     def describe(self) -> str:
         return "{" + ", ".join(self.labels) + "}"
