@@ -297,3 +297,29 @@ def test_continuous_choice_is_refused_by_solve_with_the_reason():
         solve(ir)
     assert "continuous choice 'tau'" in str(e.value) and "linspace(0, 4, 21)" in e.value.hint
     assert e.value.span.line == 3
+
+
+def test_leader_observes_one_of_two_chance_fields():
+    """Plans run over the observed field only; the other stays hidden from the leader."""
+    from mechdsl.evaluate import Policy, Tables, evaluate
+
+    ir = build_ir(loads("""
+    nature weather ~ {rain: 0.25, sun: 0.75}
+    nature demand ~ uniform [1, 3]
+    agent shop { action stock in [0, 2] }
+    leader { observe weather  choose ad in {no, yes} }
+    utility shop = min(stock, demand) - stock / 2
+    objective = demand * (if ad == yes then 1 else 0) - (if ad == yes and weather == rain then 2 else 0)
+    """))
+    nature = ir.model.followers[-1]
+    assert nature.type_labels == ["weather=rain,demand=1", "weather=rain,demand=3", "weather=sun,demand=1",
+                                  "weather=sun,demand=3"]
+    assert ir.model.leader.choices[0].labels == ["rain->no; sun->no", "rain->no; sun->yes", "rain->yes; sun->no",
+                                                 "rain->yes; sun->yes"]
+    k = ir.model.leader.choices[0].labels.index("rain->no; sun->yes")
+    pay = evaluate(Tables(ir), Policy(action=torch.tensor([[k]])))
+    # types in order (rain, 1), (rain, 3), (sun, 1), (sun, 3); the shop's action does not matter
+    assert pay.V[0, :, 0].tolist() == [0.0, 0.0, 1.0, 3.0]
+    from mechdsl.solve import solve
+
+    assert solve(ir).value == pytest.approx(0.75 * 2)  # advertise in the sun only: E[demand] = 2
