@@ -57,7 +57,7 @@ def test_persuasion_payoffs_read_the_planned_values():
     assert pay.U[0, 0, :, b].tolist() == [0.0, 0.0] and pay.V[0, :, b].tolist() == [0.0, 1.0]
 
 
-def test_mw_over_plans_is_mw_per_observation():
+def test_mw_over_plans_is_mw_per_observation(one_thread):
     """Expected MW keeps a plan's log-weight the sum of one term per observed signal."""
     from mechdsl.dynamics import MWConfig, expected_mw
     from mechdsl.evaluate import Policy, Tables, evaluate
