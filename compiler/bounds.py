@@ -127,6 +127,8 @@ def expr_bounds(e, model: Model, env: Optional[dict] = None) -> Interval:
         return _hull(out)
     if k == "choice":
         c = next(c for c in model.leader.choices if c.name == e.name)
+        if c.interval is not None:
+            return (float(c.interval[0]), float(c.interval[1]))
         if e.numeric:
             vals = [v for v in c.values if v is not None] or [0.0]
             return (min(vals), max(vals))

@@ -76,17 +76,19 @@ def _build(model: Model) -> GameIR:
     interval = None
     round_actions: list[tuple[int, list[int]]] = []
     grid: list[float] = []
+    bundles = _bundles(m, rounds is not None and rounds.valuation == "unit") if rounds else []
+    visiting = (rounds.order or list(range(n))) if rounds is not None else []
     if rounds is not None:
         if rounds.price_kind == "grid":
             grid = list(rounds.grid)
-            for i in range(n):
-                for p in itertools.product(range(len(grid)), repeat=m):
+            slots = len(bundles) - 1 if rounds.bundle_prices else m  # a price per bundle, or per item
+            for i in visiting:
+                for p in itertools.product(range(len(grid)), repeat=slots):
                     round_actions.append((i, list(p)))
         else:
             interval = (rounds.low, rounds.high)
-            round_actions = [(i, [0] * m) for i in range(n)]
+            round_actions = [(i, [0] * m) for i in visiting]
     n_actions = max(len(choose_actions), len(round_actions), 1)
-    bundles = _bundles(m, rounds is not None and rounds.valuation == "unit") if rounds else []
     meter = BuildMeter(n_actions, feature_width(model, len(choose_actions)), n * len(bundles) + n * m + n + m,
                        rounds.span if rounds is not None else choices[0].span if choices else None)
 
@@ -108,11 +110,22 @@ def _build(model: Model) -> GameIR:
         i, p = round_actions[k]
         text = f"visit {model.followers[i].name}"
         if interval is None and m:
-            text += " at " + ", ".join(f"{model.items[j].name}={grid[p[j]]:g}" for j in range(m))
+            text += " at " + ", ".join(f"{name}={grid[p[j]]:g}" for j, name in enumerate(slot_names))
         return text
 
+    bundle_prices = rounds is not None and rounds.bundle_prices
+    slot_names = ["+".join(model.items[j].name for j in range(m) if b[j]) for b in bundles[1:]] if bundle_prices \
+        else [it.name for it in model.items]
     round_labels = [round_label(k) for k in range(len(round_actions))]
-    priced = [[j for j in range(m) if p[j] != 0] for _, p in round_actions]  # items given a nonzero price
+    # items (bundles) given a nonzero price: legal only while in stock, so prices of what is gone are index 0
+    slot_items = [[j for j in range(m) if b[j]] for b in bundles[1:]] if bundle_prices else [[j] for j in range(m)]
+    priced = [sorted({j for q, x in enumerate(p) if x != 0 for j in slot_items[q]}) if not bundle_prices
+              else [q for q, x in enumerate(p) if x != 0] for _, p in round_actions]
+
+    def blocked(k: int, stock: tuple) -> bool:
+        if bundle_prices:
+            return any(any(stock[j] == 0 for j in slot_items[q]) for q in priced[k])
+        return any(stock[j] == 0 for j in priced[k])
 
     def add(key: tuple, info: InfoSet) -> int:
         if key in index:
@@ -159,6 +172,7 @@ def _build(model: Model) -> GameIR:
         )
 
     zero_alloc = tuple(tuple(0 for _ in range(m)) for _ in range(n))
+    start = tuple(0 if i in visiting else 1 for i in range(n))  # agents left out of an order count as visited
     root: list[int] = []
     for c in range(len(class_keys)):
         if choices:
@@ -166,7 +180,7 @@ def _build(model: Model) -> GameIR:
                                             label=f"[{class_labels[c]}] choose"))
             root.append(s)
         elif rounds is not None:
-            root.append(round_state(c, -1, tuple([0] * n), zero_alloc, tuple(units)))
+            root.append(round_state(c, -1, start, zero_alloc, tuple(units)))
         else:
             raise MechSizeError("the leader has nothing to decide", span=model.followers[0].span if n else None,
                                 hint="add a `choose` line or `rounds` block")
@@ -181,17 +195,18 @@ def _build(model: Model) -> GameIR:
             legal[s][:kc] = [True] * kc
             labels[s][:kc] = choose_labels
             if rounds is not None:
-                choose_next[s] = [round_state(info.cls, k, tuple([0] * n), zero_alloc, tuple(units)) for k in range(kc)]
+                choose_next[s] = [round_state(info.cls, k, start, zero_alloc, tuple(units)) for k in range(kc)]
             else:
                 choose_next[s] = [-1] * kc
             continue
         visited, stock = tuple(info.visited), tuple(info.stock)
         alloc = tuple(tuple(r) for r in info.alloc)
+        nxt_agent = next((i for i in visiting if not visited[i]), -1) if rounds.order else -1
         for k, (i, _) in enumerate(round_actions):
-            if visited[i]:
+            if visited[i] or (rounds.order and i != nxt_agent):
                 continue
             # prices of items already gone are irrelevant: only index 0 is legal
-            if any(stock[j] == 0 for j in priced[k]):
+            if blocked(k, stock):
                 continue
             legal[s][k] = True
             labels[s][k] = round_labels[k]

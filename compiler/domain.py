@@ -23,10 +23,10 @@ def check_payoffs(model: Model) -> None:
     raise `MechSemanticError` at the first that is not a finite number."""
     n = len(model.followers)
     for k, e in enumerate([model.objective, *model.utilities]):
-        reads = _reads(e, model)
-        if reads is None:
+        found = reads(e, model)
+        if found is None:
             continue
-        types, actions, choices = reads
+        types, actions, choices = found
         axes = ([range(len(model.followers[i].type_labels)) for i in types]
                 + [range(len(model.followers[i].action_labels)) for i in actions]
                 + [range(len(model.leader.choices[q].labels)) for q in choices])
@@ -46,9 +46,9 @@ def check_payoffs(model: Model) -> None:
             checked_payoff(model, k, e, sc, lambda: _describe(model, types, actions, choices, combo))
 
 
-def _reads(e, model: Model):
+def reads(e, model: Model):
     """(followers whose type it reads, followers whose action it reads, choice positions),
-    or None when it reads the rounds' outcomes."""
+    or None when it reads the rounds' outcomes or a continuous choice."""
     n = len(model.followers)
     types: set[int] = set()
     actions: set[int] = set()
@@ -63,6 +63,8 @@ def _reads(e, model: Model):
             who = {int(x.agent.value)} if x.agent.kind == "const" else set(range(n))
             (types if k == "type" else actions).update(who)
         if k == "choice":
+            if any(c.name == x.name and c.interval is not None for c in model.leader.choices):
+                return None  # a continuous choice: left to the evaluator's finiteness check
             choices.add(next(q for q, c in enumerate(model.leader.choices) if c.name == x.name))
         for name in ("agent", "item", "operand", "left", "right", "cond", "then", "orelse", "body"):
             child = getattr(x, name, None)

@@ -95,6 +95,8 @@ def value(e, sc: Scope, env: Optional[dict[str, int]] = None) -> float:
         if sc.choice is None:
             raise ValueError(f"choice {e.name} read before the leader chose")
         c = model.leader.choices[q]
+        if c.interval is not None:
+            raise ValueError(f"choice {e.name} is continuous: the scalar interpreter reads finite choices only")
         idx = sc.choice[q]
         num = c.values[idx]
         return float(num) if e.numeric and num is not None else float(idx)

@@ -80,6 +80,17 @@ class GameIR(BaseModel):
         return len(self.model.items)
 
     @property
+    def choice_intervals(self) -> dict[str, tuple[float, float]]:
+        """Continuous one-shot choices: name -> [low, high]; the policy's `prices` hold their
+        values at each choose set, one slot per choice in this order."""
+        return {c.name: c.interval for c in self.model.leader.choices if c.interval is not None}
+
+    @property
+    def continuous(self) -> bool:
+        """Whether the leader decides a number from an interval (prices or a choice)."""
+        return self.interval is not None or bool(self.choice_intervals)
+
+    @property
     def bayesian(self) -> bool:
         return any(c > 1 for c in self.type_counts)
 

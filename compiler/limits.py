@@ -124,13 +124,16 @@ def check_game_size(model) -> None:
     if rounds is None:
         return
     m = len(model.items)
-    if rounds.price_kind == "grid":
-        per_visit = len(followers) * len(rounds.grid) ** m
-        if per_visit > MAX_ACTIONS:
-            raise too_big(f"too many leader actions per round ({len(followers)} agents x {len(rounds.grid)} "
-                          f"prices ^ {m} items)", per_visit, MAX_ACTIONS, rounds.span,
-                          "use a coarser price grid, fewer items, or `price each item in interval [low, high]`")
     bundles = m + 1 if rounds.valuation == "unit" else 2**m
+    if rounds.price_kind == "grid":
+        slots, what = (bundles - 1, "bundles") if rounds.bundle_prices else (m, "items")
+        visited = len(rounds.order) if rounds.order else len(followers)
+        per_visit = visited * len(rounds.grid) ** min(slots, 64)
+        if per_visit > MAX_ACTIONS:
+            raise too_big(f"too many leader actions per round ({visited} agents x {len(rounds.grid)} "
+                          f"prices ^ {slots} {what})", per_visit, MAX_ACTIONS, rounds.span,
+                          "use a coarser price grid or fewer items" if rounds.bundle_prices else
+                          "use a coarser price grid, fewer items, or `price each item in interval [low, high]`")
     if bundles > MAX_BUNDLES:
         raise too_big(f"too many bundles for an additive buyer ({m} items)", bundles, MAX_BUNDLES, rounds.span,
                       "use fewer items, or `valuation unit-demand of ...` (each buyer takes at most one item)")

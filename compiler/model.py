@@ -185,7 +185,16 @@ class Choice(BaseModel):
     labels: list[str]
     values: list[Optional[float]]
     mixed: bool = False
+    interval: Optional[tuple[float, float]] = None  # a continuous choice in [low, high] (one placeholder label)
     span: Optional[Span] = None
+
+    @model_serializer(mode="wrap")
+    def _drop_interval(self, handler):
+        # a finite choice serializes as before continuous ones existed (same IR hash)
+        data = handler(self)
+        if self.interval is None:
+            data.pop("interval", None)
+        return data
 
 
 class Rounds(BaseModel):
@@ -200,7 +209,19 @@ class Rounds(BaseModel):
     value_field: str = "value"  # scalar (same value for every item) or per_item field
     tie_buy: bool = True  # buy when utility >= 0 (else only when > 0)
     observe_allocation: bool = True  # leader sees who bought what, not only what remains
+    order: list[int] = []  # a fixed visiting order (agents not listed are never visited); [] : any
+    bundle_prices: bool = False  # a grid price per bundle instead of per item
     span: Optional[Span] = None
+
+    @model_serializer(mode="wrap")
+    def _drop_defaults(self, handler):
+        # rounds without an order or bundle prices serialize as before (same IR hash)
+        data = handler(self)
+        if not self.order:
+            data.pop("order", None)
+        if not self.bundle_prices:
+            data.pop("bundle_prices", None)
+        return data
 
 
 class Leader(BaseModel):

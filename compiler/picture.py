@@ -56,13 +56,13 @@ def draw(ir: GameIR, depth: Optional[int] = None, policy: Optional[LeaderPolicy]
 def _graph(ir: GameIR, policy: Optional[LeaderPolicy]) -> tuple[nx.DiGraph, object, str]:
     """(graph, root, note): the commitment tree when the leader has at most `MAX_CHILDREN`
     pure policies and none is given, else the tree of play (or its collapsed graph)."""
-    if policy is None and ir.interval is None and count_policies(ir) <= MAX_CHILDREN:
+    if policy is None and not ir.continuous and count_policies(ir) <= MAX_CHILDREN:
         g = _commitment_tree(ir)
         if g.number_of_nodes() <= TREE_NODES:
             return g, "commit", ""
     tree = game_tree(ir, max_nodes=TREE_NODES)
     if tree is None:
-        why = ("prices come from an interval, so the tree is not finite" if ir.interval is not None
+        why = ("the leader picks numbers from an interval, so the tree is not finite" if ir.continuous
                else f"the tree has more than {TREE_NODES:,} nodes")
         return collapsed_graph(ir), "start", f"{why}: drawing the {ir.n_infosets} leader information sets " \
             "and their transitions"

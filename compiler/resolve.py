@@ -14,8 +14,12 @@ from typing import Optional
 
 from mechdsl.compiler import model as m
 from mechdsl.compiler import spec as s
+from mechdsl.compiler.passes.chance import lower_maps, resolve_maps
 from mechdsl.compiler.passes.declarations import (
     check_duplicate_names, check_statements, declare_items, evaluate_params, expand_agents,
+)
+from mechdsl.compiler.passes.outcomes import (
+    check_outcomes, declare_outcomes, lower_outcomes, resolve_outcomes,
 )
 from mechdsl.compiler.passes.moves import resolve_actions, resolve_leader, resolve_rounds
 from mechdsl.compiler.passes.payoffs import resolve_objective, resolve_tables, resolve_utilities
@@ -61,9 +65,15 @@ PASSES = (
     resolve_actions,
     resolve_leader,
     resolve_rounds,
+    resolve_maps,
+    declare_outcomes,
     resolve_tables,
+    resolve_outcomes,
     resolve_utilities,
     resolve_objective,
+    lower_outcomes,
+    lower_maps,
+    check_outcomes,
     resolve_dynamics,
     resolve_training,
 )

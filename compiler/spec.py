@@ -204,7 +204,28 @@ class ParticipationDecl(Node):  # participation: `participation optional` (may s
     mode: Ident
 
 
-AgentStmt = Annotated[Union[TypeDecl, ActionDecl, ParticipationDecl], Field(discriminator="node")]
+class ObserveTarget(Node):  # observe_target: `message` or `a1.message`
+    agent: Optional[Ident] = None
+    action: Ident
+
+
+class ObserveDecl(Node):  # observe
+    node: Literal["observe"] = "observe"
+    targets: list[ObserveTarget]
+
+
+class NatureDecl(Node):  # nature: `nature guilt ~ {guilty: 0.3, innocent: 0.7}` (a chance state)
+    node: Literal["nature"] = "nature"
+    field: TypeDecl
+
+
+class OutcomeDecl(Node):  # outcome: `outcome success ~ {yes: p[effort], no: 1 - p[effort]}`
+    node: Literal["outcome"] = "outcome"
+    name: Ident
+    dist: Dist
+
+
+AgentStmt = Annotated[Union[TypeDecl, ActionDecl, ParticipationDecl, ObserveDecl], Field(discriminator="node")]
 
 
 class AgentDecl(Node):  # agent: `agent bidder1 { ... }`
@@ -231,31 +252,25 @@ class JointDecl(Node):  # joint: `joint (a1.value, a2.value) ~ {...}`
     dist: Dist
 
 
-class ObserveTarget(Node):  # observe_target: `message` or `a1.message`
-    agent: Optional[Ident] = None
-    action: Ident
-
-
-class ObserveDecl(Node):  # observe
-    node: Literal["observe"] = "observe"
-    targets: list[ObserveTarget]
-
-
 class ChooseDecl(Node):  # choose: `choose row in {A, B, C} mixed`, `... mixed if commit`
     node: Literal["choose"] = "choose"
     name: Ident
     domain: Domain
     mixed: bool = False
     mixed_if: Optional[SExpr] = None  # a constant bool: mixed only when it holds
+    per_agent: bool = False  # `choose pay[agents] in ...`: one choice per agent
+    interval: bool = False  # choose_interval: `choose tau in interval [0, 10]` (domain holds [low, high])
 
 
-class VisitDecl(Node):  # visit: `visit remaining agent`
+class VisitDecl(Node):  # visit: `visit remaining agent`; visit_order: `visit in order a2, a1`
     node: Literal["visit"] = "visit"
+    order: Optional[list[Ident]] = None  # a fixed order ([] : the agents' declared order)
 
 
 class PriceGrid(Node):  # price_grid: `price each item in [0, 0.5, 1]`
     node: Literal["price_grid"] = "price_grid"
     grid: SExpr
+    per: Literal["item", "bundle"] = "item"  # price_bundle: `price each bundle in [...]`
 
 
 class PriceInterval(Node):  # price_interval: `price each item in interval [0, 3]`
@@ -332,7 +347,7 @@ class TrainingDecl(Node):  # training: `training { ... }`
 
 Statement = Annotated[
     Union[
-        ParamDecl, ItemDecl, ItemsDecl, AgentDecl, AgentsDecl, JointDecl, LeaderDecl, ValuationDecl,
+        ParamDecl, ItemDecl, ItemsDecl, AgentDecl, AgentsDecl, JointDecl, NatureDecl, OutcomeDecl, LeaderDecl, ValuationDecl,
         TiesDecl, TableDecl, UtilityDecl, ObjectiveDecl, DynamicsDecl, TrainingDecl,
     ],
     Field(discriminator="node"),

@@ -93,10 +93,13 @@ def bayes(ir: GameIR) -> Bayes:
 
 
 def require_finite(ir: GameIR) -> None:
-    """Interval prices have no finite tree: nothing to export."""
+    """Interval prices and continuous choices have no finite tree: nothing to export."""
     if ir.interval is not None:
         raise MechUsageError("prices drawn from an interval give no finite game to export",
                              hint="use a price grid, e.g. `price each item in [0, 0.5, 1]`")
+    if ir.continuous:
+        raise MechUsageError("a continuous choice gives no finite game to export",
+                             hint="choose from a grid, e.g. `choose tau in linspace(0, 10, 21)`")
 
 
 def tables(ir: GameIR, policy: LeaderPolicy, tree=None) -> Tables:

@@ -40,7 +40,8 @@ def summary(ir: GameIR) -> str:
     observed = ", ".join(model.followers[j].name for j in leader.observe) or "nothing"
     out.append(f"leader observes: {observed}   observation classes: {len(ir.class_labels)}")
     for c in leader.choices:
-        out.append(f"  choose {c.name} in {{{', '.join(c.labels)}}}" + ("  (mixed)" if c.mixed else ""))
+        domain = f"interval [{c.interval[0]:g}, {c.interval[1]:g}]" if c.interval else f"{{{', '.join(c.labels)}}}"
+        out.append(f"  choose {c.name} in {domain}" + ("  (mixed)" if c.mixed else ""))
     if leader.rounds is not None:
         r = leader.rounds
         prices = f"grid {{{', '.join(f'{p:g}' for p in r.grid)}}}" if r.price_kind == "grid" else f"interval [{r.low:g}, {r.high:g}]"

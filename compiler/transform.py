@@ -144,6 +144,15 @@ class ToSpec(Transformer):
     def all_agents(self, meta, children):
         return s.AllAgents(span=span_of(meta))
 
+    def nature(self, meta, children):
+        name, law = children
+        field = s.TypeDecl(name=ident(name), law=law, span=span_of(meta))
+        return s.NatureDecl(field=field, span=span_of(meta))
+
+    def outcome(self, meta, children):
+        name, dist = children
+        return s.OutcomeDecl(name=ident(name), dist=dist, span=span_of(meta))
+
     def joint(self, meta, children):
         *fields, dist = children
         return s.JointDecl(fields=fields, dist=dist, span=span_of(meta))
@@ -165,9 +174,23 @@ class ToSpec(Transformer):
         return s.ObserveTarget(action=ident(children[0]), span=span_of(meta))
 
     def choose(self, meta, children):
-        name, domain, *mixed = children
+        name, *rest = children
+        per_agent = bool(rest) and rest[0] == "per_agent"
+        domain, *mixed = rest[1:] if per_agent else rest
         when = mixed[0] if mixed and mixed[0] is not True else None
-        return s.ChooseDecl(name=ident(name), domain=domain, mixed=bool(mixed), mixed_if=when, span=span_of(meta))
+        return s.ChooseDecl(name=ident(name), domain=domain, mixed=bool(mixed), mixed_if=when, per_agent=per_agent,
+                            span=span_of(meta))
+
+    def choose_interval(self, meta, children):
+        name, *rest = children
+        per_agent = bool(rest) and rest[0] == "per_agent"
+        low, high, *mixed = rest[1:] if per_agent else rest
+        span = span_of(meta)
+        return s.ChooseDecl(name=ident(name), domain=s.ListLit(items=[low, high], span=span), mixed=bool(mixed),
+                            per_agent=per_agent, interval=True, span=span)
+
+    def per_agent(self, meta, children):
+        return "per_agent"
 
     def mixed(self, meta, children):
         return children[0] if children else True
@@ -177,6 +200,12 @@ class ToSpec(Transformer):
 
     def visit(self, meta, children):
         return s.VisitDecl(span=span_of(meta))
+
+    def visit_order(self, meta, children):
+        return s.VisitDecl(order=[ident(t) for t in children], span=span_of(meta))
+
+    def price_bundle(self, meta, children):
+        return s.PriceGrid(grid=children[0], per="bundle", span=span_of(meta))
 
     def price_grid(self, meta, children):
         return s.PriceGrid(grid=children[0], span=span_of(meta))

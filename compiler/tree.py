@@ -64,7 +64,7 @@ class _State(NamedTuple):
     paid: tuple[float, ...] = ()
     stock: tuple[int, ...] = ()
     agent: int = -1  # response nodes: who was visited
-    prices: tuple[float, ...] = ()  # response nodes: the posted prices
+    prices: tuple[float, ...] = ()  # response nodes: the cost of each bundle (0 for the empty one)
 
 
 Edge = dict  # label, action (the index the move picks), prob (chance edges)
@@ -75,7 +75,7 @@ class _Game:
     reference evaluator, so both play exactly the same game)."""
 
     def __init__(self, ir: GameIR):
-        if ir.interval is not None:
+        if ir.continuous:
             raise ValueError("the game tree cannot enumerate prices drawn from an interval")
         self.ir = ir
         self.model = ir.model
@@ -96,8 +96,10 @@ class _Game:
 
     def _fresh(self, st: _State, infoset: int, choice: int) -> _State:
         n, m = self.n, self.m
-        return st._replace(
-            kind="leader", infoset=infoset, choice=choice, visited=(0,) * n,
+        rounds = self.model.leader.rounds
+        order = rounds.order if rounds is not None and rounds.order else range(n)
+        return st._replace(  # agents left out of a visiting order count as visited
+            kind="leader", infoset=infoset, choice=choice, visited=tuple(0 if i in order else 1 for i in range(n)),
             alloc=((0,) * m,) * n, paid=(0.0,) * n, stock=self.units,
         )
 
@@ -139,7 +141,7 @@ class _Game:
         for b, bundle in enumerate(self.ir.bundles):
             if b == 0 or any(x > s for x, s in zip(bundle, st.stock)):
                 continue
-            u = worths[b] - sum(p * x for p, x in zip(st.prices, bundle))
+            u = worths[b] - st.prices[b]
             if u > best_u:
                 best, best_u = b, u
         buys = best_u >= -TOL if rounds.tie_buy else best_u > TOL
@@ -189,7 +191,11 @@ class _Game:
             return {"kind": "leader", "infoset": st.infoset, "label": self.ir.infosets[st.infoset].label}
         if st.kind == "response":
             f = model.followers[st.agent]
-            at = ", ".join(f"{it.name}={p:g}" for it, p in zip(model.items, st.prices))
+            if model.leader.rounds.bundle_prices:
+                names = ["+".join(it.name for it, x in zip(model.items, b) if x) for b in self.ir.bundles[1:]]
+                at = ", ".join(f"{name}={p:g}" for name, p in zip(names, st.prices[1:]))
+            else:  # the singletons come first, in item order: their costs are the item prices
+                at = ", ".join(f"{it.name}={p:g}" for it, p in zip(model.items, st.prices[1:]))
             return {"kind": "response", "agent": st.agent, "label": f"{f.name} at {at}"}
         pay = self.payoffs(st)
         return {"kind": "terminal", "payoffs": pay, "label": "(" + ", ".join(f"{x:g}" for x in pay) + ")"}
@@ -241,6 +247,9 @@ class _Game:
             if st.visited[agent]:
                 raise TreeError(f"information set {s} lets the leader visit {agent} twice")
             prices = tuple(ir.price_grid[p] for p in pidx)
+            if not self.model.leader.rounds.bundle_prices:  # the cost of each bundle: its items' prices
+                prices = tuple(sum(p * x for p, x in zip(prices, b)) for b in ir.bundles[1:])
+            prices = (0.0,) + prices
             out.append((edge, st._replace(kind="response", agent=agent, prices=prices)))
         return out
 
@@ -251,7 +260,7 @@ class _Game:
         bundle = ir.bundles[b]
         visited = st.visited[:i] + (1,) + st.visited[i + 1:]
         alloc = st.alloc[:i] + (tuple(h + x for h, x in zip(st.alloc[i], bundle)),) + st.alloc[i + 1:]
-        spent = sum(p * x for p, x in zip(st.prices, bundle))
+        spent = st.prices[b]
         paid = st.paid[:i] + (st.paid[i] + spent,) + st.paid[i + 1:]
         stock = tuple(s - x for s, x in zip(st.stock, bundle))
         nxt = ir.round_next[st.infoset][i][b]
@@ -309,7 +318,7 @@ def game_tree(ir: GameIR, max_nodes: int = MAX_NODES) -> Optional[nx.DiGraph]:
     then each follower).  Edge attributes: ``label``, ``action`` (type-profile index,
     action index, policy column, or bundle index), chance edges ``prob``.
     """
-    if ir.interval is not None or _size_floor(ir) > max_nodes:
+    if ir.continuous or _size_floor(ir) > max_nodes:
         return None
     import networkx as nx
 
@@ -337,7 +346,7 @@ def tree_summary(ir: GameIR, max_nodes: int = SUMMARY_NODES) -> dict:
     the lazily expanded tree: nothing is stored and no payoff is computed."""
     counts = dict.fromkeys(KINDS, 0)
     depth = 0
-    if ir.interval is None and _size_floor(ir) <= max_nodes:
+    if not ir.continuous and _size_floor(ir) <= max_nodes:
         game = _Game(ir)
         stack = [(game.root(), 0)]
         while stack and sum(counts.values()) <= max_nodes:
@@ -350,7 +359,7 @@ def tree_summary(ir: GameIR, max_nodes: int = SUMMARY_NODES) -> dict:
         from mechdsl.compiler.drawing import collapsed_size
 
         n_nodes, n_edges = collapsed_size(ir)
-        reason = "interval prices" if ir.interval is not None else f"more than {max_nodes} nodes"
+        reason = ("interval prices" if ir.interval is not None else "a continuous choice") if ir.continuous else f"more than {max_nodes} nodes"
         return {"view": "collapsed", "reason": reason, "infosets": ir.n_infosets, "nodes": n_nodes, "edges": n_edges}
     return {"view": "tree", "nodes": nodes, "edges": nodes - 1, "by_kind": counts, "depth": depth}
 
@@ -377,7 +386,7 @@ def payoff_range(ir: GameIR, max_nodes: int = 100_000) -> Optional[list[tuple[fl
     of the game (all types, actions and leader moves), or None when the game has more
     than `max_nodes` nodes or continuous prices.  Tighter than interval arithmetic, so
     normalized payoffs fill [0, 1] and the followers' dynamics move at the declared pace."""
-    if ir.interval is not None or _size_floor(ir) > max_nodes:
+    if ir.continuous or _size_floor(ir) > max_nodes:
         return None
     game = _Game(ir)
     model = ir.model

@@ -99,11 +99,16 @@ def resolve_name(e: s.Name, scope: Scope, st: State) -> Typed:
     if name in st.groups:
         raise error(f"'{name}' names a group of agents", e,
                     hint=f"pick one ({st.agents[st.groups[name][0]].name}, ...) or use sum(i in agents: ...)")
+    if name in st.outcomes:
+        return outcome_ref(st.outcomes[name], e.span)
+    if name in st.choice_groups:
+        raise error(f"choice '{name}' is made once per agent", e, hint=f"name the agent: {name}[self], {name}[i], "
+                    f"{name}[{st.agents[0].name}]")
     me = scope.self_agent
     for kind in ("field", "action"):
         if me is not None and has(st, me, name, kind):  # the agent's own: no need to look at the others
             return member_ref(m.Const(value=me), [me], name, e.span, st)
-        having = [k for k in range(len(st.agents)) if k != me and has(st, k, name, kind)]
+        having = [k for k in range(len(st.agents)) if k != me and has(st, k, name, kind)]  # nature too: its state
         if not having:
             continue
         if having[0] != scope.self_agent and len(having) > 1:
@@ -122,9 +127,44 @@ def resolve_name(e: s.Name, scope: Scope, st: State) -> Typed:
                 hint=did_you_mean(name, sorted(names), "declare it (a param, item, agent, choice or table) first"))
 
 
+def outcome_ref(info, span: Span) -> Typed:
+    """A random outcome: a variable until `compiler.passes.outcomes` sums it out."""
+    var = m.Var(name="~" + info.name, span=span)
+    if info.labels:
+        return Typed(var, "label", labels=tuple(info.labels), size=len(info.labels))
+    return Typed(var, "number", index=position(var, info.values, span), size=len(info.values))
+
+
 def choice_ref(name: str, span: Span, st: State) -> Typed:
     values, _ = st.choices[name]
+    if values.interval is not None:  # a number, with no position to index a table by
+        return Typed(m.ChoiceRef(name=name, numeric=True, span=span), "number")
     return set_ref(m.ChoiceRef(name=name, span=span), m.ChoiceRef(name=name, numeric=True, span=span), values)
+
+
+def per_agent_choice(e: s.Index, scope: Scope, st: State) -> Typed:
+    """`pay[i]` of `choose pay[agents]`: agent i's own choice (a chain of ifs over the agents)."""
+    name = e.obj.name
+    if len(e.indices) != 1:
+        raise error(f"'{name}' takes one agent index, got {len(e.indices)}", e, hint=f"write {name}[self] or {name}[i]")
+    agent = resolve_expr(e.indices[0], scope, st)
+    if agent.ty != "agent":
+        raise error(f"'{name}' is indexed by an agent, got {agent.describe()}", e.indices[0],
+                    hint=f"write {name}[self], {name}[i] inside sum(i in agents: ...), or {name}[{st.agents[0].name}]")
+    refs = [choice_ref(c, e.span, st) for c in st.choice_groups[name]]
+    if isinstance(agent.expr, m.Const):
+        return refs[int(agent.expr.value)]
+
+    def chain(parts: list[m.Expr]) -> m.Expr:
+        out = parts[-1]
+        for k in reversed(range(len(parts) - 1)):
+            same = m.Binary(op="==", left=agent.expr, right=m.Const(value=float(k)))
+            out = m.If(cond=same, then=parts[k], orelse=out, span=e.span)
+        return out
+
+    first = refs[0]
+    index = chain([r.index for r in refs]) if first.index is not None else None
+    return Typed(chain([r.expr for r in refs]), first.ty, labels=first.labels, index=index, size=first.size)
 
 
 def member_ref(agent: m.Expr, owners: list[int], name: str, span: Span, st: State) -> Typed:
@@ -166,7 +206,7 @@ def resolve_attr(e: s.Attr, scope: Scope, st: State) -> Typed:
         owners = [int(owner.expr.value)]
         label = f"agent '{st.agents[owners[0]].name}'"
     else:
-        owners = list(range(len(st.agents)))
+        owners = list(range(st.people))
         label = "every agent"
     try:
         return member_ref(owner.expr, owners, e.name.name, e.span, st)
@@ -185,6 +225,8 @@ def resolve_index(e: s.Index, scope: Scope, st: State) -> Typed:
         root = root.obj
     if isinstance(root, s.Name) and root.name in st.tables and root.name not in scope.vars:
         return table_ref(st.tables[root.name], chain, e, scope, st)
+    if isinstance(e.obj, s.Name) and e.obj.name in st.choice_groups and e.obj.name not in scope.vars:
+        return per_agent_choice(e, scope, st)
     obj = resolve_expr(e.obj, scope, st)
     if obj.ty != "per_item":
         raise error(f"cannot index {obj.describe()}", e.obj, hint="only tables and per-item fields take [...]")
@@ -351,7 +393,7 @@ def others_of(e: s.AggExpr, scope: Scope, st: State) -> m.Expr:
         if of.ty != "agent":
             raise error(f"'others of' needs an agent, got {of.describe()}", e.of,
                         hint="write `others of i` with i an agent variable, an agent's name or self")
-    if len(st.agents) < 2 and e.func.name != "sum":
+    if st.people < 2 and e.func.name != "sum":
         raise error(f"{e.func.name}(... in others ...) has no agent to range over: the spec has one agent", e,
                     hint="`others` needs at least two agents")
     return of.expr

@@ -64,6 +64,7 @@ def label_sets(st: State) -> list[list[str]]:
     sets = [values.labels for values, _ in st.choices.values() if values.kind == "label"]
     sets += [a.values.labels for a in st.actions if a is not None and a.values.kind == "label"]
     sets += [info.labels for fields in st.fields for info in fields.values() if info.kind == "label"]
+    sets += [info.labels for info in st.outcomes.values() if info.labels]
     return sets
 
 
@@ -88,7 +89,8 @@ def kind_word(t: Typed) -> str:
 
 def known(name: str, scope: Scope, st: State) -> bool:
     """Whether `name` means something other than a label."""
-    if name in scope.vars or name == "self" or name in st.params or name in st.choices or name in st.tables:
+    if name in scope.vars or name == "self" or name in st.params or name in st.choices or name in st.tables \
+            or name in st.outcomes or name in st.choice_groups:
         return True
     if name in st.item_index() or name in st.agent_index() or name in st.groups:
         return True

@@ -85,8 +85,8 @@ class StackelbergEnv(gym.Env):
             "obs": spaces.Box(lo, hi, shape=(feats.shape[1],), dtype=np.float32),
             "action_mask": spaces.MultiBinary(p.K),
         })
-        self.continuous = bool(ir.mixed) or ir.interval is not None
-        self.n_prices = p.m if ir.interval is not None else 0
+        self.continuous = bool(ir.mixed) or p.has_prices
+        self.n_prices = p.m if p.has_prices else 0
         if self.continuous:
             self.action_space = spaces.Box(-1.0, 1.0, shape=(p.K + self.n_prices,), dtype=np.float32)
         else:
@@ -115,7 +115,7 @@ class StackelbergEnv(gym.Env):
         self.known = np.zeros(p.S, dtype=bool)  # the observation-action map's domain
         self.action = np.asarray(self._first_legal, dtype=np.int64).copy()
         self.probs = np.zeros((p.S, p.K)) if self.ir.mixed else None
-        self.prices = np.zeros((p.S, p.m)) if self.ir.interval is not None else None
+        self.prices = np.zeros((p.S, p.m)) if p.has_prices else None
         if self.fixed_map is not None:
             self.known[:] = True
             self.action = self.fixed_map.action[0].cpu().numpy().astype(np.int64).copy()
@@ -193,7 +193,7 @@ class StackelbergEnv(gym.Env):
                 if self.probs is not None:
                     self.probs[s] = np.eye(p.K)[self.action[s]]
             if self.n_prices:
-                low, high = self.ir.interval
+                low, high = (x.cpu().numpy() if hasattr(x, "cpu") else x for x in (p.low, p.high))
                 price = low + (high - low) * (v[p.K :] + 1.0) / 2.0
                 self.prices[s] = np.where(self._priced[s], price, 0.0)
         else:

@@ -96,6 +96,8 @@ class Tables:
             for c in model.leader.choices
         }
         self.choice_pos = {c.name: q for q, c in enumerate(model.leader.choices)}
+        # continuous choices: values in the policy's `prices` at each choose set, one slot each
+        self.cont = {name: q for q, name in enumerate(ir.choice_intervals)}
         self.has_choose = bool(ir.choose_actions)
         if self.has_choose:
             self.choose_actions = torch.tensor(ir.choose_actions, dtype=torch.long, device=dev)
@@ -177,7 +179,7 @@ def _simulate(tb: Tables, policy: Policy, forced_choice: Optional[int] = None):
             if tb.ir.interval is not None:
                 prices = policy.prices[bidx, s]  # [B, C, T, m]
             else:
-                prices = tb.grid[tb.round_price_idx[k]]  # [B, C, T, m]
+                prices = tb.grid[tb.round_price_idx[k]]  # [B, C, T, m] (bundle prices: [B, C, T, NB - 1])
             ti = tb.tidx[tix, agent]
             vals = tb.valtab[agent, ti]  # [B, C, T, m]
             stock = tb.stock[s]  # [B, C, T, m]
@@ -189,7 +191,11 @@ def _simulate(tb: Tables, policy: Policy, forced_choice: Optional[int] = None):
                 masked = torch.where(bund.view(1, 1, 1, -1, m) > 0, vals.unsqueeze(3), torch.full_like(vals.unsqueeze(3), -float("inf")))
                 worth = masked.max(-1).values
                 worth = torch.where(torch.isinf(worth), torch.zeros_like(worth), worth)
-            cost = torch.einsum("bctm,nm->bctn", prices, bund)
+            bundle_prices = tb.rounds.bundle_prices
+            if bundle_prices:  # a price per non-empty bundle; the empty one costs 0
+                cost = torch.nn.functional.pad(prices, (1, 0))
+            else:
+                cost = torch.einsum("bctm,nm->bctn", prices, bund)
             util = worth - cost
             util = torch.where(feasible, util, torch.full_like(util, -float("inf")))
             util[..., 0] = -float("inf")  # the empty bundle is the fallback, not a candidate
@@ -199,7 +205,7 @@ def _simulate(tb: Tables, policy: Policy, forced_choice: Optional[int] = None):
             chosen = bund[bundle]  # [B, C, T, m]
             onehot = torch.nn.functional.one_hot(agent, n).to(tb.dtype)  # [B, C, T, n]
             alloc = alloc + onehot.unsqueeze(-1) * chosen.unsqueeze(3)
-            spent = (prices * chosen).sum(-1)
+            spent = cost.gather(-1, bundle.unsqueeze(-1)).squeeze(-1) if bundle_prices else (prices * chosen).sum(-1)
             paid = paid + onehot * spent.unsqueeze(-1)
             nxt = tb.round_next[s, agent, bundle]
             state = torch.where(active, nxt, state)
@@ -213,7 +219,7 @@ def _simulate(tb: Tables, policy: Policy, forced_choice: Optional[int] = None):
 
 
 class _Ctx:
-    def __init__(self, tb: Tables, choice, alloc, paid, B: int):
+    def __init__(self, tb: Tables, choice, alloc, paid, B: int, prices=None):
         self.tb = tb
         self.B = B
         cls = tb.obs_class
@@ -223,6 +229,8 @@ class _Ctx:
         # choose-action index -> one index per declared choice: [B, 1, A, n_choices]
         self.choice = tb.choose_actions[choice[:, cls]].view(B, 1, tb.A, -1) if choice is not None else None
         self.env: dict[str, int] = {}
+        # continuous choices, read at each class's choose set: [B, A, slots]
+        self.cont = prices[:, tb.root][:, cls] if prices is not None and tb.cont else None
 
 
 def _idx(v: Value) -> Union[int, torch.Tensor]:
@@ -268,6 +276,10 @@ def _eval(e, cx: _Ctx) -> Value:
             return a.view(1, 1, tb.A).to(tb.dtype)
         return _select(act_of, _idx(_eval(e.agent, cx)), tb.n)
     if k == "choice":
+        if e.name in tb.cont:
+            if cx.cont is None:
+                raise ValueError(f"the continuous choice {e.name} needs the policy's values (Policy.prices)")
+            return cx.cont[..., tb.cont[e.name]].reshape(cx.B, 1, tb.A).to(tb.dtype)
         q = tb.choice_pos[e.name]
         col = cx.choice[..., q].view(cx.B, 1, tb.A)  # choose-action component index
         if e.numeric:
@@ -393,8 +405,8 @@ def _grid(x: Value, cx: _Ctx) -> torch.Tensor:
     return x.expand(cx.B, tb.T, tb.A) if x.dim() <= 3 else x
 
 
-def _payoffs(tb: Tables, choice, alloc, paid, B: int) -> tuple[torch.Tensor, torch.Tensor]:
-    cx = _Ctx(tb, choice, alloc, paid, B)
+def _payoffs(tb: Tables, choice, alloc, paid, B: int, prices=None) -> tuple[torch.Tensor, torch.Tensor]:
+    cx = _Ctx(tb, choice, alloc, paid, B, prices)
     model = tb.ir.model
     U = torch.stack([_finite(_grid(_eval(u, cx), cx), u, f"{f.name}'s utility", model.path)
                      for u, f in zip(model.utilities, model.followers)], dim=1) \
@@ -437,12 +449,12 @@ def evaluate(tb: Tables, policy: Policy) -> Payoffs:
         w = w_root[:, tb.obs_class, :]  # [B, A, Kc]
         for k in range(Kc):
             choice, alloc, paid, p = _simulate(tb, policy, forced_choice=k)
-            Uk, Vk = _payoffs(tb, choice, alloc, paid, B)
+            Uk, Vk = _payoffs(tb, choice, alloc, paid, B, policy.prices)
             wk = w[:, :, k].view(B, 1, tb.A)
             U = Uk * wk.unsqueeze(1) if U is None else U + Uk * wk.unsqueeze(1)
             V = Vk * wk if V is None else V + Vk * wk
             path = p if path is None else path
         return Payoffs(U, V, path)
     choice, alloc, paid, path = _simulate(tb, policy)
-    U, V = _payoffs(tb, choice, alloc, paid, B)
+    U, V = _payoffs(tb, choice, alloc, paid, B, policy.prices)
     return Payoffs(U, V, path)

@@ -69,7 +69,7 @@ class Head:
         self.mixed = pomdp.mixed_sets  # [S]
         self.priced = pomdp.priced  # [S, m]
         self.has_weights = bool(pomdp.ir.mixed)
-        self.has_prices = pomdp.ir.interval is not None
+        self.has_prices = pomdp.has_prices
 
     def sample(self, agent: Agent, B: int, gen: torch.Generator) -> Sample:
         obs, legal = self.p.observe()

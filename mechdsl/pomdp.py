@@ -132,8 +132,18 @@ class StackelbergPOMDP:
         # which information sets carry a continuous part of the decision
         self.mixed_sets = tb.is_choose & bool(ir.mixed)  # weights over rows
         self.interval_sets = (~tb.is_choose) & (ir.interval is not None)  # prices in [low, high]
-        stock = [s.stock if s.kind == "round" and s.stock else [0] * self.m for s in ir.infosets]
-        self.priced = torch.tensor(stock, dtype=torch.bool, device=dev).view(self.S, self.m) & self.interval_sets.view(-1, 1)
+        self.has_prices = ir.continuous  # continuous values: interval prices, or continuous choices
+        self.low, self.high = ir.interval or (0.0, 0.0)
+        cont = list(ir.choice_intervals.values())
+        if cont:  # one value per continuous choice at every choose set (`m` is the width of that part)
+            self.m = len(cont)
+            self.interval_sets = tb.is_choose.clone()
+            self.low = torch.tensor([lo for lo, _ in cont], dtype=dtype, device=dev)
+            self.high = torch.tensor([hi for _, hi in cont], dtype=dtype, device=dev)
+            self.priced = self.interval_sets.view(-1, 1).expand(self.S, self.m).clone()
+        else:
+            stock = [s.stock if s.kind == "round" and s.stock else [0] * self.m for s in ir.infosets]
+            self.priced = torch.tensor(stock, dtype=torch.bool, device=dev).view(self.S, self.m) & self.interval_sets.view(-1, 1)
         self.n_choose = len(ir.choose_actions)
         self.strides = [math.prod(ir.action_counts[i + 1 :]) for i in range(self.n)]
         self.support = tb.prior > 0  # [T] type profiles that can occur
@@ -167,8 +177,8 @@ class StackelbergPOMDP:
             onehot = torch.nn.functional.one_hot(action, self.K).to(self.dtype)
             probs = torch.where(self.mixed_sets.view(1, -1, 1), probs, onehot)
             action = torch.where(self.mixed_sets.view(1, -1), probs.argmax(-1), action)
-        if self.ir.interval is not None:
-            low, high = self.ir.interval
+        if self.has_prices:
+            low, high = self.low, self.high
             x = price_logits if price_logits is not None else torch.zeros(B, self.S, self.m, dtype=self.dtype, device=self.device)
             prices = low + (high - low) * torch.sigmoid(x.to(self.dtype))
             prices = torch.where(self.priced.view(1, self.S, self.m), prices, torch.zeros_like(prices))

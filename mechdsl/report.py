@@ -234,7 +234,7 @@ def describe_learned(ir, policy: dict[str, Any], ex, regret: dict[str, dict[str,
     """The learned mechanism: `mechdsl.solve.describe` when it can show it, else a
     decision tree per observation class with the posted prices."""
     strategies = [s[0].tolist() for s in ex.strategies]
-    if ir.interval is None:
+    if not ir.continuous:
         try:
             from mechdsl.solve import Solution, describe
             from mechdsl.solve.answer import reached_classes
@@ -275,6 +275,11 @@ def _describe_tree(ir, policy: dict[str, Any], strategies: list[list[int]]) -> s
     out = [f"Learned mechanism ({model.name}):", "", "Leader policy:"]
 
     def choice_text(s: int) -> str:
+        if prices is not None and ir.choice_intervals and ir.infosets[s].kind == "choose":
+            slot = {name: q for q, name in enumerate(ir.choice_intervals)}
+            row = ir.choose_actions[action[s]]
+            return ", ".join(f"{c.name} = {float(prices[s][slot[c.name]]):.4g}" if c.name in slot
+                             else f"{c.name}={c.labels[row[q]]}" for q, c in enumerate(model.leader.choices))
         if probs is not None and ir.infosets[s].kind == "choose" and ir.mixed:
             row = probs[s].tolist()
             return "mix: " + ", ".join(f"{ir.action_labels[s][k]} {p:.4g}" for k, p in enumerate(row) if p > 1e-6)
@@ -282,6 +287,8 @@ def _describe_tree(ir, policy: dict[str, Any], strategies: list[list[int]]) -> s
 
     def round_text(s: int) -> str:
         k = action[s]
+        if model.leader.rounds.bundle_prices:  # a price per bundle: the IR's label lists them
+            return ir.action_labels[s][k]
         agent, pidx = ir.round_actions[k]
         text = f"visit {model.followers[agent].name}"
         stock = ir.infosets[s].stock

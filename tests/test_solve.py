@@ -477,6 +477,7 @@ def test_batched_mw_matches_expected_mw(types, actions):
         ((PAPER / "spm_messages.mech", "--set", "messages=3"), ["leader policies", "limit"]),
         ((PAPER / "spm_messages.mech", "--limit", "1000"), ["1.3e5 leader policies", "limit 1000"]),
         ((PAPER / "spm_messages_interval.mech",), ["interval", "finite grid"]),
+        ((PAPER / "matrix_design_continuous.mech",), ["continuous choice 'tau'", "linspace(0, 10, 21)"]),
     ],
 )
 def test_too_large_exits_2_with_the_size(args, words):

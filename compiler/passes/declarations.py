@@ -10,7 +10,7 @@ from mechdsl.compiler.consts import ConstEnv, Value, did_you_mean, evaluate, fmt
 from mechdsl.compiler.errors import MechError, MechUsageError
 from mechdsl.compiler.limits import MAX_FOLLOWERS, MAX_LIST, too_big
 from mechdsl.compiler.model import Span
-from mechdsl.compiler.passes.state import Agent, State, article, error, file_start, line_of
+from mechdsl.compiler.passes.state import NATURE, Agent, State, article, error, file_start, line_of
 
 
 def check_statements(st: State) -> None:
@@ -144,6 +144,23 @@ def expand_agents(st: State) -> None:
             st.groups[decl.name.name] = list(range(start, start + n))
     if not st.agents:
         raise error("the spec declares no agent", file_start(), hint="add `agent name { ... }`")
+    add_nature(st)
+
+
+def add_nature(st: State) -> None:
+    """`nature x ~ ...` lines: one chance player after the agents, with those fields as its
+    type and a single action, so the prior and payoffs read it like any type; the passes
+    leave it out of `agents` (`State.people`)."""
+    decls = st.statements(s.NatureDecl)
+    if not decls:
+        return
+    for decl in decls:
+        if decl.field.law is None or isinstance(decl.field.law, s.Support):
+            raise error(f"the chance state '{decl.field.name.name}' needs a law", decl.field,
+                        hint=f"write e.g. `nature {decl.field.name.name} ~ {{low: 0.5, high: 0.5}}`")
+    st.nature = len(st.agents)
+    name = s.Ident(name=NATURE, span=decls[0].span)
+    st.agents.append(Agent(name=NATURE, decl=s.AgentDecl(name=name, body=[d.field for d in decls], span=decls[0].span)))
 
 
 def check_duplicate_names(st: State) -> None:
@@ -164,7 +181,7 @@ def check_duplicate_names(st: State) -> None:
         claim(p.name.name, "param", p.name)
     for it in st.items:
         claim(it.name, "item", it)
-    for a in st.agents:
+    for a in st.agents[:st.people]:
         claim(a.name, "agent", a.decl.name)
     for decl in st.statements(s.AgentsDecl):
         claim(decl.name.name, "agent group", decl.name)
@@ -175,7 +192,8 @@ def check_duplicate_names(st: State) -> None:
             if isinstance(c, s.ChooseDecl):
                 claim(c.name.name, "leader choice", c.name)
     # inside each agent: field and action names are distinct and do not hide a global name
-    for decl in st.statements(s.AgentDecl) + st.statements(s.AgentsDecl):
+    nature = [st.agents[st.nature].decl] if st.nature >= 0 else []
+    for decl in st.statements(s.AgentDecl) + st.statements(s.AgentsDecl) + nature:
         local: dict[str, Span] = {}
         actions = [b for b in decl.body if isinstance(b, s.ActionDecl)]
         if len(actions) > 1:
@@ -184,7 +202,7 @@ def check_duplicate_names(st: State) -> None:
                 hint=f"the first `action` is at line {line_of(actions[0])}; use one action with more values",
             )
         for b in decl.body:
-            if isinstance(b, s.ParticipationDecl):
+            if isinstance(b, (s.ParticipationDecl, s.ObserveDecl)):
                 continue
             name = b.name.name
             what = "field" if isinstance(b, s.TypeDecl) else "action"

@@ -93,7 +93,7 @@ def finite_set(domain, st: State, what: str) -> FiniteSet:
     elif isinstance(domain, s.AllItems):
         result = FiniteSet("item", [it.name for it in st.items], [None] * len(st.items))
     elif isinstance(domain, s.AllAgents):
-        result = FiniteSet("agent", [a.name for a in st.agents], [None] * len(st.agents))
+        result = FiniteSet("agent", [a.name for a in st.agents[:st.people]], [None] * st.people)
     else:
         values = number_list(domain, st.env(), f"a list of numbers or a set of labels {{A, B}} for this {what}")
         seen_values: set[float] = set()
@@ -121,17 +121,44 @@ def resolve_leader(st: State) -> None:
             for target in stmt.targets:
                 observe |= observed(target, st)
         elif isinstance(stmt, s.ChooseDecl):
-            values = finite_set(stmt.domain, st, "choice")
-            choice = m.Choice(name=stmt.name.name, kind=values.kind, labels=values.labels, values=values.values,
-                              mixed=stmt.mixed and mixed_when(stmt, st), span=stmt.span)
-            st.choices[choice.name] = (values, choice)
-            choices.append(choice)
+            values = interval_set(stmt, st) if stmt.interval else finite_set(stmt.domain, st, "choice")
+            names = [stmt.name.name]
+            if stmt.per_agent:  # `choose pay[agents]`: pay[bidder1], pay[bidder2], ...
+                names = [f"{stmt.name.name}[{a.name}]" for a in st.agents[:st.people]]
+                st.choice_groups[stmt.name.name] = names
+            for name in names:
+                choice = m.Choice(name=name, kind=values.kind, labels=values.labels, values=values.values,
+                                  mixed=stmt.mixed and mixed_when(stmt, st), span=stmt.span,
+                                  interval=tuple(values.interval) if stmt.interval else None)
+                st.choices[choice.name] = (values, choice)
+                choices.append(choice)
     rounds = [r for r in leader.body if isinstance(r, s.RoundsDecl)]
     if len(rounds) > 1:
         raise error("a second rounds block", rounds[1], hint=f"the first one is at line {line_of(rounds[0])}")
     if not choices and not rounds:
         raise error("the leader decides nothing", leader, hint="add `choose name in {...}` or a `rounds { ... }` block")
     st.leader = m.Leader(observe=sorted(observe), choices=choices)
+
+
+def interval_set(stmt: s.ChooseDecl, st: State) -> FiniteSet:
+    """`choose tau in interval [low, high]`: a number the trainer's continuous head picks;
+    one placeholder label, so the choice tables and the choose sets stay as they are."""
+    if stmt.mixed:
+        raise error(f"a continuous choice ('{stmt.name.name}') cannot be mixed", stmt,
+                    hint="drop `mixed`: a number from an interval is already one of infinitely many")
+    if st.rounds_decl() is not None:
+        raise error(f"a continuous choice ('{stmt.name.name}') with sequential rounds", stmt,
+                    hint="the continuous values go to round prices there; choose from a list instead")
+    low_node, high_node = stmt.domain.items
+    low, high = number(low_node, st.env(), "a bound"), number(high_node, st.env(), "a bound")
+    for v, node in ((low, low_node), (high, high_node)):
+        if not math.isfinite(v):
+            raise error(f"bounds must be finite numbers, got {fmt(v)}", node, hint="rescale the bounds")
+    if low > high:
+        raise error(f"interval low {fmt(low)} is above high {fmt(high)}", stmt, hint="write interval [low, high]")
+    values = FiniteSet("number", [f"[{fmt(low)}, {fmt(high)}]"], [None])
+    values.interval = (low, high)
+    return values
 
 
 def mixed_when(stmt: s.ChooseDecl, st: State) -> bool:
@@ -146,7 +173,10 @@ def mixed_when(stmt: s.ChooseDecl, st: State) -> bool:
 
 
 def observed(target: s.ObserveTarget, st: State) -> set[int]:
+    """The followers an `observe` target names (a chance field: none; `compiler.passes.chance`)."""
     agents = st.agent_index()
+    if target.agent is None and st.nature >= 0 and target.action.name in st.fields[st.nature]:
+        return set()
     if target.agent is not None:
         k = agent_ref(target.agent, agents, st)
         action = st.actions[k]
@@ -171,6 +201,25 @@ def observed(target: s.ObserveTarget, st: State) -> set[int]:
                     f"actions are: {listing(actions)}" if actions else "no agent has an action"))
 
 
+def visiting_order(visit: s.VisitDecl, st: State) -> list[int]:
+    """`visit in order a2, a1`: these agents in this order (the others are never visited);
+    `visit in order`: every agent, as declared."""
+    if not visit.order:
+        return list(range(st.people))
+    agents, order = st.agent_index(), []
+    for name in visit.order:
+        members = [agents[name.name]] if name.name in agents else st.groups.get(name.name)
+        if members is None:
+            raise error(f"unknown agent '{name.name}' in the visiting order", name,
+                        hint=did_you_mean(name.name, list(agents) + list(st.groups), f"agents are: {listing(agents)}"))
+        for k in members:
+            if k in order:
+                raise error(f"agent '{st.agents[k].name}' is visited twice in the order", name,
+                            hint="list each agent once")
+            order.append(k)
+    return order
+
+
 def resolve_rounds(st: State) -> None:
     """Sequential rounds: the price set, the valuation and tie rule."""
     leader = st.statements(s.LeaderDecl)[0]
@@ -182,6 +231,9 @@ def resolve_rounds(st: State) -> None:
             raise error("valuation and ties only apply to sequential rounds", extra,
                         hint="add a `rounds { ... }` block to the leader, or remove this line")
         return
+    if st.nature >= 0:
+        raise error("a chance state with sequential rounds", st.statements(s.NatureDecl)[0],
+                    hint="rounds visit every agent; a chance state informs one-shot `choose` lines only")
     if not st.items:
         raise error("rounds sell items, but the spec declares none", decl, hint="add `item name`")
     prices = [p for p in decl.body if isinstance(p, (s.PriceGrid, s.PriceInterval))]
@@ -203,7 +255,7 @@ def resolve_rounds(st: State) -> None:
             if not math.isfinite(p):
                 raise error(f"prices must be finite numbers, got {fmt(p)}", price.grid,
                             hint="rescale the prices so they stay well below 1e308")
-        rounds.update(price_kind="grid", grid=list(dict.fromkeys(grid)))
+        rounds.update(price_kind="grid", grid=list(dict.fromkeys(grid)), bundle_prices=price.per == "bundle")
     else:
         env = st.env(with_support=True)
         low, high = number(price.low, env, "a price"), number(price.high, env, "a price")
@@ -235,5 +287,8 @@ def resolve_rounds(st: State) -> None:
     seen = [b for b in decl.body if isinstance(b, s.RoundsObserve)]
     if seen:
         rounds["observe_allocation"] = seen[0].what == "allocation"
+    visit = next((b for b in decl.body if isinstance(b, s.VisitDecl)), None)
+    if visit is not None and visit.order is not None:
+        rounds["order"] = visiting_order(visit, st)
     st.rounds = m.Rounds(**rounds)
     st.leader = st.leader.model_copy(update={"rounds": st.rounds})

@@ -32,9 +32,17 @@ def axis_set(axis: s.Ident, st: State) -> FiniteSet:
     if name == "items":
         return FiniteSet("item", [it.name for it in st.items], [None] * len(st.items))
     if name == "agents":
-        return FiniteSet("agent", [a.name for a in st.agents], [None] * len(st.agents))
+        return FiniteSet("agent", [a.name for a in st.agents[:st.people]], [None] * st.people)
     if name in st.choices:
+        if st.choices[name][0].interval is not None:
+            raise error(f"the continuous choice '{name}' cannot be a table axis", axis,
+                        hint="an axis runs over a finite set; compute the payoff from the number instead")
         return st.choices[name][0]
+    if name in st.outcomes:
+        info = st.outcomes[name]
+        if info.labels:
+            return FiniteSet("label", list(info.labels), [None] * len(info.labels))
+        return FiniteSet("number", [fmt(v) for v in info.values], list(info.values))
     sets = [a.values for a in st.actions if a is not None and a.name == name]
     if sets:
         if any(x.labels != sets[0].labels for x in sets):
@@ -132,7 +140,7 @@ def resolve_utilities(st: State) -> None:
                 raise error(f"a second utility for agent '{st.agents[k].name}'", decl.agent,
                             hint=f"the first one is at line {line_of(own[k])}")
             own[k] = decl
-    uses = collections.Counter(id(own.get(k, generic)) for k in range(len(st.agents)))
+    uses = collections.Counter(id(own.get(k, generic)) for k in range(st.people))
     for decl in [generic, *own.values()]:
         if decl is not None and uses[id(decl)] * expr_size(decl.expr) > MAX_PAYOFF_NODES:
             raise too_big(f"this utility is resolved for {uses[id(decl)]} agents: too many expression nodes",
@@ -140,7 +148,9 @@ def resolve_utilities(st: State) -> None:
                           "shorten the utility, or use fewer agents (a generic utility is resolved once per agent)")
     for k, agent in enumerate(st.agents):
         decl = own.get(k, generic)
-        if decl is not None:
+        if k == st.nature:  # the chance player gains nothing (it has one action)
+            st.utilities.append(m.Const(value=0.0))
+        elif decl is not None:
             scope = Scope(self_agent=k, where=f"the utility of '{agent.name}'")
             st.utilities.append(number_expr(decl.expr, scope, st, "a utility"))
         elif st.rounds is not None:

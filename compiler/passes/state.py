@@ -19,6 +19,7 @@ PROB_TOLERANCE = 1e-9
 NAMED_OBJECTIVES = ("welfare", "revenue")
 DYNAMICS_KEYS = ("step", "equilibrium", "reward", "normalize", "ties")
 OUTCOMES = ("units", "paid", "worth")
+NATURE = "nature"  # the chance player's name (a keyword, so no agent can take it)
 
 
 @dataclass
@@ -29,6 +30,7 @@ class FiniteSet:
     labels: list[str]
     values: list[Optional[float]]
     field: str = ""  # a table axis over this type field's values
+    interval: Optional[tuple[float, float]] = None  # a continuous choice: no finite values
 
     def describe(self) -> str:
         return "{" + ", ".join(self.labels) + "}"
@@ -103,7 +105,16 @@ class State:
     training: dict = field(default_factory=dict)
     budget: Budget = field(default_factory=const_budget)  # list values made by constants
     payoff_work: Budget = field(default_factory=payoff_budget)  # payoff nodes resolved
+    nature: int = -1  # the chance player's index (after every agent), -1 without `nature` lines
+    plans: Optional[object] = None  # `compiler.passes.chance.Plans`: strategies that are maps
+    outcomes: dict = field(default_factory=dict)  # name -> `compiler.passes.outcomes.OutcomeInfo`
+    choice_groups: dict[str, list[str]] = field(default_factory=dict)  # `choose pay[agents]`: per-agent names
     _cache: dict = field(default_factory=dict)
+
+    @property
+    def people(self) -> int:
+        """The agents proper: every follower but the chance player."""
+        return self.nature if self.nature >= 0 else len(self.agents)
 
     # ---- lookups used by several passes (cached: passes only ever append) ----
     def statements(self, kind: type) -> list:
@@ -129,7 +140,7 @@ class State:
         return self._cached("items", lambda: {it.name: i for i, it in enumerate(self.items)})
 
     def agent_index(self) -> dict[str, int]:
-        return self._cached("agents", lambda: {a.name: i for i, a in enumerate(self.agents)})
+        return self._cached("agents", lambda: {a.name: i for i, a in enumerate(self.agents[:self.people])})
 
     def env(self, with_support: bool = False) -> ConstEnv:
         """What constants may read; `params` is the live dict, so each param sees the earlier ones."""

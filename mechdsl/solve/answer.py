@@ -163,6 +163,8 @@ def policy_entries(ir: GameIR, actions: list[int], probs=None, prices=None) -> l
         entry = {"infoset": s, "label": info.label or f"#{s}", "kind": info.kind, "action": action,
                  "mixed": mixes and len(dist) > 1, "distribution": dist,
                  "distribution_exact": distribution_exact(dist), "prices": None}
+        if prices is not None and info.kind == "choose" and ir.choice_intervals:  # continuous choices
+            entry["prices"] = {name: round(float(prices[s][q]), 12) for q, name in enumerate(ir.choice_intervals)}
         if prices is not None and info.kind == "round" and ir.interval is not None:
             entry["prices"] = {it.name: round(float(prices[s][j]), 12) for j, it in enumerate(ir.model.items)
                                if not info.stock or info.stock[j] > 0}

@@ -41,6 +41,8 @@ def _response_text(ir: GameIR, agent: int, bundles: list[int]) -> str:
 
 def _round_text(ir: GameIR, s: int, k: int) -> str:
     """'visit a2 at good=0.25', listing only the items still in stock."""
+    if ir.model.leader.rounds.bundle_prices:  # a price per bundle: the IR's label lists them
+        return ir.action_labels[s][k]
     agent, prices = ir.round_actions[k]
     text = f"visit {ir.model.followers[agent].name}"
     stock = ir.infosets[s].stock

@@ -40,6 +40,14 @@ def solve(ir: GameIR, follower_model: str = "mw", limit: int = DEFAULT_LIMIT, ti
             "continuous (interval) prices give infinitely many leader policies; exact solving needs a finite grid",
             hint="write `price each item in [...]` with a list of prices",
         ), ir)
+    for choice in ir.model.leader.choices:
+        if choice.interval is not None:
+            lo, hi = choice.interval
+            raise _at_leader(MechSizeError(
+                f"the continuous choice '{choice.name}' in [{lo:g}, {hi:g}] gives infinitely many leader policies; "
+                "exact solving needs a finite set", span=choice.span,
+                hint=f"solve a grid, `choose {choice.name} in linspace({lo:g}, {hi:g}, 21)`; `mechdsl train` learns "
+                     "the number itself"), ir)
     t0 = time.perf_counter()
     try:
         with single_thread():
