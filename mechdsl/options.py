@@ -12,7 +12,7 @@ from typing import Callable
 
 import click
 
-from mechdsl.compiler.model import TIE_READINGS
+from mechdsl.compiler.model import FOLLOWER_MODELS, TIE_READINGS
 
 
 def suggestion(name: str, candidates) -> str:
@@ -130,6 +130,16 @@ def ties_option(fn: Callable) -> Callable:
         help="How exact ties in the MW followers' final weights are read: pessimistic (against the "
         "leader; the default), first (the lowest-index action, as the paper's code), favourable "
         "(for the leader).  Default: the spec's `dynamics { ties = ... }`, else pessimistic.",
+    )(fn)
+
+
+def follower_model_option(fn: Callable) -> Callable:
+    return click.option(
+        "--follower-model", type=Choice(FOLLOWER_MODELS), default=None,
+        help="How the followers respond (docs/followers.md): mw (multiplicative weights, argmax played), swap "
+        "(no-swap-regret dynamics: correlated equilibrium), qlearning (epsilon-greedy Q-learning, greedy action "
+        "played), favourable / pessimistic (the leader-favourable / leader-adverse pure Bayes-Nash equilibrium).  "
+        "Default: the spec's `dynamics { model = ... }`, else mw.",
     )(fn)
 
 
