@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from mechdsl.options import (exact_option, json_option, load_ir, output_option, parse_sets, run_dir_option,
-                             solve_limit_option, spec_argument, suggestion, ties_option, train_option,
+from mechdsl.options import (exact_option, follower_model_option, json_option, load_ir, output_option, parse_sets,
+                             run_dir_option, solve_limit_option, spec_argument, suggestion, ties_option, train_option,
                              write_or_echo)
 
 
@@ -19,7 +19,7 @@ def _options(values: tuple[str, ...]) -> dict[str, str]:
     """-O NAME=VALUE settings, each name (and each named value: algo, device, ties) checked
     here so a typo gets a "did you mean"."""
     from mechdsl.compiler.errors import MechUsageError
-    from mechdsl.compiler.model import TIE_READINGS
+    from mechdsl.compiler.model import FOLLOWER_MODELS, TIE_READINGS
     from mechdsl.config import ALGOS, DEVICES, TrainConfig
 
     out = parse_sets(values, flag="-O", example="lr=3e-3")
@@ -28,8 +28,8 @@ def _options(values: tuple[str, ...]) -> dict[str, str]:
             close = suggestion(key, TrainConfig.names())
             raise MechUsageError(f"unknown training option {key!r}" + (f"; {close}" if close else ""),
                                  hint="one of: " + ", ".join(TrainConfig.names()))
-        named = {"algo": ALGOS, "device": DEVICES, "ties": TIE_READINGS}.get(key)
-        if named and val not in named and not (key == "ties" and val.lower() in ("none", "null")):
+        named = {"algo": ALGOS, "device": DEVICES, "ties": TIE_READINGS, "follower_model": FOLLOWER_MODELS}.get(key)
+        if named and val not in named and not (key in ("ties", "follower_model") and val.lower() in ("none", "null")):
             close = suggestion(val, named)
             raise MechUsageError(f"-O {key}={val}: {key} is one of {', '.join(named)}" + (f"; {close}" if close else ""),
                                  hint=f"e.g. -O {key}={named[0]}")
@@ -58,10 +58,11 @@ def _checked_run_dir(out) -> None:
 @click.option("--resume", is_flag=True, help="Continue the run in --out (or the latest run of SPEC) from its checkpoint.")
 @solve_limit_option
 @ties_option
+@follower_model_option
 @json_option
 @exact_option
 def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, device, options, out, resume, ties,
-                  solve_limit: int, as_json: bool, exact: bool) -> None:
+                  follower_model, solve_limit: int, as_json: bool, exact: bool) -> None:
     """Learn the leader's policy for SPEC in its Stackelberg POMDP.
 
     Each seed trains until its budget is spent or the policy has converged; every
@@ -81,6 +82,7 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
       mechdsl train specs/paper/maintain_mixed.mech --seeds 10 --json
       mechdsl train specs/paper/matrix_design.mech --algo ppo -O lr=3e-3
       mechdsl train specs/paper/spm_messages.mech -o runs/spm --resume
+      mechdsl train specs/paper/allocation.mech --follower-model qlearning
     """
     import torch
 
@@ -95,7 +97,7 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
     _checked_run_dir(out)
     overrides = _options(options)
     for key, val in (("seeds", seeds), ("seed", seed), ("steps", steps), ("algo", algo), ("device", device),
-                     ("ties", ties)):
+                     ("ties", ties), ("follower_model", follower_model)):
         if val is not None:
             overrides[key] = str(val)
     if device == "cuda" and not torch.cuda.is_available():
@@ -159,17 +161,20 @@ def _interrupted(run, tb, finish: dict[str, Any], resuming: bool, as_json: bool,
 @click.command("eval")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @solve_limit_option
+@follower_model_option
 @json_option
 @exact_option
 @output_option
-def eval_command(run_dir: str, solve_limit: int, as_json: bool, exact: bool, output) -> None:
+def eval_command(run_dir: str, solve_limit: int, follower_model, as_json: bool, exact: bool, output) -> None:
     """Re-evaluate the policies saved in RUN_DIR exactly and print the same report
-    as `mechdsl train` (value, optimum, gap, regret).
+    as `mechdsl train` (value, optimum, gap, regret).  --follower-model re-evaluates
+    them against another follower model (default: the one trained against).
 
     \b
     Examples:
       mechdsl eval runs/allocation/run-001
       mechdsl eval runs/spm --json -o spm.json
+      mechdsl eval runs/allocation/run-001 --follower-model swap
     """
     from mechdsl.compiler.errors import MechUsageError
     from mechdsl.report import build_report, report_json, report_text
@@ -186,7 +191,8 @@ def eval_command(run_dir: str, solve_limit: int, as_json: bool, exact: bool, out
     else:
         runs = saved["runs"]
     seconds = sum(r.get("seconds", 0.0) for r in runs)
-    report = build_report(ir, runs, config_dict=meta["config"], spec=meta["spec"], sets=meta["sets"],
+    config_dict = dict(meta["config"], **({"follower_model": follower_model} if follower_model else {}))
+    report = build_report(ir, runs, config_dict=config_dict, spec=meta["spec"], sets=meta["sets"],
                           solve_limit=solve_limit, seconds=seconds)
     report["run_dir"] = str(run.path)
     write_or_echo(report_json(report, "eval") if as_json else report_text(report, exact), output)
