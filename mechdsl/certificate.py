@@ -34,7 +34,13 @@ class Certificate(BaseModel):
     regret: dict[str, dict[str, float]]  # follower -> type label -> regret of that play (spec units)
     max_regret: float
     regret_fraction: float  # the largest regret as a fraction of its follower's payoff range
-    mixed_regret: float  # of the final mixed strategies (swap regret under `swap`)
+    mixed_regret: float  # of the final mixed strategies
+    # the learning models' time-averaged joint play (a correlated distribution): its
+    # external regret (coarse correlated equilibrium: small) and its swap regret per
+    # follower and type (correlated equilibrium: small); None for the equilibrium models
+    average_regret: Optional[float] = None
+    swap_regret: Optional[dict[str, dict[str, float]]] = None
+    max_swap_regret: Optional[float] = None
     tolerance: float
     exact_readings: bool = True
     verdict: str  # "certified" | "not certified"
@@ -49,8 +55,11 @@ class Certificate(BaseModel):
 def certify(ir: GameIR, policy: Policy, ties: str = DEFAULT, mw: Optional[MWConfig] = None,
             tb: Optional[Tables] = None, tol: float = TOL) -> Certificate:
     """The certificate of one leader policy (a one-row `Policy`) under the followers'
-    model `mw.model` (default: the spec's; `mechdsl.followers`)."""
-    from mechdsl.followers import EQUILIBRIUM, NOTION, mixed_regret, respond
+    model `mw.model` (default: the spec's; `mechdsl.followers`).  The learning models'
+    certificates also carry the external and swap regret of the dynamics' time-averaged
+    play (`mechdsl.followers.empirical_regrets`): the approximate (coarse) correlated
+    equilibrium the dynamics have reached."""
+    from mechdsl.followers import EQUILIBRIUM, NOTION, empirical_regrets, respond
 
     tb = tb or Tables(ir)
     mw = mw or MWConfig.from_ir(ir)
@@ -74,10 +83,16 @@ def certify(ir: GameIR, policy: Policy, ties: str = DEFAULT, mw: Optional[MWConf
     mixed = resp.mixed
     values["mixed"] = float(leader_value(tb, pay.V, mixed)[0])
     reg = regret(tb, pay.U, pure(played[ties], tb))[0]  # [n, Tmax]
-    mixed_reg = mixed_regret(tb, pay.U, mixed, mw)[0]
+    mixed_reg = regret(tb, pay.U, mixed)[0]
     cert = _verdict(ir, ties, values, played[ties], reg, float(mixed_reg.max()) if mixed_reg.numel() else 0.0,
                     exact, tol, mw)
-    return cert.model_copy(update={"follower_model": mw.model, "notion": NOTION[mw.model]})
+    ext, swp = (r[0] for r in empirical_regrets(tb, pay.U, mw))
+    swap_by = {f.name: {lab: round(float(swp[i, t]), 12) for t, lab in enumerate(f.type_labels)}
+               for i, f in enumerate(ir.model.followers)}
+    worst_swap = round(float(swp.max()), 12) if swp.numel() else 0.0
+    return cert.model_copy(update={"follower_model": mw.model, "notion": NOTION[mw.model],
+                                   "average_regret": round(float(ext.max()) if ext.numel() else 0.0, 12),
+                                   "swap_regret": swap_by, "max_swap_regret": worst_swap})
 
 
 def certify_profile(ir: GameIR, policy: Policy, strategies: list[list[int]], tb: Optional[Tables] = None,
@@ -141,12 +156,14 @@ def _verdict(ir: GameIR, ties: str, values: dict[str, float], strat, reg: torch.
 def render(cert: Certificate) -> list[str]:
     """The certificate as text lines."""
     vals = ", ".join(f"{k} {v:.6g}" for k, v in cert.values.items())
-    kind = "swap regret" if cert.follower_model == "swap" else "regret"
-    lines = [f"certificate: {cert.verdict} (ties read {cert.ties}; {kind} {cert.max_regret:.3g}, "
+    lines = [f"certificate: {cert.verdict} (ties read {cert.ties}; regret {cert.max_regret:.3g}, "
              f"{100 * cert.regret_fraction:.2f}% of the payoff range; tolerance {100 * cert.tolerance:g}%)",
              f"  value by reading: {vals}"]
     if cert.notion:
         lines.append(f"  follower model {cert.follower_model}: {cert.notion}")
+    if cert.max_swap_regret is not None:
+        lines.append(f"  time-averaged play of the dynamics: external regret {cert.average_regret:.3g} (coarse "
+                     f"correlated equilibrium), swap regret {cert.max_swap_regret:.3g} (correlated equilibrium)")
     lines += [f"  warning: {w}" for w in cert.warnings]
     lines += [f"  note: {n}" for n in cert.notes]
     return lines

@@ -18,16 +18,18 @@ and the certificate use; `traced` the sampled equilibrium phase of the POMDP.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
 import torch
 
 from mechdsl.compiler.model import FOLLOWER_MODELS
-from mechdsl.dynamics import MWConfig, expected_mw, pure, regret
+from mechdsl import qlearning, swap
+from mechdsl.dynamics import MWConfig, expected_mw, expected_payoffs, normalized, pure
 from mechdsl.evaluate import Tables
-from mechdsl.qlearning import QLearner, expected_q, greedy
-from mechdsl.swap import SwapLearner, expected_swap, swap_regret
+from mechdsl.qlearning import QLearner, greedy
+from mechdsl.swap import SwapLearner
 from mechdsl.swap import scores as swap_scores
 from mechdsl.ties import play
 
@@ -81,7 +83,75 @@ class Response:
 
 def final_state(tb: Tables, U: torch.Tensor, cfg: MWConfig) -> list[torch.Tensor]:
     """The learning models' expected dynamics, run for `cfg.rounds` rounds."""
-    return {"mw": expected_mw, "swap": expected_swap, "qlearning": expected_q}[cfg.model](tb, U, cfg)
+    return expected_mw(tb, U, cfg) if cfg.model == "mw" else run_expected(tb, U, cfg)
+
+
+def _start(tb: Tables, B: int, U: torch.Tensor, cfg: MWConfig) -> list[torch.Tensor]:
+    if cfg.model == "swap":
+        return swap.start(tb, B, U.dtype, U.device)
+    return qlearning.start(tb, B, U.dtype, U.device)  # zeros [B, T_i, A_i]: MW's log-weights too
+
+
+def _strategy(state: torch.Tensor, cfg: MWConfig) -> torch.Tensor:
+    if cfg.model == "swap":
+        return swap.strategy(state)
+    if cfg.model == "qlearning":
+        return greedy(state, cfg.epsilon)
+    return torch.softmax(state, -1)
+
+
+def _update(state: torch.Tensor, sigma: torch.Tensor, q: torch.Tensor, cfg: MWConfig) -> torch.Tensor:
+    if cfg.model == "swap":
+        return swap.update(state, sigma, q, cfg)
+    if cfg.model == "qlearning":
+        return qlearning.update(state, sigma, q, cfg)
+    return state + math.log1p(cfg.step) * q  # expected_mw's update
+
+
+def run_expected(tb: Tables, U: torch.Tensor, cfg: MWConfig, observe=None) -> list[torch.Tensor]:
+    """A learning model's deterministic dynamics: every round every type plays its
+    current strategy sigma and updates on Q, its expected (normalized) payoffs against
+    the others' current strategies; `observe(sigma, Q)` sees every round."""
+    Un = normalized(tb, U, cfg.normalize)
+    state = _start(tb, U.shape[0], U, cfg)
+    for _ in range(cfg.rounds):
+        sigma = [_strategy(x, cfg) for x in state]
+        q = expected_payoffs(tb, Un, sigma)
+        if observe is not None:
+            observe(sigma, q)
+        state = [_update(x, sg, qi, cfg) for x, sg, qi in zip(state, sigma, q)]
+    return state
+
+
+def empirical_regrets(tb: Tables, U: torch.Tensor, cfg: MWConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """External and swap regret of the dynamics' time-averaged joint play (the average
+    over the rounds of the product of the followers' strategies: a correlated
+    distribution), per follower and type, in the spec's payoff units.  ([B,n,Tmax] x 2)
+
+    With M[j, k] = the average over rounds of sigma(j) * Q(k): the gain of the swap
+    function phi is sum_j M[j, phi(j)] - M[j, j], so the swap regret is
+    sum_j max_k (M[j, k] - M[j, j]) and the external regret max_k sum_j (M[j, k] - M[j, j]).
+    No external regret (small first) is the coarse correlated equilibrium condition, no
+    swap regret (small second) the correlated one."""
+    B, n = U.shape[0], U.shape[1]
+    M = [torch.zeros(B, t, a, a, dtype=U.dtype, device=U.device)
+         for t, a in zip(tb.ir.type_counts, tb.ir.action_counts)]
+
+    def observe(sigma, q):
+        for i in range(n):
+            M[i] += sigma[i].unsqueeze(-1) * q[i].unsqueeze(-2)
+
+    run_expected(tb, U, cfg, observe)
+    ext = torch.zeros(B, n, max(tb.ir.type_counts), dtype=U.dtype, device=U.device)
+    swp = torch.zeros_like(ext)
+    for i in range(n):
+        lo, hi = tb.ir.utility_bounds[i]
+        scale = ((hi - lo) if hi > lo else 1.0) if cfg.normalize else 1.0
+        gain = (M[i] - M[i].diagonal(dim1=-2, dim2=-1).unsqueeze(-1)) / max(cfg.rounds, 1) * scale
+        T_i = M[i].shape[1]
+        ext[:, i, :T_i] = gain.sum(-2).max(-1).values.clamp(min=0.0)
+        swp[:, i, :T_i] = gain.max(-1).values.sum(-1).clamp(min=0.0)
+    return ext, swp
 
 
 def scores_of(state: list[torch.Tensor], cfg: MWConfig) -> list[torch.Tensor]:
@@ -110,12 +180,6 @@ def respond(tb: Tables, U: torch.Tensor, V: torch.Tensor, cfg: MWConfig, ties: O
     sc = scores_of(state, cfg)
     strat, exact = play(tb, sc, V, ties or cfg.ties)
     return Response(strat, exact, sc, mixed_of(state, cfg))
-
-
-def mixed_regret(tb: Tables, U: torch.Tensor, mixed: list[torch.Tensor], cfg: MWConfig) -> torch.Tensor:
-    """The regret the model is about, of the final mixed strategies: swap regret for
-    `swap`, external regret otherwise.  [B, n, Tmax]"""
-    return swap_regret(tb, U, mixed) if cfg.model == "swap" else regret(tb, U, mixed)
 
 
 def learner(cfg: MWConfig):

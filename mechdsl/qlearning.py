@@ -12,14 +12,14 @@ tends to each action's expected payoff and the greedy action to a best response;
 certificate therefore reports the regret of the greedy play.  Q-learning carries no
 regret guarantee in general (it can cycle in games without a pure equilibrium).
 
-The deterministic version (`expected_q`) applies the expected update
+The deterministic version (`update`, run by `mechdsl.followers.run_expected`) applies the expected update
 ``Q[a] += learning_rate * pi(a) * (E[payoff of a] - Q[a])``: what `solve` evaluates.
 """
 from __future__ import annotations
 
 import torch
 
-from mechdsl.dynamics import TIE_TOL, MWConfig, expected_payoffs, normalized
+from mechdsl.dynamics import TIE_TOL, MWConfig
 from mechdsl.evaluate import Tables
 
 
@@ -36,17 +36,10 @@ def start(tb: Tables, B: int, dtype=None, device=None) -> list[torch.Tensor]:
     return [torch.zeros(B, t, a, dtype=dtype, device=device) for t, a in zip(tb.ir.type_counts, tb.ir.action_counts)]
 
 
-def expected_q(tb: Tables, U: torch.Tensor, cfg: MWConfig) -> list[torch.Tensor]:
-    """Deterministic Q-learning: every round every type moves each Q[a] by its expected
-    update against the others' current epsilon-greedy play.  Returns the final Q."""
-    B = U.shape[0]
-    Un = normalized(tb, U, cfg.normalize)
-    Q = start(tb, B, U.dtype, U.device)
-    for _ in range(cfg.rounds):
-        pi = [greedy(q, cfg.epsilon) for q in Q]
-        r = expected_payoffs(tb, Un, pi)
-        Q = [q + cfg.learning_rate * p * (ri - q) for q, p, ri in zip(Q, pi, r)]
-    return Q
+def update(Q: torch.Tensor, pi: torch.Tensor, r: torch.Tensor, cfg: MWConfig) -> torch.Tensor:
+    """One expected round (`mechdsl.followers.run_expected`): every Q[a] moves by its
+    expected update against the others' current epsilon-greedy play."""
+    return Q + cfg.learning_rate * pi * (r - Q)
 
 
 class QLearner:

@@ -19,7 +19,7 @@ import math
 
 import torch
 
-from mechdsl.dynamics import MWConfig, expected_payoffs, normalized
+from mechdsl.dynamics import MWConfig
 from mechdsl.evaluate import Tables
 
 TINY = 1e-300  # floor of a probability before its log
@@ -59,19 +59,15 @@ def scores(state: list[torch.Tensor]) -> list[torch.Tensor]:
     return [played(L).clamp(min=TINY).log() for L in state]
 
 
-def expected_swap(tb: Tables, U: torch.Tensor, cfg: MWConfig) -> list[torch.Tensor]:
-    """Deterministic Blum-Mansour (as `expected_mw`): every round, every type plays p and
-    instance j moves by log(1 + step) * p_j * Q, Q the expected payoffs against the
-    others' current p.  Returns the final state (log-weights per instance)."""
-    B, n = U.shape[0], U.shape[1]
-    Un = normalized(tb, U, cfg.normalize)
-    state = start(tb, B, U.dtype, U.device)
-    rate = math.log1p(cfg.step)
-    for _ in range(cfg.rounds):
-        p = [played(L) for L in state]
-        q = expected_payoffs(tb, Un, p)
-        state = [L + rate * pi.unsqueeze(-1) * qi.unsqueeze(-2) for L, pi, qi in zip(state, p, q)]
-    return state
+def strategy(L: torch.Tensor) -> torch.Tensor:
+    """The expected dynamics' play of one follower: its stationary distribution p."""
+    return played(L)
+
+
+def update(L: torch.Tensor, p: torch.Tensor, q: torch.Tensor, cfg: MWConfig) -> torch.Tensor:
+    """One expected round (`mechdsl.followers.run_expected`): instance j moves by
+    log(1 + step) * p_j * Q, Q the expected payoffs against the others' current play."""
+    return L + math.log1p(cfg.step) * p.unsqueeze(-1) * q.unsqueeze(-2)
 
 
 class SwapLearner:
@@ -100,17 +96,3 @@ class SwapLearner:
 
     def scores(self, state: list[torch.Tensor]) -> list[torch.Tensor]:
         return scores(state)
-
-
-def swap_regret(tb: Tables, U: torch.Tensor, strategies: list[torch.Tensor]) -> torch.Tensor:
-    """Each follower's gain from its best swap function phi: A_i -> A_i, per type, when
-    every follower plays `strategies` ([B, T_i, A_i]) independently:
-    sum_j sigma(j) max_k (Q(k) - Q(j)).  For pure play it equals the external regret.
-    In the spec's payoff units.  [B, n, Tmax]"""
-    q = expected_payoffs(tb, U, strategies)
-    B, n = U.shape[0], U.shape[1]
-    out = torch.zeros(B, n, max(tb.ir.type_counts), dtype=U.dtype, device=U.device)
-    for i in range(n):
-        best = q[i].max(-1, keepdim=True).values
-        out[:, i, : q[i].shape[1]] = (strategies[i] * (best - q[i])).sum(-1).clamp(min=0.0)
-    return out
