@@ -56,10 +56,12 @@ def check_size(ir) -> None:
 def respond(tb: Tables, U: torch.Tensor, V: torch.Tensor, model: str) -> Equilibria:
     """The pure BNE the followers play in each of B induced games (U [B,n,T,A], V [B,T,A])
     under `model` (`favourable` or `pessimistic`)."""
+    from types import SimpleNamespace
+
     from mechdsl.solve.profiles import all_profiles
 
     check_size(tb.ir)
-    prof = all_profiles(tb)
+    prof = all_profiles(SimpleNamespace(ir=tb.ir, T=tb.T, tidx=tb.tidx.cpu()))  # built on the CPU
     ir, dev = tb.ir, U.device
     B, P = U.shape[0], prof.count
     strides = [math.prod(ir.action_counts[i + 1:]) for i in range(tb.n)]
@@ -73,7 +75,7 @@ def respond(tb: Tables, U: torch.Tensor, V: torch.Tensor, model: str) -> Equilib
         act = prof.act[p0:p0 + step].to(dev)  # [p, T]
         value[:, p0:p0 + step] = (V[:, tix.view(1, -1), act] * prior).sum(-1)
         for i in range(tb.n):
-            own = prof.strat[i][p0:p0 + step].to(dev)[:, tb.tidx[:, i]]  # [p, T]
+            own = prof.strat[i][p0:p0 + step].to(dev)[:, tb.tidx[:, i].to(dev)]  # [p, T]
             alt = torch.arange(ir.action_counts[i], device=dev)
             dev_act = (act - own * strides[i]).unsqueeze(-1) + alt * strides[i]  # [p, T, A_i]
             Ui = U[:, i]

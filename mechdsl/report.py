@@ -180,7 +180,9 @@ def report_text(report: dict[str, Any], exact: bool = False) -> str:
     if n > 1:
         lines.append(f"over {n} seeds: {report['mean']:.6g} +- {report['std']:.3g} (mean +- std)")
     if report["optimum"] is not None:
-        lines.append(f"optimum = {_fmt(report['optimum'])} ({report['optimum_kind']}, ties read {report['ties']}); "
+        model = report.get("follower_model", "mw")
+        how = f"ties read {report['ties']}" if model in ("mw", "swap", "qlearning") else f"{model} equilibrium"
+        lines.append(f"optimum = {_fmt(report['optimum'])} ({report['optimum_kind']}, {model} followers, {how}); "
                      f"gap = {_fmt(report['gap'])} ({100 * report['gap_fraction']:.2f}% of the objective's range); "
                      f"{report['successes']}/{n} seeds certified within {number_text(report['tolerance'])}")
     else:
