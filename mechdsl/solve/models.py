@@ -7,9 +7,9 @@ incentives ignored -- holds for every model.
 
 Under `pessimistic` a policy whose induced game has no pure Bayes-Nash equilibrium is
 not a candidate (as under `favourable`); when no policy has one, the answer says so.
-Mixed commitments are solved exactly only under `mw` and `favourable`: their value is
-piecewise linear over a finite set of follower profiles (`mechdsl.solve.mixed`); the
-other models' response to a mixture is not, so `solve` says why and stops.
+Mixed commitments are solved exactly only under `mw` and `favourable`
+(`mechdsl.solve.mixed`); for the other models `solve` says why (`mixed_unsupported`)
+and stops.
 """
 from __future__ import annotations
 
@@ -26,11 +26,14 @@ CHUNK = 1024  # policies per batched response
 
 
 def mixed_unsupported(model: str) -> MechUsageError:
+    why = ("the worst pure equilibrium changes as equilibria appear and vanish across mixtures (a max-min over "
+           "profile regions whose optimum is a supremum), which the solver does not implement"
+           if model == "pessimistic" else
+           f"the {model} followers' response to a mixture is not piecewise linear over finitely many follower "
+           f"profiles, so no finite method is exact")
     return MechUsageError(
         f"mixed commitments are solved exactly only for the follower models mw and favourable, not {model}",
-        hint=f"the {model} followers' response to a mixture is not piecewise linear over finitely many follower "
-             f"profiles, so no finite method is exact; use `mechdsl train --follower-model {model}`, or solve with "
-             f"--follower-model mw or favourable")
+        hint=f"{why}; use `mechdsl train --follower-model {model}`, or solve with --follower-model mw or favourable")
 
 
 def solve_pure_model(space: PolicySpace, cfg: MWConfig, limit: int) -> Solution:

@@ -52,7 +52,10 @@ def solve(ir: GameIR, follower_model: Optional[str] = None, limit: int = DEFAULT
             tb = Tables(ir)
             cfg = MWConfig.from_ir(ir, ties, model=follower_model)
             if ir.mixed and follower_model not in ("mw", "favourable"):
-                raise mixed_unsupported(follower_model)
+                err = mixed_unsupported(follower_model)
+                err.span = next((c.span for c in ir.model.leader.choices if c.mixed), None)
+                err.path = ir.model.path
+                raise err
             space = build_space(ir, tb, limit)
             if ir.mixed:
                 sol = solve_mixed(space, cfg, follower_model, limit)
