@@ -121,6 +121,10 @@ class StackelbergPOMDP:
         self.tb = Tables(ir, device, dtype)
         self.device, self.dtype = self.tb.device, dtype
         self.mw = mw or MWConfig.from_ir(ir)
+        if self.mw.model in ("favourable", "pessimistic"):  # their equilibrium phase enumerates profiles
+            from mechdsl.bne import check_size
+
+            check_size(ir)
         self.R = int(reward_rounds if reward_rounds is not None else ir.model.dynamics.reward)
         tb, dev = self.tb, self.device
         self.S, self.K, self.m, self.n = tb.S, tb.K, tb.m, tb.n

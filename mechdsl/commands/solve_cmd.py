@@ -56,7 +56,8 @@ def solve_command(spec: str, sets: tuple[str, ...], follower_model, limit: int, 
     merged = " x ".join(str(c) for c in sol.distinct_subpolicies)
     stats = f"{fmt_count(sol.policies_total)} leader policies ({merged} distinct per class)"
     if sol.policies_enumerated:
-        stats += f", {sol.policies_enumerated} run through MW"
+        stats += f", {sol.policies_enumerated} run through " + ("MW" if sol.follower_model == "mw" else
+                                                               f"the {sol.follower_model} response")
     if sol.profiles_solved:
         stats += f", {sol.profiles_solved} follower profiles solved"
     write_or_echo(f"{describe(ir, sol, exact)}\n\n{stats}; {sol.seconds:.2f}s", output)

@@ -1,8 +1,8 @@
 """Pure leader policies under the follower models with no solver of their own (`swap`,
 `qlearning`, `pessimistic`): every policy's induced game gets the model's exact
 response (`mechdsl.followers.respond`: the expected dynamics and the argmax, or the
-leader-adverse pure BNE), policies by decreasing upper bound until the bound falls
-below the best value found.  The bound -- the best action profile per type profile,
+leader-adverse pure BNE), policies by decreasing upper bound until no policy left can
+beat the best value found (among equal values, the first in that order wins).  The bound -- the best action profile per type profile,
 incentives ignored -- holds for every model.
 
 Under `pessimistic` a policy whose induced game has no pure Bayes-Nash equilibrium is
@@ -22,7 +22,7 @@ from mechdsl.solve.answer import Solution, check_policy, finish, none_found
 from mechdsl.solve.space import VALUE_TOL, chunk, fmt_count, PolicySpace, unrank
 from mechdsl.ties import profile_values
 
-CHUNK = 1024  # policies per batched response
+CHUNK = 16384  # policies per batched response (the rounds loop is Python: fewer, larger batches)
 
 
 def mixed_unsupported(model: str) -> MechUsageError:
@@ -55,8 +55,8 @@ def solve_pure_model(space: PolicySpace, cfg: MWConfig, limit: int) -> Solution:
     best, ran = None, 0  # best: (value, flat index, strategies)
     for start in range(0, total, step):
         flat = order[start:start + step]
-        if best is not None:
-            flat = flat[ub[flat] >= best[0] - VALUE_TOL]
+        if best is not None:  # only a policy that could beat the best is run
+            flat = flat[ub[flat] > best[0] + VALUE_TOL]
             if flat.numel() == 0:
                 break
         U, V = space.assemble(unrank(flat, counts))
@@ -69,7 +69,7 @@ def solve_pure_model(space: PolicySpace, cfg: MWConfig, limit: int) -> Solution:
             v, k = float(val[j]), int(flat[j])
             if v == -float("inf"):
                 continue
-            if best is None or v > best[0] + VALUE_TOL or (v >= best[0] - VALUE_TOL and k < best[1]):
+            if best is None or v > best[0] + VALUE_TOL:  # among equals, the first by bound, then index
                 best = (v, k, [s[j].tolist() for s in got.strat])
     if best is None:
         return none_found(space, cfg.model, 0)
