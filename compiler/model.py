@@ -234,6 +234,10 @@ class Leader(BaseModel):
 # the one list the language, the CLI and the trainer share.
 TIE_READINGS = ("pessimistic", "first", "favourable")
 DEFAULT_TIES = TIE_READINGS[0]
+# The followers' response model (docs/followers.md says what each converges to); `mw` is
+# the paper's.  The one list the language, the CLI, the solver and the trainer share.
+FOLLOWER_MODELS = ("mw", "swap", "qlearning", "favourable", "pessimistic")
+DEFAULT_FOLLOWER_MODEL = FOLLOWER_MODELS[0]
 
 
 class Dynamics(BaseModel):
@@ -244,6 +248,9 @@ class Dynamics(BaseModel):
     reward: int = 10  # R reward sub-episodes
     normalize: bool = True  # scale each follower's payoffs to [0, 1] by its range
     ties: str = DEFAULT_TIES  # how exact ties in the final weights are read (mechdsl.ties)
+    model: str = DEFAULT_FOLLOWER_MODEL  # the followers' response model (FOLLOWER_MODELS)
+    learning_rate: float = 0.1  # qlearning: Q += learning_rate * (payoff - Q)
+    epsilon: float = 0.1  # qlearning: exploration probability of epsilon-greedy play
 
 
 class Model(BaseModel):

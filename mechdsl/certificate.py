@@ -17,7 +17,7 @@ import torch
 from pydantic import BaseModel
 
 from mechdsl.compiler.ir import GameIR
-from mechdsl.dynamics import MWConfig, expected_mw, leader_value, pure, regret
+from mechdsl.dynamics import MWConfig, leader_value, pure, regret
 from mechdsl.evaluate import Policy, Tables, evaluate
 from mechdsl.ties import DEFAULT, READINGS, play, profile_values
 
@@ -26,6 +26,7 @@ TOL = 0.01  # as a fraction of the payoff ranges
 
 class Certificate(BaseModel):
     follower_model: str = "mw"
+    notion: str = ""  # the equilibrium notion the model reaches (mechdsl.followers.NOTION)
     ties: str  # the reading `value` is under
     value: float
     values: dict[str, float]  # first, pessimistic, favourable, mixed
@@ -34,6 +35,12 @@ class Certificate(BaseModel):
     max_regret: float
     regret_fraction: float  # the largest regret as a fraction of its follower's payoff range
     mixed_regret: float  # of the final mixed strategies
+    # the learning models' time-averaged joint play (a correlated distribution): its
+    # external regret (coarse correlated equilibrium: small) and its swap regret per
+    # follower and type (correlated equilibrium: small); None for the equilibrium models
+    average_regret: Optional[float] = None
+    swap_regret: Optional[dict[str, dict[str, float]]] = None
+    max_swap_regret: Optional[float] = None
     tolerance: float
     exact_readings: bool = True
     verdict: str  # "certified" | "not certified"
@@ -47,29 +54,54 @@ class Certificate(BaseModel):
 
 def certify(ir: GameIR, policy: Policy, ties: str = DEFAULT, mw: Optional[MWConfig] = None,
             tb: Optional[Tables] = None, tol: float = TOL) -> Certificate:
-    """The certificate of one leader policy (a one-row `Policy`) under MW followers."""
+    """The certificate of one leader policy (a one-row `Policy`) under the followers'
+    model `mw.model` (default: the spec's; `mechdsl.followers`).  The learning models'
+    certificates also carry the external and swap regret of the dynamics' time-averaged
+    play (`mechdsl.followers.empirical_regrets`): the approximate (coarse) correlated
+    equilibrium the dynamics have reached."""
+    from mechdsl.followers import EQUILIBRIUM, NOTION, empirical_regrets, respond
+
     tb = tb or Tables(ir)
     mw = mw or MWConfig.from_ir(ir)
     pay = evaluate(tb, policy)
-    logw = expected_mw(tb, pay.U, mw)
+    if mw.model in EQUILIBRIUM:
+        got = respond(tb, pay.U, pay.V, mw)
+        cert = certify_profile(ir, policy, [s[0].tolist() for s in got.strat], tb=tb, tol=tol, model=mw.model)
+        if not bool(got.found[0]):
+            cert.warnings.append("no pure Bayes-Nash equilibrium at this policy: the followers play the pure "
+                                 "profile of least regret")
+            cert.verdict = "not certified"
+        return cert
     values, played, exact = {}, {}, True
+    resp = None
     for reading in READINGS:
-        strat, ok = play(tb, logw, pay.V, reading)
+        resp = respond(tb, pay.U, pay.V, mw, reading) if resp is None else resp
+        strat, ok = play(tb, resp.scores, pay.V, reading)
         values[reading] = float(profile_values(tb, pay.V, strat)[0])
         played[reading] = strat
         exact = exact and bool(ok.all())
-    mixed = [torch.softmax(w, -1) for w in logw]
+    mixed = resp.mixed
     values["mixed"] = float(leader_value(tb, pay.V, mixed)[0])
     reg = regret(tb, pay.U, pure(played[ties], tb))[0]  # [n, Tmax]
     mixed_reg = regret(tb, pay.U, mixed)[0]
-    return _verdict(ir, ties, values, played[ties], reg, float(mixed_reg.max()) if mixed_reg.numel() else 0.0,
+    cert = _verdict(ir, ties, values, played[ties], reg, float(mixed_reg.max()) if mixed_reg.numel() else 0.0,
                     exact, tol, mw)
+    ext, swp = (r[0] for r in empirical_regrets(tb, pay.U, mw))
+    swap_by = {f.name: {lab: round(float(swp[i, t]), 12) for t, lab in enumerate(f.type_labels)}
+               for i, f in enumerate(ir.model.followers)}
+    worst_swap = round(float(swp.max()), 12) if swp.numel() else 0.0
+    return cert.model_copy(update={"follower_model": mw.model, "notion": NOTION[mw.model],
+                                   "average_regret": round(float(ext.max()) if ext.numel() else 0.0, 12),
+                                   "swap_regret": swap_by, "max_swap_regret": worst_swap})
 
 
 def certify_profile(ir: GameIR, policy: Policy, strategies: list[list[int]], tb: Optional[Tables] = None,
-                    tol: float = TOL) -> Certificate:
+                    tol: float = TOL, model: str = "favourable") -> Certificate:
     """The certificate of a policy with a given pure follower profile (the `favourable`
-    model's equilibrium): its value and the profile's regret; no tie readings apply."""
+    or `pessimistic` model's equilibrium): its value and the profile's regret; no tie
+    readings apply."""
+    from mechdsl.followers import NOTION
+
     tb = tb or Tables(ir)
     pay = evaluate(tb, policy)
     strat = [torch.tensor([s], dtype=torch.long) for s in strategies]
@@ -77,13 +109,15 @@ def certify_profile(ir: GameIR, policy: Policy, strategies: list[list[int]], tb:
     reg = regret(tb, pay.U, pure(strat, tb))[0]
     values = {r: value for r in READINGS}
     values["mixed"] = value
-    cert = _verdict(ir, "favourable", values, strat, reg, float(reg.max()) if reg.numel() else 0.0, True, tol,
-                    MWConfig.from_ir(ir))
-    return cert.model_copy(update={"follower_model": "favourable"})
+    cert = _verdict(ir, model, values, strat, reg, float(reg.max()) if reg.numel() else 0.0, True, tol,
+                    MWConfig.from_ir(ir, model=model))
+    return cert.model_copy(update={"follower_model": model, "notion": NOTION[model]})
 
 
 def _verdict(ir: GameIR, ties: str, values: dict[str, float], strat, reg: torch.Tensor, mixed_reg: float,
              exact: bool, tol: float, mw: MWConfig) -> Certificate:
+    from mechdsl.followers import rounds_words
+
     model = ir.model
     lo, hi = ir.objective_bounds
     span = (hi - lo) if hi > lo else 1.0
@@ -101,7 +135,7 @@ def _verdict(ir: GameIR, ties: str, values: dict[str, float], strat, reg: torch.
                 worst_frac = r / fspan
             if r > tol * fspan + 1e-12:
                 warnings.append(f"regret {r:.4g} of {f.name} ({lab}) is above the tolerance {tol * fspan:.4g}: "
-                                f"its play is not an equilibrium after {mw.rounds} MW rounds")
+                                f"its play is not an equilibrium {rounds_words(mw)}")
     readings = {r: values[r] for r in READINGS}
     if max(readings.values()) - min(readings.values()) > tol * span:
         shown = ", ".join(f"{r} {v:.6g}" for r, v in readings.items())
@@ -110,7 +144,7 @@ def _verdict(ir: GameIR, ties: str, values: dict[str, float], strat, reg: torch.
         warnings.append("too many joint tie choices to enumerate: the pessimistic/favourable readings are local optima")
     if abs(values["mixed"] - values[ties]) > tol * span:
         notes.append(f"the followers' final mixed strategies are worth {values['mixed']:.6g} "
-                     f"(mixed regret {mixed_reg:.4g}): MW has not converged after {mw.rounds} rounds")
+                     f"(mixed regret {mixed_reg:.4g}): the dynamics have not converged {rounds_words(mw)}")
     return Certificate(
         ties=ties, value=values[ties], values={k: round(v, 12) for k, v in values.items()},
         strategies=strategies, regret=regrets, max_regret=round(worst, 12), regret_fraction=round(worst_frac, 12),
@@ -125,6 +159,11 @@ def render(cert: Certificate) -> list[str]:
     lines = [f"certificate: {cert.verdict} (ties read {cert.ties}; regret {cert.max_regret:.3g}, "
              f"{100 * cert.regret_fraction:.2f}% of the payoff range; tolerance {100 * cert.tolerance:g}%)",
              f"  value by reading: {vals}"]
+    if cert.notion:
+        lines.append(f"  follower model {cert.follower_model}: {cert.notion}")
+    if cert.max_swap_regret is not None:
+        lines.append(f"  time-averaged play of the dynamics: external regret {cert.average_regret:.3g} (coarse "
+                     f"correlated equilibrium), swap regret {cert.max_swap_regret:.3g} (correlated equilibrium)")
     lines += [f"  warning: {w}" for w in cert.warnings]
     lines += [f"  note: {n}" for n in cert.notes]
     return lines

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Optional
 
 from mechdsl.compiler.ir import GameIR
-from mechdsl.compiler.model import TIE_READINGS
+from mechdsl.compiler.model import FOLLOWER_MODELS, TIE_READINGS
 
 ALGOS = ("mappo", "ppo")
 DEVICES = ("cpu", "cuda")
@@ -135,6 +135,9 @@ class TrainConfig:
     ties: Optional[str] = None
     """How exact ties in the followers' final weights are read (`pessimistic`, `first`,
     `favourable`; see mechdsl.ties); None: the spec's `dynamics` block, else pessimistic."""
+    follower_model: Optional[str] = None
+    """How the followers respond (`mw`, `swap`, `qlearning`, `favourable`, `pessimistic`;
+    docs/followers.md); None: the spec's `dynamics { model = ... }`, else mw."""
     device: str = "cpu"
     """`cpu` or `cuda`."""
     threads: int = 1
@@ -170,6 +173,8 @@ class TrainConfig:
             raise ValueError(f"algo must be one of {', '.join(ALGOS)}, got {out.algo!r}")
         if out.ties is not None and out.ties not in TIE_READINGS:
             raise ValueError(f"ties must be one of {', '.join(TIE_READINGS)}, got {out.ties!r}")
+        if out.follower_model is not None and out.follower_model not in FOLLOWER_MODELS:
+            raise ValueError(f"follower_model must be one of {', '.join(FOLLOWER_MODELS)}, got {out.follower_model!r}")
         if out.device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {out.device!r}")
         return out
@@ -217,8 +222,8 @@ def _flag(key: str, val: Any) -> bool:
     raise ValueError(f"{key} expects true or false, got {val!r}")
 
 
-_TEXT = {"algo", "device", "ties"}
-_OPTIONAL = {"target_kl", "target", "equilibrium", "reward", "ties"}
+_TEXT = {"algo", "device", "ties", "follower_model"}
+_OPTIONAL = {"target_kl", "target", "equilibrium", "reward", "ties", "follower_model"}
 _INTEGRAL = {"steps", "seeds", "seed", "episodes", "epochs", "minibatches", "ent_iterations", "critic_epochs",
              "critic_minibatch", "hidden", "population", "eval_every", "eval_episodes", "patience", "stall",
              "equilibrium", "reward", "threads", "soften_ties", "polish"}

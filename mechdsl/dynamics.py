@@ -15,7 +15,7 @@ from typing import Optional
 
 import torch
 
-from mechdsl.compiler.model import DEFAULT_TIES
+from mechdsl.compiler.model import DEFAULT_FOLLOWER_MODEL, DEFAULT_TIES
 from mechdsl.evaluate import Tables
 
 TIE_TOL = 1e-9
@@ -27,12 +27,16 @@ class MWConfig:
     rounds: int = 100
     normalize: bool = True
     ties: str = DEFAULT_TIES  # how exact ties in the final weights are read (mechdsl.ties)
+    # the followers' response model and its knobs (mechdsl.followers; docs/followers.md)
+    model: str = DEFAULT_FOLLOWER_MODEL
+    learning_rate: float = 0.1
+    epsilon: float = 0.1
 
     @classmethod
-    def from_ir(cls, ir, ties: Optional[str] = None) -> "MWConfig":
+    def from_ir(cls, ir, ties: Optional[str] = None, model: Optional[str] = None) -> "MWConfig":
         d = ir.model.dynamics
         return cls(step=d.step, rounds=d.equilibrium, normalize=d.normalize,
-                   ties=ties or d.ties)
+                   ties=ties or d.ties, model=model or d.model, learning_rate=d.learning_rate, epsilon=d.epsilon)
 
 
 def normalized(tb: Tables, U: torch.Tensor, normalize: bool) -> torch.Tensor:

@@ -44,15 +44,24 @@ from mechdsl.compiler.errors import MechUsageError
 from mechdsl.compiler.ir import GameIR
 from mechdsl.dynamics import MWConfig, normalized
 from mechdsl.evaluate import Policy, evaluate
+from mechdsl.followers import EQUILIBRIUM as BNE_MODELS
+from mechdsl.followers import learner, mixed_of, respond
+from mechdsl.followers import check as check_model
 from mechdsl.pomdp import DONE, EQUILIBRIUM, PHASES, REWARD, StackelbergPOMDP
 from mechdsl.ties import play
 
-ENV_OPTIONS = ("equilibrium", "reward", "render_mode", "leader_map")
+ENV_OPTIONS = ("equilibrium", "reward", "render_mode", "leader_map", "follower_model")
 
 
 class StackelbergEnv(gym.Env):
     """One spec's Stackelberg POMDP.  ``leader_map`` (a one-row `Policy`) fixes the whole
-    map up front: the agent's actions are then ignored (for tests and baselines)."""
+    map up front: the agent's actions are then ignored (for tests and baselines).
+    ``follower_model`` (default: the spec's `dynamics { model = ... }`) is how the
+    followers respond (`mechdsl.followers`): `swap` rolls out every alternative like
+    MW, `qlearning` only the profile played (bandit feedback); under `favourable` and
+    `pessimistic` the equilibrium phase is one sub-episode per type profile the prior
+    allows, rolling out every action profile, after which the followers play the pure
+    BNE of the induced game."""
 
     metadata = {"render_modes": ["ansi"], "render_fps": 30}
 
@@ -63,12 +72,13 @@ class StackelbergEnv(gym.Env):
         reward: Optional[int] = None,
         render_mode: Optional[str] = None,
         leader_map: Optional[Policy] = None,
+        follower_model: Optional[str] = None,
     ):
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise MechUsageError(f"render_mode {render_mode!r} is not supported", hint="use None or 'ansi'")
         if leader_map is not None and not isinstance(leader_map, Policy):
             raise MechUsageError("leader_map must be a mechdsl.evaluate.Policy (one row)")
-        mw = MWConfig.from_ir(ir)
+        mw = MWConfig.from_ir(ir, model=check_model(follower_model) if follower_model is not None else None)
         if equilibrium is not None:
             mw.rounds = _whole(equilibrium, 1_000_001, "equilibrium")
         if reward is not None:
@@ -98,6 +108,11 @@ class StackelbergEnv(gym.Env):
         self._priced = p.priced.cpu().numpy()
         self._strides = p.strides
         self._rate = math.log1p(mw.step)
+        self._learner = learner(mw) if mw.model in ("swap", "qlearning") else None
+        self._bne = mw.model in BNE_MODELS
+        # the equilibrium sub-episodes: T rounds of dynamics, or one per possible type profile
+        self._eq_types = [t for t in range(self.tb.T) if float(self.tb.prior[t]) > 0]
+        self.eq_rounds = len(self._eq_types) if self._bne else mw.rounds
         self._cls = np.asarray(ir.obs_class)
         self._tidx = self.tb.tidx.cpu().numpy()
         self.generator = torch.Generator()
@@ -125,7 +140,10 @@ class StackelbergEnv(gym.Env):
                 self.prices = self.fixed_map.prices[0].cpu().numpy().copy()
         self._dirty = True
         self._paths: dict[Optional[int], np.ndarray] = {}
-        self.logw = [torch.zeros(1, c, a, dtype=torch.float64) for c, a in zip(self.ir.type_counts, self.ir.action_counts)]
+        if self._learner is not None:
+            self.logw = self._learner.start(self.tb, 1, torch.float64, torch.device("cpu"))
+        else:  # MW's log-weights (under favourable / pessimistic: the equilibrium, one-hot, once known)
+            self.logw = [torch.zeros(1, c, a, dtype=torch.float64) for c, a in zip(self.ir.type_counts, self.ir.action_counts)]
         self.phase, self.sub_episode, self.steps = EQUILIBRIUM, 0, 0
         self.reward_types: Optional[np.ndarray] = None
         self.episode_reward = 0.0
@@ -168,7 +186,8 @@ class StackelbergEnv(gym.Env):
         return {
             "phase": self.phase,
             "sub_episode": self.sub_episode,
-            "strategies": [torch.softmax(w[0], -1).numpy() for w in self.logw],
+            "strategies": [m[0].numpy() for m in mixed_of(self.logw, self.pomdp.mw)] if not self._bne else
+                          [(w[0] == w[0].max(-1, keepdim=True).values).double().numpy() for w in self.logw],
             "type_profile": self.t,
             "action_profile": self.a_cur,
             "map_known": self.known.copy(),
@@ -242,38 +261,51 @@ class StackelbergEnv(gym.Env):
 
     def _start_equilibrium_sub_episode(self) -> None:
         tb, gen = self.tb, self.generator
+        if self._bne:  # read the whole induced game: every action profile at the next type profile
+            self.t, self.a_cur, self.acts = self._eq_types[self.sub_episode], 0, [0] * tb.n
+            self.queue, self.q_pos = list(range(tb.A)), 0
+            self._begin_rollout(self.t, self.queue[0])
+            return
         t = int(torch.multinomial(tb.prior.expand(1, -1).float(), 1, generator=gen).squeeze(1)[0])
         ti = self._tidx[t]
         acts = []
         for i in range(tb.n):
-            p = torch.softmax(self.logw[i][torch.arange(1), torch.as_tensor([ti[i]])], -1)
+            if self._learner is not None:
+                p = self._learner.policy(self.logw, i, torch.as_tensor([ti[i]]))
+            else:
+                p = torch.softmax(self.logw[i][torch.arange(1), torch.as_tensor([ti[i]])], -1)
             acts.append(int(torch.multinomial(p.float(), 1, generator=gen).squeeze(1)[0]))
         a = sum(acts[i] * self._strides[i] for i in range(tb.n))
         self.t, self.a_cur = t, a
-        self.queue = [(i, k) for i in range(tb.n) for k in range(self.ir.action_counts[i])]
         self.acts = acts
+        full = self._learner is None or self._learner.full_information
+        self.queue = [p for i in range(tb.n) for p in self._alternatives(i)] if full else [a]
         self.q_pos = 0
-        self._begin_rollout(t, self._profile(self.queue[0]))
+        self._begin_rollout(t, self.queue[0])
 
-    def _profile(self, ik: tuple[int, int]) -> int:
-        i, k = ik
-        return self.a_cur - self.acts[i] * self._strides[i] + k * self._strides[i]
+    def _alternatives(self, i: int) -> list[int]:
+        """The action profiles with follower i's action replaced by each of its actions."""
+        return [self.a_cur + (k - self.acts[i]) * self._strides[i] for k in range(self.ir.action_counts[i])]
 
     def _finish_rollout(self) -> tuple[float, bool]:
         """A rollout ended: move to the next rollout / sub-episode / phase."""
         if self.phase == EQUILIBRIUM:
             self.q_pos += 1
             if self.q_pos < len(self.queue):
-                self._begin_rollout(self.t, self._profile(self.queue[self.q_pos]))
+                self._begin_rollout(self.t, self.queue[self.q_pos])
                 return 0.0, False
             self._refresh()
             ti = self._tidx[self.t]
-            for i in range(self.tb.n):
-                alt = [self._profile((i, k)) for k in range(self.ir.action_counts[i])]
+            for i in range(self.tb.n if not self._bne else 0):
+                alt = self._alternatives(i)
+                if self._learner is not None:
+                    pay = self._U[i, self.t, alt if self._learner.full_information else [self.a_cur]].unsqueeze(0)
+                    self._learner.update(self.logw, i, torch.as_tensor([ti[i]]), torch.as_tensor([self.acts[i]]), pay)
+                    continue
                 pay = self._U[i, self.t, alt].unsqueeze(0)  # [1, A_i]
                 self.logw[i][torch.arange(1), torch.as_tensor([ti[i]])] += self._rate * pay
             self.sub_episode += 1
-            if self.sub_episode < self.pomdp.mw.rounds:
+            if self.sub_episode < self.eq_rounds:
                 self._start_equilibrium_sub_episode()
                 return 0.0, False
             self._start_reward_phase()
@@ -283,7 +315,7 @@ class StackelbergEnv(gym.Env):
         r = (float(self._V[self.t, self.a_cur]) - self.pomdp.lo) / self.pomdp.span
         self.episode_reward += r
         self.sub_episode += 1
-        if self.sub_episode < self.pomdp.mw.rounds + self.pomdp.R:
+        if self.sub_episode < self.eq_rounds + self.pomdp.R:
             self._start_reward_sub_episode()
             return r, False
         self.phase = DONE
@@ -294,14 +326,18 @@ class StackelbergEnv(gym.Env):
         R = self.pomdp.R
         self.reward_types = torch.multinomial(self.tb.prior.expand(1, -1).float(), R, replacement=True,
                                               generator=self.generator)[0].numpy()
-        self.strategies = [s[0].numpy() for s in play(self.tb, self.logw, self._V.unsqueeze(0), self.pomdp.mw.ties)[0]]
+        if self._bne:  # the followers' pure BNE of the induced game under the map
+            pay = evaluate(self.tb, self._map())
+            self.logw = respond(self.tb, pay.U, pay.V, self.pomdp.mw).scores
+        scores = self._learner.scores(self.logw) if self._learner is not None else self.logw
+        self.strategies = [s[0].numpy() for s in play(self.tb, scores, self._V.unsqueeze(0), self.pomdp.mw.ties)[0]]
         if R == 0:
             self.phase = DONE
             return
         self._start_reward_sub_episode()
 
     def _start_reward_sub_episode(self) -> None:
-        r = self.sub_episode - self.pomdp.mw.rounds
+        r = self.sub_episode - self.eq_rounds
         t = int(self.reward_types[r])
         ti = self._tidx[t]
         a = sum(int(self.strategies[i][ti[i]]) * self._strides[i] for i in range(self.tb.n))
@@ -350,7 +386,8 @@ def _vector(x, size: int) -> np.ndarray:
 
 def make_env(spec_path: str, **overrides) -> StackelbergEnv:
     """Compile `spec_path` and wrap its Stackelberg POMDP.  Keyword arguments named
-    ``equilibrium``, ``reward``, ``render_mode`` or ``leader_map`` configure the env;
+    ``equilibrium``, ``reward``, ``render_mode``, ``leader_map`` or ``follower_model``
+    configure the env;
     the others override the spec's params (like ``--set``)."""
     from mechdsl.compiler import load
     from mechdsl.compiler.build import build_ir

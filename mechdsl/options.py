@@ -12,7 +12,7 @@ from typing import Callable
 
 import click
 
-from mechdsl.compiler.model import TIE_READINGS
+from mechdsl.compiler.model import FOLLOWER_MODELS, TIE_READINGS
 
 
 def suggestion(name: str, candidates) -> str:
@@ -79,10 +79,10 @@ def parse_sets(values: tuple[str, ...], flag: str = "--set", example: str = "eps
 
 
 def training_options(values: tuple[str, ...]) -> dict[str, str]:
-    """-O NAME=VALUE settings, each name (and each named value: algo, device, ties) checked
+    """-O NAME=VALUE settings, each name (and each named value: algo, device, ties, follower_model) checked
     here so a typo gets a "did you mean"."""
     from mechdsl.compiler.errors import MechUsageError
-    from mechdsl.compiler.model import TIE_READINGS
+    from mechdsl.compiler.model import FOLLOWER_MODELS, TIE_READINGS
     from mechdsl.config import ALGOS, DEVICES, TrainConfig
 
     out = parse_sets(values, flag="-O", example="lr=3e-3")
@@ -91,8 +91,8 @@ def training_options(values: tuple[str, ...]) -> dict[str, str]:
             close = suggestion(key, TrainConfig.names())
             raise MechUsageError(f"unknown training option {key!r}" + (f"; {close}" if close else ""),
                                  hint="one of: " + ", ".join(TrainConfig.names()))
-        named = {"algo": ALGOS, "device": DEVICES, "ties": TIE_READINGS}.get(key)
-        if named and val not in named and not (key == "ties" and val.lower() in ("none", "null")):
+        named = {"algo": ALGOS, "device": DEVICES, "ties": TIE_READINGS, "follower_model": FOLLOWER_MODELS}.get(key)
+        if named and val not in named and not (key in ("ties", "follower_model") and val.lower() in ("none", "null")):
             close = suggestion(val, named)
             raise MechUsageError(f"-O {key}={val}: {key} is one of {', '.join(named)}" + (f"; {close}" if close else ""),
                                  hint=f"e.g. -O {key}={named[0]}")
@@ -158,6 +158,16 @@ def ties_option(fn: Callable) -> Callable:
         help="How exact ties in the MW followers' final weights are read: pessimistic (against the "
         "leader; the default), first (the lowest-index action, as the paper's code), favourable "
         "(for the leader).  Default: the spec's `dynamics { ties = ... }`, else pessimistic.",
+    )(fn)
+
+
+def follower_model_option(fn: Callable) -> Callable:
+    return click.option(
+        "--follower-model", type=Choice(FOLLOWER_MODELS), default=None,
+        help="How the followers respond (docs/followers.md): mw (multiplicative weights, argmax played), swap "
+        "(no-swap-regret dynamics: correlated equilibrium), qlearning (epsilon-greedy Q-learning, greedy action "
+        "played), favourable / pessimistic (the leader-favourable / leader-adverse pure Bayes-Nash equilibrium).  "
+        "Default: the spec's `dynamics { model = ... }`, else mw.",
     )(fn)
 
 

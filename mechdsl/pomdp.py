@@ -38,13 +38,13 @@ import torch
 from mechdsl.compiler.ir import GameIR
 from mechdsl.dynamics import (
     MWConfig,
-    expected_mw,
     leader_value,
     normalized,
     pure,
     regret,
 )
 from mechdsl.evaluate import Payoffs, Policy, Tables, evaluate
+from mechdsl.followers import respond, traced
 from mechdsl.ties import play, tie_masks
 
 EQUILIBRIUM, REWARD, DONE = 0, 1, 2
@@ -105,7 +105,8 @@ class Exact:
 class StackelbergPOMDP:
     """The fixed facts of one compiled game's Stackelberg POMDP (parameters, not state).
 
-    ``mw``: the followers' dynamics (default: the spec's ``dynamics`` block);
+    ``mw``: the followers' dynamics and model (default: the spec's ``dynamics`` block;
+    ``mw.model`` other than `mw`: `mechdsl.followers`, whose scores fill ``logw``);
     ``reward_rounds``: R (default: the spec's ``reward``)."""
 
     def __init__(
@@ -120,6 +121,10 @@ class StackelbergPOMDP:
         self.tb = Tables(ir, device, dtype)
         self.device, self.dtype = self.tb.device, dtype
         self.mw = mw or MWConfig.from_ir(ir)
+        if self.mw.model in ("favourable", "pessimistic"):  # their equilibrium phase enumerates profiles
+            from mechdsl.bne import check_size
+
+            check_size(ir)
         self.R = int(reward_rounds if reward_rounds is not None else ir.model.dynamics.reward)
         tb, dev = self.tb, self.device
         self.S, self.K, self.m, self.n = tb.S, tb.K, tb.m, tb.n
@@ -202,7 +207,10 @@ class StackelbergPOMDP:
         if int(state.phase[0]) != EQUILIBRIUM:
             return state
         pay = evaluate(self.tb, state.map)
-        logw, t_hist, visits = _traced_mw(self.tb, pay.U, self.mw, generator, self.strides)
+        if self.mw.model == "mw":
+            logw, t_hist, visits = _traced_mw(self.tb, pay.U, self.mw, generator, self.strides)
+        else:  # the other follower models (mechdsl.followers): their scores stand in for the weights
+            logw, t_hist, visits = traced(self.tb, pay.U, pay.V, self.mw, generator, self.strides)
         return replace(state, payoffs=pay, logw=tuple(logw), eq_types=t_hist, visits=visits,
                        phase=torch.full_like(state.phase, REWARD))
 
@@ -286,8 +294,7 @@ class StackelbergPOMDP:
     def exact(self, leader_map: Policy) -> Exact:
         """Evaluate + expected MW + argmax + leader value: the map's worth with no noise."""
         pay = evaluate(self.tb, leader_map)
-        logw = expected_mw(self.tb, pay.U, self.mw)
-        idx, _ = play(self.tb, logw, pay.V, self.mw.ties)
+        idx = respond(self.tb, pay.U, pay.V, self.mw).strat  # the model's expected dynamics (or its BNE)
         strat = pure(idx, self.tb)
         value = leader_value(self.tb, pay.V, strat)
         reg = regret(self.tb, pay.U, strat)

@@ -24,15 +24,16 @@ def seed_from_checkpoint(ir, meta: dict[str, Any], part: dict[str, Any]) -> dict
             "curve": part["curve"], "stopped": "interrupted"}
 
 
-def exact_optimum(ir, limit: int, ties: Optional[str] = None) -> tuple[Optional[float], str]:
-    """The exact optimum (under the same tie reading) when the spec is small enough."""
+def exact_optimum(ir, limit: int, ties: Optional[str] = None,
+                  model: Optional[str] = None) -> tuple[Optional[float], str]:
+    """The exact optimum (same follower model, same tie reading) when the spec is small enough."""
     n = int(limit)
     if n <= 0:
         return None, "not solved (--solve-limit 0)"
     from mechdsl.solve import solve
 
     try:
-        sol = solve(ir, limit=n, ties=ties)
+        sol = solve(ir, follower_model=model, limit=n, ties=ties)
     except MechError as e:
         return None, "not solved: " + str(getattr(e, "message", e)).split("\n")[0]
     if sol.value is None:
@@ -62,14 +63,14 @@ def _build_report(ir, runs, config_dict, spec, sets, solve_limit, seconds) -> di
     from mechdsl.pomdp import StackelbergPOMDP
 
     cfg = TrainConfig().updated(config_dict)
-    mw = MWConfig.from_ir(ir, cfg.ties)
+    mw = MWConfig.from_ir(ir, cfg.ties, model=cfg.follower_model)
     if cfg.equilibrium is not None:
         mw.rounds = int(cfg.equilibrium)
     tb = Tables(ir)
     pomdp = StackelbergPOMDP(ir, mw=mw, reward_rounds=cfg.reward)
     lo, hi = ir.objective_bounds
     span = (hi - lo) if hi > lo else 1.0
-    optimum, opt_kind = exact_optimum(ir, solve_limit, mw.ties)
+    optimum, opt_kind = exact_optimum(ir, solve_limit, mw.ties, mw.model)
     per_seed, certs = [], {}
     for r in runs:
         cert = certify(ir, policy_map(r["policy"]), mw.ties, mw=mw, tb=tb, tol=cfg.tol)
@@ -97,7 +98,7 @@ def _build_report(ir, runs, config_dict, spec, sets, solve_limit, seconds) -> di
     std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
     report: dict[str, Any] = {
         "spec": spec, "name": ir.model.name, "sets": sets, "objective": ir.model.objective_name,
-        "follower_model": "mw", "ties": mw.ties, "algo": cfg.algo,
+        "follower_model": mw.model, "ties": mw.ties, "algo": cfg.algo,
         "value": head["value"], "normalized": (head["value"] - lo) / span, "verdict": cert.verdict,
         "policy": _policy(ir, run["policy"]),
         "follower_strategies": cert.strategies, "regret": cert.regret, "max_regret": head["max_regret"],
@@ -115,7 +116,8 @@ def _build_report(ir, runs, config_dict, spec, sets, solve_limit, seconds) -> di
         "certificate": cert.model_dump(mode="json"),
         "warnings": _warnings(ir, per_seed, certified, head, optimum, cfg.tol * span, cfg),
         "per_seed": per_seed,
-        "mechanism": describe_learned(ir, run["policy"], pomdp.exact(policy_map(run["policy"])), cert.regret),
+        "mechanism": describe_learned(ir, run["policy"], pomdp.exact(policy_map(run["policy"])), cert.regret,
+                                      mw.model),
     }
     return report
 
@@ -207,7 +209,9 @@ def report_text(report: dict[str, Any], exact: bool = False) -> str:
     if n > 1:
         lines.append(f"over {n} seeds: {report['mean']:.6g} +- {report['std']:.3g} (mean +- std)")
     if report["optimum"] is not None:
-        lines.append(f"optimum = {_fmt(report['optimum'])} ({report['optimum_kind']}, ties read {report['ties']}); "
+        model = report.get("follower_model", "mw")
+        how = f"ties read {report['ties']}" if model in ("mw", "swap", "qlearning") else f"{model} equilibrium"
+        lines.append(f"optimum = {_fmt(report['optimum'])} ({report['optimum_kind']}, {model} followers, {how}); "
                      f"gap = {_fmt(report['gap'])} ({100 * report['gap_fraction']:.2f}% of the objective's range); "
                      f"{report['successes']}/{n} seeds certified within {number_text(report['tolerance'])}")
     else:
@@ -230,7 +234,7 @@ def report_text(report: dict[str, Any], exact: bool = False) -> str:
 # ---------------------------------------------------------------------------
 
 
-def describe_learned(ir, policy: dict[str, Any], ex, regret: dict[str, dict[str, float]]) -> str:
+def describe_learned(ir, policy: dict[str, Any], ex, regret: dict[str, dict[str, float]], model: str = "mw") -> str:
     """The learned mechanism: `mechdsl.solve.describe` when it can show it, else a
     decision tree per observation class with the posted prices."""
     strategies = [s[0].tolist() for s in ex.strategies]
@@ -241,6 +245,7 @@ def describe_learned(ir, policy: dict[str, Any], ex, regret: dict[str, dict[str,
             from mechdsl.evaluate import Tables
 
             sol = _solution(ir, policy, ex, strategies, regret, Solution, reached_classes(Tables(ir), strategies))
+            sol.follower_model = model
             lines = describe(ir, sol).split("\n")
             lines = [ln for ln in lines[1:] if not ln.startswith("  this policy achieves")]
             return f"Learned mechanism ({ir.model.name}):\n" + "\n".join(lines).rstrip()

@@ -176,7 +176,7 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
     true after an iteration acts as Ctrl-C (how a parallel run stops its workers)."""
     check_training(ir, config.episodes, config.eval_episodes, max(1, config.population), config.device)
     dev = torch.device(config.device)
-    mw = MWConfig.from_ir(ir, config.ties)
+    mw = MWConfig.from_ir(ir, config.ties, model=config.follower_model)
     if config.equilibrium is not None:
         mw.rounds = int(config.equilibrium)
     pomdp = StackelbergPOMDP(ir, dev, mw=mw, reward_rounds=config.reward)

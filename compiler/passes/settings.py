@@ -8,7 +8,7 @@ from mechdsl.compiler import model as m
 from mechdsl.compiler import spec as s
 from mechdsl.compiler.consts import did_you_mean, evaluate, fmt, number, whole
 from mechdsl.compiler.limits import MAX_SUB_EPISODES, too_big
-from mechdsl.compiler.model import TIE_READINGS
+from mechdsl.compiler.model import FOLLOWER_MODELS, TIE_READINGS
 from mechdsl.compiler.passes.state import DYNAMICS_KEYS, State, error, line_of
 
 
@@ -25,7 +25,15 @@ def resolve_dynamics(st: State) -> None:
                     raise error(f"step must be a positive number, got {fmt(value)}", expr,
                                 hint="the paper uses step = 0.1")
             elif key == "ties":
-                value = _tie_reading(expr)
+                value = _word(expr, "ties", TIE_READINGS, "ties = pessimistic")
+            elif key == "model":
+                value = _word(expr, "model", FOLLOWER_MODELS, "model = swap")
+            elif key in ("learning_rate", "epsilon"):
+                value = number(expr, env, f"a {key.replace('_', ' ')}")
+                ok = 0 < value <= 1 if key == "learning_rate" else 0 <= value <= 1
+                if not ok or not math.isfinite(value):
+                    raise error(f"{key} must be in {'(0, 1]' if key == 'learning_rate' else '[0, 1]'}, got {fmt(value)}",
+                                expr, hint=f"the default is {key} = 0.1")
             elif key == "normalize":
                 value = evaluate(expr, env)
                 if not isinstance(value, bool):
@@ -57,13 +65,13 @@ def resolve_training(st: State) -> None:
             st.training[setting.name.name] = value
 
 
-def _tie_reading(expr) -> str:
-    """`ties = pessimistic` (a bare word, or a "string")."""
+def _word(expr, key: str, words: tuple[str, ...], example: str) -> str:
+    """`ties = pessimistic`, `model = swap`: a bare word, or a "string", from `words`."""
     word = expr.name if isinstance(expr, s.Name) else expr.value if isinstance(expr, s.StrLit) else None
-    if word not in TIE_READINGS:
+    if word not in words:
         shown = word if word is not None else "an expression"
-        raise error(f"ties is one of {', '.join(TIE_READINGS)}, got {shown}", expr,
-                    hint=did_you_mean(word, TIE_READINGS) if word else "write e.g. ties = pessimistic")
+        raise error(f"{key} is one of {', '.join(words)}, got {shown}", expr,
+                    hint=did_you_mean(word, words, f"write e.g. {example}") if word else f"write e.g. {example}")
     return word
 
 

@@ -17,7 +17,7 @@ from mechdsl.compiler.model import Span
 
 PROB_TOLERANCE = 1e-9
 NAMED_OBJECTIVES = ("welfare", "revenue")
-DYNAMICS_KEYS = ("step", "equilibrium", "reward", "normalize", "ties")
+DYNAMICS_KEYS = ("step", "equilibrium", "reward", "normalize", "ties", "model", "learning_rate", "epsilon")
 OUTCOMES = ("units", "paid", "worth")
 NATURE = "nature"  # the chance player's name (a keyword, so no agent can take it)
 

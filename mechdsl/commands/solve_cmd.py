@@ -3,20 +3,13 @@ from __future__ import annotations
 
 import click
 
-from mechdsl.options import (Count, exact_option, json_option, load_ir, output_option, parse_sets, spec_argument,
+from mechdsl.options import (Count, exact_option, follower_model_option, json_option, load_ir, output_option, parse_sets, spec_argument,
                              ties_option, write_or_echo)
 
 
 @click.command("solve")
 @spec_argument
-@click.option(
-    "--follower-model",
-    type=click.Choice(["mw", "favourable"]),
-    default="mw",
-    show_default=True,
-    help="mw: followers run the spec's multiplicative-weights dynamics and play the argmax; "
-    "favourable: the leader-favourable pure Bayes-Nash equilibrium.",
-)
+@follower_model_option
 @click.option(
     "--limit",
     type=Count(minimum=1),
@@ -29,7 +22,7 @@ from mechdsl.options import (Count, exact_option, json_option, load_ir, output_o
 @json_option
 @exact_option
 @output_option
-def solve_command(spec: str, sets: tuple[str, ...], follower_model: str, limit: int, ties, as_json: bool, exact: bool,
+def solve_command(spec: str, sets: tuple[str, ...], follower_model, limit: int, ties, as_json: bool, exact: bool,
                   output) -> None:
     """Solve SPEC exactly: the leader policy that maximizes the objective, the
     followers' strategies it induces, and their regret.
@@ -45,6 +38,7 @@ def solve_command(spec: str, sets: tuple[str, ...], follower_model: str, limit: 
       mechdsl solve specs/paper/allocation.mech --set messages=2 --json -o alloc.json
       mechdsl solve specs/examples/auction_revenue.mech --exact
       mechdsl solve specs/paper/maintain_mixed.mech --follower-model favourable
+      mechdsl solve specs/examples/ce_vs_cce.mech --follower-model swap
     """
     from mechdsl.compiler.errors import MechError
     from mechdsl.results import dumps, solve_result
@@ -62,7 +56,8 @@ def solve_command(spec: str, sets: tuple[str, ...], follower_model: str, limit: 
     merged = " x ".join(str(c) for c in sol.distinct_subpolicies)
     stats = f"{fmt_count(sol.policies_total)} leader policies ({merged} distinct per class)"
     if sol.policies_enumerated:
-        stats += f", {sol.policies_enumerated} run through MW"
+        stats += f", {sol.policies_enumerated} run through " + ("MW" if sol.follower_model == "mw" else
+                                                               f"the {sol.follower_model} response")
     if sol.profiles_solved:
         stats += f", {sol.profiles_solved} follower profiles solved"
     write_or_echo(f"{describe(ir, sol, exact)}\n\n{stats}; {sol.seconds:.2f}s", output)

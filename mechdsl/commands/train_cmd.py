@@ -10,9 +10,9 @@ from typing import Any
 
 import click
 
-from mechdsl.options import (exact_option, json_option, load_ir, output_option, parse_sets, run_dir_option,
-                             solve_limit_option, spec_argument, ties_option, train_option, training_options,
-                             workers_option, write_or_echo)
+from mechdsl.options import (exact_option, follower_model_option, json_option, load_ir, output_option, parse_sets,
+                             run_dir_option, solve_limit_option, spec_argument, ties_option, train_option,
+                             training_options, workers_option, write_or_echo)
 
 
 def _checked_run_dir(out) -> None:
@@ -38,10 +38,11 @@ def _checked_run_dir(out) -> None:
 @click.option("--resume", is_flag=True, help="Continue the run in --out (or the latest run of SPEC) from its checkpoint.")
 @solve_limit_option
 @ties_option
+@follower_model_option
 @json_option
 @exact_option
 def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, device, options, workers, out, resume,
-                  ties, solve_limit: int, as_json: bool, exact: bool) -> None:
+                  ties, follower_model, solve_limit: int, as_json: bool, exact: bool) -> None:
     """Learn the leader's policy for SPEC in its Stackelberg POMDP.
 
     Each seed trains until its budget is spent or the policy has converged; every
@@ -62,6 +63,7 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
       mechdsl train specs/paper/maintain_mixed.mech --seeds 10 --workers 4 --json
       mechdsl train specs/paper/matrix_design.mech --algo ppo -O lr=3e-3
       mechdsl train specs/paper/spm_messages.mech -o runs/spm --resume
+      mechdsl train specs/paper/allocation.mech --follower-model qlearning
     """
     import torch
 
@@ -76,7 +78,7 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
     _checked_run_dir(out)
     overrides = training_options(options)
     for key, val in (("seeds", seeds), ("seed", seed), ("steps", steps), ("algo", algo), ("device", device),
-                     ("ties", ties)):
+                     ("ties", ties), ("follower_model", follower_model)):
         if val is not None:
             overrides[key] = str(val)
     if device == "cuda" and not torch.cuda.is_available():
@@ -142,17 +144,20 @@ def _interrupted(run, tb, finish: dict[str, Any], resuming: bool, as_json: bool,
 @click.command("eval")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @solve_limit_option
+@follower_model_option
 @json_option
 @exact_option
 @output_option
-def eval_command(run_dir: str, solve_limit: int, as_json: bool, exact: bool, output) -> None:
+def eval_command(run_dir: str, solve_limit: int, follower_model, as_json: bool, exact: bool, output) -> None:
     """Re-evaluate the policies saved in RUN_DIR exactly and print the same report
-    as `mechdsl train` (value, optimum, gap, regret).
+    as `mechdsl train` (value, optimum, gap, regret).  --follower-model re-evaluates
+    them against another follower model (default: the one trained against).
 
     \b
     Examples:
       mechdsl eval runs/allocation/run-001
       mechdsl eval runs/spm --json -o spm.json
+      mechdsl eval runs/allocation/run-001 --follower-model swap
     """
     from mechdsl.compiler.errors import MechUsageError
     from mechdsl.report import build_report, report_json, report_text
@@ -169,7 +174,8 @@ def eval_command(run_dir: str, solve_limit: int, as_json: bool, exact: bool, out
     else:
         runs = saved["runs"]
     seconds = sum(r.get("seconds", 0.0) for r in runs)
-    report = build_report(ir, runs, config_dict=meta["config"], spec=meta["spec"], sets=meta["sets"],
+    config_dict = dict(meta["config"], **({"follower_model": follower_model} if follower_model else {}))
+    report = build_report(ir, runs, config_dict=config_dict, spec=meta["spec"], sets=meta["sets"],
                           solve_limit=solve_limit, seconds=seconds)
     report["run_dir"] = str(run.path)
     write_or_echo(report_json(report, "eval") if as_json else report_text(report, exact), output)

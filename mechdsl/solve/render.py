@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from mechdsl.compiler.ir import GameIR
 from mechdsl.certificate import render as render_certificate
+from mechdsl.followers import PLAYED
+from mechdsl.followers import describe as describe_model
 from mechdsl.results import number_text
 from mechdsl.solve.answer import Solution
 from mechdsl.solve.space import children
@@ -96,7 +98,8 @@ def describe(ir: GameIR, solution: Solution, exact: bool = False) -> str:
     sol = solution
     out = []
     who = {"mw": f"followers learn by multiplicative weights, ties read {sol.ties}",
-           "favourable": "leader-favourable equilibrium"}[sol.follower_model]
+           "favourable": "leader-favourable equilibrium"}.get(sol.follower_model) or describe_model(sol.follower_model,
+                                                                                                  sol.ties)
     if sol.value is None:
         out.append(f"{model.name}: no solution ({who})")
         if sol.note:
@@ -118,7 +121,7 @@ def describe(ir: GameIR, solution: Solution, exact: bool = False) -> str:
         out.append(f"  [{label}]{mark}")
         out += _tree_lines(ir, ir.root[c], sol.actions, sol.probs, "      ", exact)
     out.append("")
-    title = "argmax of the MW weights" if sol.follower_model == "mw" else "pure Bayes-Nash equilibrium"
+    title = PLAYED[sol.follower_model]
     out.append(f"Followers ({title}):")
     for i, f in enumerate(model.followers):
         strat = sol.follower_strategies[f.name]

@@ -12,17 +12,22 @@ from mechdsl.dynamics import MWConfig
 from mechdsl.evaluate import Tables, single_thread
 from mechdsl.certificate import certify, certify_profile
 from mechdsl.solve.answer import Solution, policy_tensor
+from mechdsl.compiler.model import FOLLOWER_MODELS
 from mechdsl.solve.mixed import solve_mixed
+from mechdsl.solve.models import mixed_unsupported, solve_pure_model
 from mechdsl.solve.pure import solve_pure_favourable, solve_pure_mw
 from mechdsl.solve.space import build_space
 from mechdsl.ties import READINGS
 
 DEFAULT_LIMIT = 1_000_000  # leader policies to enumerate (after merging equivalent ones)
-FOLLOWER_MODELS = ("mw", "favourable")
 
 
-def solve(ir: GameIR, follower_model: str = "mw", limit: int = DEFAULT_LIMIT, ties: Optional[str] = None) -> Solution:
+def solve(ir: GameIR, follower_model: Optional[str] = None, limit: int = DEFAULT_LIMIT,
+          ties: Optional[str] = None) -> Solution:
     """The leader's optimal policy for a compiled spec (see the module docstring).
+
+    `follower_model`: how the followers respond (`mechdsl.followers`; default: the spec's
+    `dynamics { model = ... }`, else mw).
 
     `ties`: how exact ties in the MW followers' final weights are read (`mechdsl.ties`;
     default: the spec's `dynamics` block, else pessimistic).  The answer carries its
@@ -31,10 +36,11 @@ def solve(ir: GameIR, follower_model: str = "mw", limit: int = DEFAULT_LIMIT, ti
     class)."""
     if ties is not None and ties not in READINGS:
         raise MechUsageError(f"unknown tie reading {ties!r}", hint="use one of: " + ", ".join(READINGS))
+    follower_model = follower_model or ir.model.dynamics.model
     if follower_model not in FOLLOWER_MODELS:
-        raise MechUsageError(
-            f"unknown follower model {follower_model!r}", hint="use one of: " + ", ".join(FOLLOWER_MODELS)
-        )
+        from mechdsl.followers import check
+
+        check(follower_model)
     if ir.interval is not None:
         raise _at_leader(MechSizeError(
             "continuous (interval) prices give infinitely many leader policies; exact solving needs a finite grid",
@@ -52,19 +58,27 @@ def solve(ir: GameIR, follower_model: str = "mw", limit: int = DEFAULT_LIMIT, ti
     try:
         with single_thread():
             tb = Tables(ir)
-            cfg = MWConfig.from_ir(ir, ties)
+            cfg = MWConfig.from_ir(ir, ties, model=follower_model)
+            if ir.mixed and follower_model not in ("mw", "favourable"):
+                err = mixed_unsupported(follower_model)
+                err.span = next((c.span for c in ir.model.leader.choices if c.mixed), None)
+                err.path = ir.model.path
+                raise err
             space = build_space(ir, tb, limit)
             if ir.mixed:
                 sol = solve_mixed(space, cfg, follower_model, limit)
             elif follower_model == "mw":
                 sol = solve_pure_mw(space, cfg, limit)
-            else:
+            elif follower_model == "favourable":
                 sol = solve_pure_favourable(space, cfg)
+            else:
+                sol = solve_pure_model(space, cfg, limit)
             sol.ties = cfg.ties
             if sol.value is not None:
                 policy = policy_tensor(ir, sol.actions, sol.probs)
-                sol.certificate = (certify(ir, policy, cfg.ties, mw=cfg, tb=tb) if follower_model == "mw" else
-                                   certify_profile(ir, policy, sol.follower_profile, tb=tb))
+                sol.certificate = (certify_profile(ir, policy, sol.follower_profile, tb=tb, model=follower_model)
+                                   if follower_model in ("favourable", "pessimistic") else
+                                   certify(ir, policy, cfg.ties, mw=cfg, tb=tb))
     except MechSizeError as err:  # too many policies: point at what the leader chooses
         raise _at_leader(err, ir) from None
     sol.distinct_subpolicies = space.counts
