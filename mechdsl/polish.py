@@ -34,14 +34,16 @@ from typing import Callable
 
 import torch
 
+from mechdsl.bne import profile_count
 from mechdsl.evaluate import Policy, single_thread
+from mechdsl.followers import LEARNING
 from mechdsl.memory import TRAIN_OVERHEAD
 from mechdsl.pomdp import Exact, StackelbergPOMDP
 from mechdsl.solve.space import count_subpolicies, enumerate_subpolicies
 
 STONES = 8  # uncertified improvements a repair step starts from
 CLASS_LIMIT = 256  # sub-policies per class enumerated as moves; beyond, one information set at a time
-WORK = 10**9  # at most this many payoff-cell MW updates (maps x (n+1) x T x A x rounds): ~1 min
+WORK = 10**9  # at most this many payoff-cell updates (maps x (n+1) x T x A x rounds or profiles): ~1 min
 CHUNK_BYTES = 256 << 20  # payoff memory per batch of exact evaluations
 Rank = Callable[[Exact], tuple]
 
@@ -98,7 +100,8 @@ def _climb(pomdp: StackelbergPOMDP, gmap: Policy, rank: Rank, budget: int) -> tu
         report.stopped = "not run: one map's exact evaluation is over the memory share"
         return gmap, start, report
     tb = pomdp.tb
-    budget = min(budget, WORK // max(1, (pomdp.ir.n_followers + 1) * tb.T * tb.A * max(1, pomdp.mw.rounds)))
+    per_cell = pomdp.mw.rounds if pomdp.mw.model in LEARNING else profile_count(pomdp.ir)  # dynamics or BNE search
+    budget = min(budget, WORK // max(1, (pomdp.ir.n_followers + 1) * tb.T * tb.A * max(1, per_cell)))
     moves = class_moves(pomdp)
     act, best = gmap.action[0].clone(), start
     report.stopped = "local optimum"
