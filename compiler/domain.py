@@ -21,29 +21,44 @@ MAX_DOMAIN_WORK = 2_000_000  # expression nodes evaluated per payoff, at most
 def check_payoffs(model: Model) -> None:
     """Evaluate the objective and each utility at every combination of what it reads;
     raise `MechSemanticError` at the first that is not a finite number."""
-    n = len(model.followers)
     for k, e in enumerate([model.objective, *model.utilities]):
         found = reads(e, model)
         if found is None:
             continue
         types, actions, choices = found
-        axes = ([range(len(model.followers[i].type_labels)) for i in types]
-                + [range(len(model.followers[i].action_labels)) for i in actions]
-                + [range(len(model.leader.choices[q].labels)) for q in choices])
-        if math.prod(len(a) for a in axes) * weight(e, model) > MAX_DOMAIN_WORK:
+        if combinations(model, found) * weight(e, model) > MAX_DOMAIN_WORK:
             continue
-        zeros = (0,) * n
-        alloc = tuple((0,) * len(model.items) for _ in range(n))
-        for combo in itertools.product(*axes):
-            t, a, c = list(zeros), list(zeros), [0] * len(model.leader.choices)
-            for i, x in zip(types, combo):
-                t[i] = x
-            for i, x in zip(actions, combo[len(types):]):
-                a[i] = x
-            for q, x in zip(choices, combo[len(types) + len(actions):]):
-                c[q] = x
-            sc = Scope(model, tuple(t), tuple(a), tuple(c) if c else None, alloc, (0.0,) * n)
+        for combo, sc in scopes(model, found):
             checked_payoff(model, k, e, sc, lambda: _describe(model, types, actions, choices, combo))
+
+
+def combinations(model: Model, found) -> int:
+    """How many combinations of the read types, actions and choices there are."""
+    return math.prod(len(a) for a in _axes(model, found))
+
+
+def scopes(model: Model, found):
+    """(combo, Scope) for every combination of the types, actions and choices `found` by
+    `reads`; everything not read is 0 and no item is allocated."""
+    types, actions, choices = found
+    n = len(model.followers)
+    alloc = tuple((0,) * len(model.items) for _ in range(n))
+    for combo in itertools.product(*_axes(model, found)):
+        t, a, c = [0] * n, [0] * n, [0] * len(model.leader.choices)
+        for i, x in zip(types, combo):
+            t[i] = x
+        for i, x in zip(actions, combo[len(types):]):
+            a[i] = x
+        for q, x in zip(choices, combo[len(types) + len(actions):]):
+            c[q] = x
+        yield combo, Scope(model, tuple(t), tuple(a), tuple(c) if c else None, alloc, (0.0,) * n)
+
+
+def _axes(model: Model, found) -> list[range]:
+    types, actions, choices = found
+    return ([range(len(model.followers[i].type_labels)) for i in types]
+            + [range(len(model.followers[i].action_labels)) for i in actions]
+            + [range(len(model.leader.choices[q].labels)) for q in choices])
 
 
 def reads(e, model: Model):

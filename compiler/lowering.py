@@ -69,16 +69,25 @@ def participates(agent: m.Expr, outs: list[int], span: Optional[Span]) -> m.Expr
     return m.Binary(op="!=", left=m.ActionRef(agent=agent), right=out, span=span)
 
 
-def size(e: m.Expr, most: int) -> int:
-    """Nodes of `e`, counted without recursion; stops once past `most`."""
-    count, stack = 0, [e]
-    while stack and count <= most:
+def nodes(e: m.Expr):
+    """Every node of `e`, walked without recursion (specs nest deeply)."""
+    stack = [e]
+    while stack:
         node = stack.pop()
-        count += 1
+        yield node
         for name in type(node).model_fields:
             child = getattr(node, name)
             if isinstance(child, m._E):
                 stack.append(child)
             elif isinstance(child, list) and child and isinstance(child[0], m._E):
                 stack.extend(child)
+
+
+def size(e: m.Expr, most: int) -> int:
+    """Nodes of `e`; stops counting once past `most`."""
+    count = 0
+    for _ in nodes(e):
+        count += 1
+        if count > most:
+            break
     return count

@@ -205,19 +205,22 @@ def test_stationary_distribution_matches_an_eigenvector():
             np.testing.assert_allclose(got[b], ref / ref.sum(), atol=1e-12)
 
 
+# matching pennies between two followers; the leader's objective is filled in
+PENNIES = """
+agent p1 {{ action a in {{H, T}} }}
+agent p2 {{ action b in {{H, T}} }}
+leader {{ choose r in {{go}} }}
+utility p1 = if a == b then 1 else 0
+utility p2 = if a == b then 0 else 1
+objective = {objective}
+"""
+
+
 def test_empirical_regrets_of_a_hand_made_average():
     """Matching pennies under MW from uniform: both players stay uniform forever (each
     one's payoffs against a uniform opponent are equal), so the time average is the
     uniform product, where no fixed action and no swap gains anything: both 0."""
-    text = """
-agent p1 { action a in {H, T} }
-agent p2 { action b in {H, T} }
-leader { choose r in {go} }
-utility p1 = if a == b then 1 else 0
-utility p2 = if a == b then 0 else 1
-objective = 0
-"""
-    ir = mechdsl.compile(loads(text))
+    ir = mechdsl.compile(loads(PENNIES.format(objective="0")))
     tb = Tables(ir)
     from mechdsl.evaluate import Policy, evaluate
 
@@ -231,15 +234,7 @@ def test_no_pure_equilibrium_falls_back_and_says_so():
     """Matching pennies has no pure equilibrium: the followers play a least-regret profile
     (every profile has one player regretting 1 of its range 1), and the certificate says
     there is no pure BNE."""
-    text = """
-agent p1 { action a in {H, T} }
-agent p2 { action b in {H, T} }
-leader { choose r in {go} }
-utility p1 = if a == b then 1 else 0
-utility p2 = if a == b then 0 else 1
-objective = if a == b then 1 else 0
-"""
-    ir = mechdsl.compile(loads(text))
+    ir = mechdsl.compile(loads(PENNIES.format(objective="if a == b then 1 else 0")))
     sol = solve(ir, follower_model="pessimistic")
     assert sol.value is None and "no leader policy admits" in sol.note
     from mechdsl.certificate import certify

@@ -16,6 +16,7 @@ from mechdsl.compiler import loads
 from mechdsl.compiler.build import build_ir
 from mechdsl.compiler.interpreter import Scope, value
 from mechdsl.compiler.model import TypeField
+from tests.checks import assert_matches_reference
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -249,21 +250,7 @@ def test_gallery_solve_values(name, value_, choice, one_thread):
 
 @pytest.mark.parametrize("text", [LABELS, OTHERS, PARTICIPATION], ids=["labels", "others", "participation"])
 def test_batched_evaluator_matches_the_reference(text):
-    import random
-
-    import torch
-
-    from mechdsl.compiler.reference import reference_evaluate
-    from mechdsl.evaluate import Policy, Tables, evaluate
-
-    ir = build_ir(loads(text))
-    rng = random.Random(0)
-    for _ in range(3):
-        action = [rng.choice([k for k, ok in enumerate(row) if ok]) for row in ir.legal]
-        U, V = reference_evaluate(ir, action)
-        pay = evaluate(Tables(ir), Policy(action=torch.tensor([action])))
-        assert torch.allclose(pay.U[0], torch.tensor(U, dtype=torch.float64), atol=1e-12)
-        assert torch.allclose(pay.V[0], torch.tensor(V, dtype=torch.float64), atol=1e-12)
+    assert_matches_reference(build_ir(loads(text)))
 
 
 # ---- the syntax models ----------------------------------------------------------------

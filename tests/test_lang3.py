@@ -13,6 +13,7 @@ import torch
 import mechdsl
 from mechdsl.compiler import loads
 from mechdsl.compiler.build import build_ir
+from tests.checks import assert_matches_reference
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "specs" / "examples"
@@ -158,19 +159,7 @@ def test_contract_written_with_an_outcome_keeps_its_values(one_thread):
 
 @pytest.mark.parametrize("name", ["persuasion", "contract"])
 def test_batched_evaluator_matches_the_reference(name):
-    import random
-
-    from mechdsl.compiler.reference import reference_evaluate
-    from mechdsl.evaluate import Policy, Tables, evaluate
-
-    ir = compiled(name)
-    rng = random.Random(0)
-    for _ in range(3):
-        action = [rng.choice([k for k, ok in enumerate(row) if ok]) for row in ir.legal]
-        U, V = reference_evaluate(ir, action)
-        pay = evaluate(Tables(ir), Policy(action=torch.tensor([action])))
-        assert torch.allclose(pay.U[0], torch.tensor(U, dtype=torch.float64), atol=1e-12)
-        assert torch.allclose(pay.V[0], torch.tensor(V, dtype=torch.float64), atol=1e-12)
+    assert_matches_reference(compiled(name))
 
 
 # ---- direct mechanisms: a payment per follower ------------------------------------------

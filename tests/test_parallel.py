@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -20,6 +19,7 @@ from mechdsl.cli import main
 from mechdsl.config import config_for
 from mechdsl.parallel import default_workers, pack, train_seeds, unpack
 from mechdsl.runs import RunDir
+from tests.checks import interrupt_when
 
 ROOT = Path(__file__).resolve().parent.parent
 ALLOCATION = str(ROOT / "specs" / "paper" / "allocation.mech")
@@ -87,17 +87,8 @@ def test_ctrl_c_stops_every_worker_and_resume_matches_one_by_one(tmp_path):
            "--workers", "2", "--out", str(out)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
-    try:
-        deadline = time.monotonic() + 300
-        while not ((out / "metrics.csv").is_file() and len(rows_by_seed(out)) == 2):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no evaluation of both seeds within 300 s"
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    stdout, stderr = interrupt_when(proc, lambda: (out / "metrics.csv").is_file() and len(rows_by_seed(out)) == 2,
+                                    "evaluation of both seeds", signal.SIGINT)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and f"--out {out} --resume" in stderr
     assert json.loads((out / "summary.json").read_text())["interrupted"] is True

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from mechdsl.curves import band_label, draw, plot_curves
 from mechdsl.progress import Progress, SeedClock
 from mechdsl.runs import RunDir
 from mechdsl.tblog import TAGS
+from tests.checks import interrupt_when
 
 ROOT = Path(__file__).resolve().parent.parent
 ALLOCATION = str(ROOT / "specs" / "paper" / "allocation.mech")
@@ -137,17 +137,8 @@ def test_sigint_writes_partial_results_and_resume_continues(tmp_path):
            "--out", str(out)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
-    try:
-        deadline = time.monotonic() + 300
-        while not ((out / "metrics.csv").is_file() and len(metrics(out)) >= 2):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no evaluation within 300 s"
-            time.sleep(0.1)
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    stdout, stderr = interrupt_when(proc, lambda: (out / "metrics.csv").is_file() and len(metrics(out)) >= 2,
+                                    "evaluation", signal.SIGINT)
     assert proc.returncode == 130, stderr
     for name in ("summary.json", "curve.png", "curve.svg", "policy.pt", "checkpoint.pt"):
         assert (out / name).is_file(), name

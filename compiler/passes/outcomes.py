@@ -10,18 +10,16 @@ summing to 1.
 """
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 
 from mechdsl.compiler import model as m
 from mechdsl.compiler import spec as s
 from mechdsl.compiler.consts import evaluate, fmt
-from mechdsl.compiler.domain import MAX_DOMAIN_WORK, reads
+from mechdsl.compiler.domain import MAX_DOMAIN_WORK, combinations, reads, scopes
 from mechdsl.compiler.errors import MechSizeError
-from mechdsl.compiler.interpreter import Scope as Terminal
 from mechdsl.compiler.interpreter import value, weight
-from mechdsl.compiler.lowering import balanced, substitute
+from mechdsl.compiler.lowering import balanced, nodes, substitute
 from mechdsl.compiler.passes.prior import is_label, label_name_free
 from mechdsl.compiler.passes.state import PROB_TOLERANCE, State, error, line_of
 from mechdsl.compiler.typecheck import Scope, number_expr
@@ -103,7 +101,7 @@ def _values(keys, decl: s.OutcomeDecl, st: State) -> tuple[list[str], list[float
 
 def _probability(p: s.SExpr, where: Scope, st: State) -> m.Expr:
     expr = number_expr(p, where, st, "a probability")
-    for node in _nodes(expr):
+    for node in nodes(expr):
         if isinstance(node, m.Var) and node.name.startswith(PREFIX):
             raise error(f"the law of an outcome reads the outcome '{node.name[1:]}'", p,
                         hint="an outcome's law reads types, actions and choices; draw one outcome per law")
@@ -111,19 +109,6 @@ def _probability(p: s.SExpr, where: Scope, st: State) -> m.Expr:
             raise error("the law of an outcome reads what the rounds produced", p,
                         hint="an outcome's law reads types, actions and choices")
     return expr
-
-
-def _nodes(e: m.Expr):
-    stack = [e]
-    while stack:
-        x = stack.pop()
-        yield x
-        for name in type(x).model_fields:
-            child = getattr(x, name)
-            if isinstance(child, m._E):
-                stack.append(child)
-            elif isinstance(child, list) and child and isinstance(child[0], m._E):
-                stack.extend(child)
 
 
 def lower_outcomes(st: State) -> None:
@@ -137,7 +122,7 @@ def lower_outcomes(st: State) -> None:
 def expected(e: m.Expr, st: State) -> m.Expr:
     for info in st.outcomes.values():
         var = outcome_var(info.name)
-        if not any(isinstance(x, m.Var) and x.name == var for x in _nodes(e)):
+        if not any(isinstance(x, m.Var) and x.name == var for x in nodes(e)):
             continue
         parts = [m.Binary(op="*", left=p, right=substitute(e, var, m.Const(value=v)), span=e.span)
                  for p, v in zip(info.probs, info.values)]
@@ -151,27 +136,15 @@ def check_outcomes(st: State) -> None:
         return
     model = m.Model(name="spec", followers=st.followers, prior=st.prior, leader=st.leader,
                     utilities=st.utilities, objective=st.objective)
-    n = len(model.followers)
     for info in st.outcomes.values():
         probs = info.probs
         total = balanced("+", list(probs))
-        types, actions, choices = reads(total, model)
-        axes = ([range(len(model.followers[i].type_labels)) for i in types]
-                + [range(len(model.followers[i].action_labels)) for i in actions]
-                + [range(len(model.leader.choices[q].labels)) for q in choices])
-        if math.prod(len(a) for a in axes) * weight(total, model) > MAX_DOMAIN_WORK:
+        found = reads(total, model)
+        types, actions, choices = found
+        if combinations(model, found) * weight(total, model) > MAX_DOMAIN_WORK:
             raise MechSizeError(f"the law of outcome '{info.name}' reads too much to be checked", span=info.decl.span,
                                 hint="let it read fewer types, actions and choices")
-        alloc = tuple((0,) * len(model.items) for _ in range(n))
-        for combo in itertools.product(*axes):
-            t, a, c = [0] * n, [0] * n, [0] * len(model.leader.choices)
-            for i, x in zip(types, combo):
-                t[i] = x
-            for i, x in zip(actions, combo[len(types):]):
-                a[i] = x
-            for q, x in zip(choices, combo[len(types) + len(actions):]):
-                c[q] = x
-            sc = Terminal(model, tuple(t), tuple(a), tuple(c) if c else None, alloc, (0.0,) * n)
+        for combo, sc in scopes(model, found):
             ps = [value(p, sc) for p in probs]
             bad = min(ps) < -PROB_TOLERANCE or abs(sum(ps) - 1.0) > 1e-6
             if bad:
