@@ -12,6 +12,7 @@ from mechdsl.compiler.model import TIE_READINGS
 
 ALGOS = ("mappo", "ppo")
 DEVICES = ("cpu", "cuda")
+MODES = ("auto", "exact", "sampled")  # mechdsl.memory.choose_mode
 # allowed [low, high] per numeric setting (None: the field may also be None); beyond these a
 # run is meaningless or would not finish (e.g. 1e9 equilibrium sub-episodes per episode)
 LIMITS: dict[str, tuple[float, float]] = {
@@ -22,7 +23,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "init_log_std": (-20.0, 5.0), "population": (1, 256), "eval_every": (0, 1e15), "eval_episodes": (1, 1_000_000),
     "patience": (1, 10**9), "stall": (1, 10**9), "tol": (1e-12, 1.0), "min_delta": (0.0, 1.0),
     "target": (-1e300, 1e300), "max_seconds": (0.0, 1e9), "equilibrium": (0, 1_000_000), "reward": (1, 1_000_000),
-    "threads": (1, 1_024), "soften_ties": (0, 10**9),
+    "threads": (1, 1_024), "soften_ties": (0, 10**9), "memory_budget": (0.0, 1e15), "check_samples": (1, 10**8),
 }
 
 
@@ -116,6 +117,14 @@ class TrainConfig:
     """`cpu` or `cuda`."""
     threads: int = 1
     """torch intra-op threads (these tensors are small: 1 is fastest on a busy CPU)."""
+    mode: str = "auto"
+    """`exact`: payoff tensors over every type x action profile (mechdsl.pomdp); `sampled`:
+    Algorithm 2 on sampled profiles only (mechdsl.sampled), values and regret estimated;
+    `auto`: exact when its tensors fit `memory_budget`, else sampled."""
+    memory_budget: float = 0.0
+    """Bytes a run may use (0: 80% of the memory available at the start)."""
+    check_samples: int = 4000
+    """Sampled mode: type profiles each greedy map's value and regret are estimated on."""
 
     @classmethod
     def help(cls) -> dict[str, str]:
@@ -147,6 +156,8 @@ class TrainConfig:
             raise ValueError(f"algo must be one of {', '.join(ALGOS)}, got {out.algo!r}")
         if out.ties is not None and out.ties not in TIE_READINGS:
             raise ValueError(f"ties must be one of {', '.join(TIE_READINGS)}, got {out.ties!r}")
+        if out.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {out.mode!r}")
         if out.device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {out.device!r}")
         return out
@@ -160,6 +171,13 @@ def _checked(key: str, val: Any, cur: Any) -> Any:
         return None
     if key in _TEXT:
         return str(val).strip()
+    if key == "memory_budget" and isinstance(val, str):  # '4GB', '512MB', or bytes
+        from mechdsl.memory import parse_bytes
+
+        try:
+            val = parse_bytes(val)
+        except ValueError:
+            raise ValueError(f"{key} expects a size such as 4GB, got {val!r}") from None
     if isinstance(val, str) and not isinstance(cur, str):
         text = val.strip().lower()
         if isinstance(cur, bool):
@@ -182,11 +200,11 @@ def _checked(key: str, val: Any, cur: Any) -> Any:
     return float(val)
 
 
-_TEXT = {"algo", "device", "ties"}
+_TEXT = {"algo", "device", "ties", "mode"}
 _OPTIONAL = {"target_kl", "target", "equilibrium", "reward", "ties"}
 _INTEGRAL = {"steps", "seeds", "seed", "episodes", "epochs", "minibatches", "ent_iterations", "critic_epochs",
              "critic_minibatch", "hidden", "population", "eval_every", "eval_episodes", "patience", "stall",
-             "equilibrium", "reward", "threads"}
+             "equilibrium", "reward", "threads", "check_samples"}
 
 
 def config_for(ir: GameIR, overrides: Optional[dict[str, Any]] = None) -> TrainConfig:

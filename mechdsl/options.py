@@ -109,6 +109,16 @@ def train_option(fn: Callable) -> Callable:
                         help="Any other training setting (repeatable), e.g. -O lr=3e-3 -O episodes=512.")(fn)
 
 
+def mode_options(fn: Callable) -> Callable:
+    """--mode and --memory-budget: exact payoff tensors, or Algorithm 2 on samples (mechdsl.memory)."""
+    fn = click.option("--memory-budget", metavar="SIZE",
+                      help="Memory a run may use, e.g. 4GB (default: 80% of what is available).")(fn)
+    return click.option("--mode", type=click.Choice(["auto", "exact", "sampled"]),
+                        help="exact: payoff tensors over every type x action profile; sampled: Algorithm 2 on "
+                             "sampled profiles, values and regret estimated; auto (default): exact when it fits "
+                             "the memory budget.")(fn)
+
+
 def json_option(fn: Callable) -> Callable:
     return click.option("--json", "as_json", is_flag=True,
                         help="Print one JSON object (documented in docs/results.md) instead of text.")(fn)

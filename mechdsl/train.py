@@ -55,7 +55,7 @@ from mechdsl.config import TrainConfig
 from mechdsl.dynamics import MWConfig
 from mechdsl.evaluate import Payoffs, Policy
 from mechdsl.greedy import policy_dict
-from mechdsl.memory import check_training
+from mechdsl.memory import choose_mode
 from mechdsl.nets import Agent, Head, n_central
 from mechdsl.pomdp import StackelbergPOMDP, State
 from mechdsl.ppo import Learner, ppo_update
@@ -78,6 +78,7 @@ class SeedResult:
     policy: dict[str, torch.Tensor]  # the final greedy map: action [S], probs [S,K], prices [S,m]
     agent_state: dict[str, torch.Tensor]
     stopped: str = ""
+    mode: str = "exact"  # how it ran: `exact` payoff tensors or `sampled` (mechdsl.sampled)
 
     def first_within(self, optimum: float, tol_abs: float) -> Optional[dict[str, float]]:
         """The first evaluation whose exact value is within tol_abs of optimum."""
@@ -139,12 +140,19 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
                checkpoint_every: float = 30.0) -> SeedResult:
     """One run (the CleanRL loop): `population` learners side by side on one batched
     simulation; the run's answer is the learner whose greedy map is worth most."""
-    check_training(ir, config.episodes, config.eval_episodes, max(1, config.population), config.device)
+    mode = choose_mode(ir, config.mode, config.episodes, config.eval_episodes, max(1, config.population),
+                       int(config.reward if config.reward is not None else ir.model.dynamics.reward), config.device,
+                       config.memory_budget)
     dev = torch.device(config.device)
     mw = MWConfig.from_ir(ir, config.ties)
     if config.equilibrium is not None:
         mw.rounds = int(config.equilibrium)
-    pomdp = StackelbergPOMDP(ir, dev, mw=mw, reward_rounds=config.reward)
+    if mode == "sampled":
+        from mechdsl.sampled import SampledPOMDP
+
+        pomdp = SampledPOMDP(ir, dev, mw=mw, reward_rounds=config.reward, samples=config.check_samples, seed=seed)
+    else:
+        pomdp = StackelbergPOMDP(ir, dev, mw=mw, reward_rounds=config.reward)
     head = Head(pomdp)
     torch.manual_seed(seed)  # only network initialization reads the global generator
     gen = torch.Generator(device=dev).manual_seed(seed)
@@ -288,7 +296,7 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
     return SeedResult(
         seed=seed, value=float(ex.value[0]), normalized=float(ex.normalized[0]), regret=float(ex.regret[0]),
         steps=steps, seconds=time.time() - t_start, curve=curve, policy=policy_dict(gmap),
-        agent_state={k: v.detach().cpu() for k, v in x.agent.state_dict().items()}, stopped=stopped,
+        agent_state={k: v.detach().cpu() for k, v in x.agent.state_dict().items()}, stopped=stopped, mode=mode,
     )
 
 
@@ -307,11 +315,11 @@ def rank(ex, tol: float) -> tuple[bool, float, float]:
 
 def _rows(st: State, rows: slice) -> State:
     """Some episodes of a batch (one learner's)."""
-    pay = Payoffs(st.payoffs.U[rows], st.payoffs.V[rows], st.payoffs.path[rows])
     cut = lambda x: None if x is None else x[rows]  # noqa: E731
+    pay = None if st.payoffs is None else Payoffs(st.payoffs.U[rows], st.payoffs.V[rows], st.payoffs.path[rows])
     return replace(
         st, map=Policy(st.map.action[rows], cut(st.map.probs), cut(st.map.prices)), phase=st.phase[rows], payoffs=pay,
-        logw=tuple(w[rows] for w in st.logw), eq_types=st.eq_types[rows], visits=st.visits[rows],
+        logw=tuple(w[rows] for w in st.logw), eq_types=st.eq_types[rows], visits=cut(st.visits),
         reward_types=st.reward_types[rows], reward_actions=st.reward_actions[rows], rewards=st.rewards[rows],
         encountered=st.encountered[rows], steps=st.steps[rows],
     )

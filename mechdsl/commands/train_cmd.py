@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from mechdsl.options import (exact_option, json_option, load_ir, output_option, parse_sets, run_dir_option,
-                             solve_limit_option, spec_argument, suggestion, ties_option, train_option,
+from mechdsl.options import (exact_option, json_option, load_ir, mode_options, output_option, parse_sets,
+                             run_dir_option, solve_limit_option, spec_argument, suggestion, ties_option, train_option,
                              write_or_echo)
 
 
@@ -20,7 +20,7 @@ def _options(values: tuple[str, ...]) -> dict[str, str]:
     here so a typo gets a "did you mean"."""
     from mechdsl.compiler.errors import MechUsageError
     from mechdsl.compiler.model import TIE_READINGS
-    from mechdsl.config import ALGOS, DEVICES, TrainConfig
+    from mechdsl.config import ALGOS, DEVICES, MODES, TrainConfig
 
     out = parse_sets(values, flag="-O", example="lr=3e-3")
     for key, val in out.items():
@@ -28,7 +28,7 @@ def _options(values: tuple[str, ...]) -> dict[str, str]:
             close = suggestion(key, TrainConfig.names())
             raise MechUsageError(f"unknown training option {key!r}" + (f"; {close}" if close else ""),
                                  hint="one of: " + ", ".join(TrainConfig.names()))
-        named = {"algo": ALGOS, "device": DEVICES, "ties": TIE_READINGS}.get(key)
+        named = {"algo": ALGOS, "device": DEVICES, "ties": TIE_READINGS, "mode": MODES}.get(key)
         if named and val not in named and not (key == "ties" and val.lower() in ("none", "null")):
             close = suggestion(val, named)
             raise MechUsageError(f"-O {key}={val}: {key} is one of {', '.join(named)}" + (f"; {close}" if close else ""),
@@ -60,8 +60,9 @@ def _checked_run_dir(out) -> None:
 @ties_option
 @json_option
 @exact_option
+@mode_options
 def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, device, options, out, resume, ties,
-                  solve_limit: int, as_json: bool, exact: bool) -> None:
+                  solve_limit: int, as_json: bool, exact: bool, mode, memory_budget) -> None:
     """Learn the leader's policy for SPEC in its Stackelberg POMDP.
 
     Each seed trains until its budget is spent or the policy has converged; every
@@ -95,7 +96,7 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
     _checked_run_dir(out)
     overrides = _options(options)
     for key, val in (("seeds", seeds), ("seed", seed), ("steps", steps), ("algo", algo), ("device", device),
-                     ("ties", ties)):
+                     ("ties", ties), ("mode", mode), ("memory_budget", _budget(memory_budget))):
         if val is not None:
             overrides[key] = str(val)
     if device == "cuda" and not torch.cuda.is_available():
@@ -162,7 +163,8 @@ def _interrupted(run, tb, finish: dict[str, Any], resuming: bool, as_json: bool,
 @json_option
 @exact_option
 @output_option
-def eval_command(run_dir: str, solve_limit: int, as_json: bool, exact: bool, output) -> None:
+@mode_options
+def eval_command(run_dir: str, solve_limit: int, as_json: bool, exact: bool, output, mode, memory_budget) -> None:
     """Re-evaluate the policies saved in RUN_DIR exactly and print the same report
     as `mechdsl train` (value, optimum, gap, regret).
 
@@ -186,10 +188,31 @@ def eval_command(run_dir: str, solve_limit: int, as_json: bool, exact: bool, out
     else:
         runs = saved["runs"]
     seconds = sum(r.get("seconds", 0.0) for r in runs)
-    report = build_report(ir, runs, config_dict=meta["config"], spec=meta["spec"], sets=meta["sets"],
+    config = dict(meta["config"])
+    if mode is not None:
+        config["mode"] = mode
+    if memory_budget is not None:
+        config["memory_budget"] = _budget(memory_budget)
+    report = build_report(ir, runs, config_dict=config, spec=meta["spec"], sets=meta["sets"],
                           solve_limit=solve_limit, seconds=seconds)
     report["run_dir"] = str(run.path)
     write_or_echo(report_json(report, "eval") if as_json else report_text(report, exact), output)
+
+
+def _budget(text):
+    """--memory-budget SIZE -> bytes (None when not given); a bad size is a usage error."""
+    if text is None:
+        return None
+    from mechdsl.compiler.errors import MechUsageError
+    from mechdsl.memory import parse_bytes
+
+    try:
+        n = parse_bytes(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise MechUsageError(f"--memory-budget {text!r} is not a size", hint="e.g. --memory-budget 4GB")
+    return n
 
 
 def _title(spec: str, sets: dict[str, str]) -> str:
