@@ -139,7 +139,16 @@ def _payoffs(tb: Tables, cx: _CellCtx, who: Optional[torch.Tensor], utilities: b
     return U, own, V
 
 
-def _one(tb: Tables, policy: Policy, cells: Cells, who, utilities: bool, objective: bool) -> CellPayoffs:
+def _simulated(tb: Tables, policy: Policy, cells: Cells, same, forced_choice: Optional[int] = None):
+    """`_simulate` at `cells`, rolling out only `same = (distinct cells, index)` when given."""
+    if same is None:
+        return _simulate(tb, policy, cells, forced_choice)
+    distinct, index = same
+    out = _simulate(tb, policy, distinct, forced_choice)
+    return tuple(None if x is None else x[index] for x in out)
+
+
+def _one(tb: Tables, policy: Policy, cells: Cells, who, utilities: bool, objective: bool, same=None) -> CellPayoffs:
     if tb.mixed and policy.probs is not None:
         # expectation over the choose action, as `mechdsl.evaluate.evaluate` takes it
         Kc = len(tb.ir.choose_actions)
@@ -147,7 +156,7 @@ def _one(tb: Tables, policy: Policy, cells: Cells, who, utilities: bool, objecti
         acc: list[Optional[torch.Tensor]] = [None, None, None]
         branches = []
         for k in range(Kc):
-            choice, alloc, paid, path = _simulate(tb, policy, cells, forced_choice=k)
+            choice, alloc, paid, path = _simulated(tb, policy, cells, same, forced_choice=k)
             parts = _payoffs(tb, _CellCtx(tb, choice, alloc, paid, cells), who, utilities, objective)
             wk = w[:, k]
             for j, x in enumerate(parts):
@@ -158,20 +167,22 @@ def _one(tb: Tables, policy: Policy, cells: Cells, who, utilities: bool, objecti
         if not tb.has_rounds:  # one decision, the choose set: its path is the same for every row
             branches = [(None, branches[0][1])]
         return CellPayoffs(acc[0], acc[1], acc[2], branches)
-    choice, alloc, paid, path = _simulate(tb, policy, cells)
+    choice, alloc, paid, path = _simulated(tb, policy, cells, same)
     U, own, V = _payoffs(tb, _CellCtx(tb, choice, alloc, paid, cells), who, utilities, objective)
     return CellPayoffs(U, own, V, [(None, path)])
 
 
 def evaluate_cells(tb: Tables, policy: Policy, cells: Cells, who: Optional[torch.Tensor] = None,
-                   utilities: bool = True, objective: bool = True) -> CellPayoffs:
+                   utilities: bool = True, objective: bool = True, same=None) -> CellPayoffs:
     """Payoffs at each cell under policy row `cells.row`: every follower's utility U [N, n]
     (when `utilities`), the utility of follower `who[c]` at cell c (when `who` is given:
     each utility is then evaluated only on its own follower's cells) and the objective V [N].
-    Cells are simulated `CHUNK` at a time."""
+    Cells are simulated `CHUNK` at a time.  ``same = (distinct, index)``: cell c is
+    ``distinct[index[c]]``, and only the distinct cells are rolled out (Algorithm 2's
+    cells repeat the sampled profile once per follower)."""
     N = len(cells)
     if N <= CHUNK:
-        return _one(tb, policy, cells, who, utilities, objective)
+        return _one(tb, policy, cells, who, utilities, objective, same)
     parts = [_one(tb, policy, cells.part(slice(s, s + CHUNK)), None if who is None else who[s:s + CHUNK],
                   utilities, objective) for s in range(0, N, CHUNK)]
     cat = lambda xs: None if xs[0] is None else torch.cat(xs, 0)  # noqa: E731

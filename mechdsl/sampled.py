@@ -150,6 +150,27 @@ class SampledPOMDP(StackelbergPOMDP):
             at += K * Ai
         return Cells(torch.cat(parts_r), torch.cat(parts_t), torch.cat(parts_a)), torch.cat(who), blocks
 
+    def _distinct(self, B: int, types: torch.Tensor, acts: torch.Tensor):
+        """The MW round's distinct cells -- the sampled profile once, then each follower's
+        other actions -- and where each of `_deviation_cells`'s cells is among them."""
+        dev = self.device
+        rows = torch.arange(B, device=dev)
+        parts_t, parts_a, parts_r, index, at = [types], [acts], [rows], [], B
+        for i in range(self.n):
+            Ai = self.ac[i]
+            k = torch.arange(Ai, device=dev).view(1, Ai).expand(B, Ai)
+            own = k == acts[:, i:i + 1]  # [B, Ai]: the sampled action is the base cell
+            other = k.masked_select(~own).view(B, Ai - 1) if Ai > 1 else k[:, :0]
+            a = acts.repeat_interleave(Ai - 1, 0).clone()
+            a[:, i] = other.reshape(-1)
+            parts_a.append(a)
+            parts_t.append(types.repeat_interleave(Ai - 1, 0))
+            parts_r.append(rows.repeat_interleave(Ai - 1))
+            pos = torch.cumsum((~own).long(), 1) - 1 + at + (rows * (Ai - 1)).view(B, 1)
+            index.append(torch.where(own, rows.view(B, 1).expand(B, Ai), pos).reshape(-1))
+            at += B * (Ai - 1)
+        return Cells(torch.cat(parts_r), torch.cat(parts_t), torch.cat(parts_a)), torch.cat(index)
+
     def _mark(self, enc: torch.Tensor, steps: torch.Tensor, rows: torch.Tensor, branches) -> None:
         """Information sets on the cells' paths become encountered; each rollout's leader
         decisions are counted (as `mechdsl.pomdp` counts them)."""
@@ -188,7 +209,9 @@ class SampledPOMDP(StackelbergPOMDP):
                 acts.append(torch.multinomial(p.float(), 1, generator=generator).squeeze(1))
             a = torch.stack(acts, 1) if n else ti
             cells, who, blocks = self._deviation_cells(B, 1, ti, a)
-            out = evaluate_cells(self.tb, state.map, cells, who=who, utilities=False, objective=False)
+            distinct, index = self._distinct(B, ti, a)
+            out = evaluate_cells(self.tb, state.map, cells, who=who, utilities=False, objective=False,
+                                 same=(distinct, index))
             pay = (out.own - self.u_lo[who]) / self.u_span[who] if cfg.normalize else out.own
             for i, sl in blocks:
                 logw[i][bidx, ti[:, i]] += rate * pay[sl].view(B, self.ac[i])
