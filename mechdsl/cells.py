@@ -22,7 +22,7 @@ import torch
 
 from mechdsl.evaluate import Policy, Tables, _Ctx, _eval, _finite, _rounds, _t
 
-CHUNK = 1 << 15  # cells simulated at once: bounds the rollout's temporaries (about 3 kB a cell)
+CHUNK = 1 << 13  # cells simulated at once: bounds the rollout temporaries (about 1 kB a cell at 5 agents)
 
 
 @dataclass

@@ -24,16 +24,18 @@ from mechdsl.dynamics import argmax_strategy
 from mechdsl.evaluate import Policy
 
 
-def estimate_map(p, leader_map: Policy, samples: int, confidence: float = 0.95):
-    """An `mechdsl.sampled.Estimate` of each map in the batch (`p`: a `SampledPOMDP`)."""
+def estimate_map(p, leader_map: Policy, samples: int, confidence: float = 0.95, logw=None):
+    """An `mechdsl.sampled.Estimate` of each map in the batch (`p`: a `SampledPOMDP`);
+    `logw`: the followers' weights after an equilibrium phase already run (else one is run)."""
     from mechdsl.sampled import Estimate
 
     B, n, dev, dtype = leader_map.batch, p.n, p.device, p.dtype
     gen = torch.Generator(device=dev).manual_seed(p.seed)
-    st = p.equilibrium(p.reset(leader_map), gen)
+    if logw is None:
+        logw = p.equilibrium(p.reset(leader_map), gen).logw
     M = max(1, int(samples))
     ti = p.sampler.draw(B, M, gen)  # [B, M, n]
-    strat = p._read_ties(leader_map, st.logw, ti, argmax_strategy(list(st.logw)))
+    strat = p._read_ties(leader_map, logw, ti, argmax_strategy(list(logw)))
     a = p._actions(strat, ti)
     rows = torch.arange(B, device=dev).repeat_interleave(M)
     from mechdsl.cells import Cells, evaluate_cells

@@ -58,7 +58,12 @@ def require(need: int, what: str, hint: str, device: str = "cpu", ir: GameIR | N
 
 
 # ---- exact or sampled (mechdsl.sampled) -------------------------------------------------------
-CELL_BYTES = 4096  # peak bytes per simulated cell (rollout temporaries, expression intermediates); 2-3 kB measured
+
+
+def cell_bytes(ir: GameIR) -> int:
+    """Peak bytes per simulated cell (rollout temporaries, expression intermediates): about
+    1 kB measured at 5 agents x 2 items; this allows three times that, growing with agents x items."""
+    return 1024 + 128 * ir.n_followers * (ir.n_items + 1)
 EPISODE_BYTES_PER_SET = 48  # per episode and information set: maps, samples, encountered, decisions
 
 
@@ -90,7 +95,7 @@ def sampled_training_bytes(ir: GameIR, batch: int, reward: int) -> int:
     cells = max(batch * acts, min(CHUNK, batch * reward * max(ir.action_counts or [1])))
     per_episode = (EPISODE_BYTES_PER_SET * ir.n_infosets + 16 * sum(t * a for t, a in zip(ir.type_counts, ir.action_counts))
                    + 8 * sum(ir.type_counts))
-    return min(cells, CHUNK) * CELL_BYTES + batch * per_episode + 64 * ir.n_infosets * ir.n_actions
+    return min(cells, CHUNK) * cell_bytes(ir) + batch * per_episode + 64 * ir.n_infosets * ir.n_actions
 
 
 def choose_mode(ir: GameIR, mode: str, episodes: int, eval_episodes: int, population: int, reward: int,
@@ -128,3 +133,11 @@ def _refuse(ir: GameIR, need: int, have: int, what: str, hint: str) -> None:
 def exact_fits(ir: GameIR, device: str = "cpu", budget: float = 0, overhead: int = TRAIN_OVERHEAD) -> bool:
     """Whether one policy's exact payoff tensors (and their intermediates) fit the budget."""
     return payoff_bytes(ir, 1) * overhead <= budget_bytes(device, budget)
+
+
+def require_exact(ir: GameIR, what: str, hint: str, device: str = "cpu", budget: float = 0) -> None:
+    """Refuse before building payoff tensors for even one policy that would not fit."""
+    need, have = payoff_bytes(ir, 1) * TRAIN_OVERHEAD, budget_bytes(device, budget)
+    if need > have:
+        _refuse(ir, need, have, f"{what} ({ir.n_type_profiles:,} type profiles x {ir.n_action_profiles:,} "
+                f"action profiles, every payoff exact)", hint)

@@ -287,11 +287,12 @@ class SampledPOMDP(StackelbergPOMDP):
         return ((V - self.lo) / self.span).view(B, R).mean(-1)
 
     # -- a map's worth, estimated --------------------------------------------------------------
-    def exact(self, leader_map: Policy, samples: Optional[int] = None, confidence: float = 0.95) -> Estimate:
+    def exact(self, leader_map: Policy, samples: Optional[int] = None, confidence: float = 0.95,
+              logw=None) -> Estimate:
         """What `mechdsl.train` asks of exact mode's `exact`, estimated: the followers run
         Algorithm 2 (one episode's equilibrium phase, seeded by `seed`), then their argmax
         play is valued and its regret estimated on `samples` type profiles (Hoeffding bounds
-        at `confidence`; `mechdsl.estimate`)."""
+        at `confidence`; `mechdsl.estimate`).  `logw`: weights of an equilibrium phase already run."""
         from mechdsl.estimate import estimate_map
 
-        return estimate_map(self, leader_map, self.samples if samples is None else int(samples), confidence)
+        return estimate_map(self, leader_map, self.samples if samples is None else int(samples), confidence, logw)

@@ -238,7 +238,9 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
                     key = _map_key(gmap)
                     ex = exact_cache.get(key) if key is not None else None
                     if ex is None:
-                        ex = pomdp.exact(gmap)
+                        # sampled mode: the followers' weights of its first greedy episode (no new MW run)
+                        own = {"logw": tuple(w[base + j * E:base + j * E + 1] for w in st.logw)} if mode == "sampled" else {}
+                        ex = pomdp.exact(gmap, **own)
                         if key is not None:
                             exact_cache[key] = ex
                     g_rows, s_rows = slice(base + j * E, base + (j + 1) * E), slice(j * B, (j + 1) * B)

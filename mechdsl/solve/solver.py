@@ -40,6 +40,10 @@ def solve(ir: GameIR, follower_model: str = "mw", limit: int = DEFAULT_LIMIT, ti
             "continuous (interval) prices give infinitely many leader policies; exact solving needs a finite grid",
             hint="write `price each item in [...]` with a list of prices",
         ), ir)
+    from mechdsl.memory import require_exact
+
+    require_exact(ir, "exact solving", "train instead: `mechdsl train SPEC` (sampled mode, --mode auto, needs no "
+                  "payoff tensors), or use fewer agents, types or messages")
     t0 = time.perf_counter()
     try:
         with single_thread():
