@@ -9,10 +9,10 @@ from typing import Any, Optional
 
 from mechdsl.compiler.ir import GameIR
 from mechdsl.compiler.model import TIE_READINGS
+from mechdsl.memory import MODES, parse_bytes
 
 ALGOS = ("mappo", "ppo")
 DEVICES = ("cpu", "cuda")
-MODES = ("auto", "exact", "sampled")  # mechdsl.memory.choose_mode
 # allowed [low, high] per numeric setting (None: the field may also be None); beyond these a
 # run is meaningless or would not finish (e.g. 1e9 equilibrium sub-episodes per episode)
 LIMITS: dict[str, tuple[float, float]] = {
@@ -172,8 +172,6 @@ def _checked(key: str, val: Any, cur: Any) -> Any:
     if key in _TEXT:
         return str(val).strip()
     if key == "memory_budget" and isinstance(val, str):  # '4GB', '512MB', or bytes
-        from mechdsl.memory import parse_bytes
-
         try:
             val = parse_bytes(val)
         except ValueError:

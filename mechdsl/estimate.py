@@ -15,20 +15,32 @@ of their weights.  On M type profiles drawn from the prior:
 from __future__ import annotations
 
 import math
-from typing import Optional
+from dataclasses import dataclass
 
 import torch
 
+from mechdsl.cells import Cells, evaluate_cells
 from mechdsl.certificate import Certificate
 from mechdsl.dynamics import argmax_strategy
 from mechdsl.evaluate import Policy
+from mechdsl.pomdp import Exact
+
+
+@dataclass(frozen=True)
+class Estimate(Exact):
+    """A map's worth estimated on samples (exact mode's `Exact`, with its confidence)."""
+
+    value_bound: torch.Tensor = None  # [B] half-width of the value's confidence interval
+    regret_bound: torch.Tensor = None  # [B] upper confidence bound on the regret (spec units)
+    regret_per_type: torch.Tensor = None  # [B, n, Tmax] estimated regret per follower type
+    bound_per_type: torch.Tensor = None  # [B, n, Tmax] its upper confidence bound
+    samples: int = 0
+    confidence: float = 0.95
 
 
 def estimate_map(p, leader_map: Policy, samples: int, confidence: float = 0.95, logw=None):
-    """An `mechdsl.sampled.Estimate` of each map in the batch (`p`: a `SampledPOMDP`);
+    """An `Estimate` of each map in the batch (`p`: a `mechdsl.sampled.SampledPOMDP`);
     `logw`: the followers' weights after an equilibrium phase already run (else one is run)."""
-    from mechdsl.sampled import Estimate
-
     B, n, dev, dtype = leader_map.batch, p.n, p.device, p.dtype
     gen = torch.Generator(device=dev).manual_seed(p.seed)
     if logw is None:
@@ -38,8 +50,6 @@ def estimate_map(p, leader_map: Policy, samples: int, confidence: float = 0.95, 
     strat = p._read_ties(leader_map, logw, ti, argmax_strategy(list(logw)))
     a = p._actions(strat, ti)
     rows = torch.arange(B, device=dev).repeat_interleave(M)
-    from mechdsl.cells import Cells, evaluate_cells
-
     V = evaluate_cells(p.tb, leader_map, Cells(rows, ti.view(B * M, -1), a.view(B * M, -1)), utilities=False).V
     value = V.view(B, M).mean(-1)
     delta = 1.0 - confidence
@@ -74,15 +84,13 @@ def estimate_map(p, leader_map: Policy, samples: int, confidence: float = 0.95, 
                     bound_per_type=bound, samples=M, confidence=confidence)
 
 
-def certify_sampled(ir, policy: Policy, mw, tol: float, samples: int, confidence: float = 0.95,
-                    seed: int = 0, device: str = "cpu", reward_rounds: Optional[int] = None):
+def certify_sampled(p, policy: Policy, tol: float, samples: int, confidence: float = 0.95):
     """Sampled mode's certificate of one leader policy: value and regret estimated on
     `samples` type profiles, with their Hoeffding bounds; the verdict reads the estimate
-    (the bounds are stated beside it).  Returns (Certificate, Estimate)."""
-    from mechdsl.sampled import SampledPOMDP
-
-    p = SampledPOMDP(ir, device, mw=mw, reward_rounds=reward_rounds, samples=samples, seed=seed)
+    (the bounds are stated beside it).  `p`: the `mechdsl.sampled.SampledPOMDP` (its MW
+    settings and seed).  Returns (Certificate, Estimate)."""
     est = p.exact(policy, samples, confidence)
+    ir, mw = p.ir, p.mw
     model = ir.model
     regrets, strategies, warnings = {}, {}, []
     for i, f in enumerate(model.followers):

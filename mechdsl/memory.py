@@ -6,7 +6,8 @@ import os
 
 from mechdsl.compiler.errors import MechSizeError
 from mechdsl.compiler.ir import GameIR
-from mechdsl.config import MODES
+
+MODES = ("auto", "exact", "sampled")  # mechdsl.config.TrainConfig.mode
 
 # Peak memory of a training iteration over its payoff tensors U, V ([B, n+1, T, A] float64):
 # 17x measured on a 3-agent sequential price spec (expression intermediates, the rounds

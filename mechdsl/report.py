@@ -83,10 +83,11 @@ def _build_report(ir, runs, config_dict, spec, sets, solve_limit, seconds) -> di
             cert = certify(ir, policy_map(r["policy"]), mw.ties, mw=mw, tb=tb, tol=cfg.tol)
         else:
             from mechdsl.estimate import certify_sampled
+            from mechdsl.sampled import SampledPOMDP
 
-            cert, worth[r["seed"]] = certify_sampled(ir, policy_map(r["policy"]), mw, cfg.tol,
-                                                     max(cfg.check_samples, CERT_SAMPLES), seed=r["seed"],
-                                                     reward_rounds=cfg.reward)
+            sp = SampledPOMDP(ir, mw=mw, reward_rounds=cfg.reward, seed=r["seed"])
+            cert, worth[r["seed"]] = certify_sampled(sp, policy_map(r["policy"]), cfg.tol,
+                                                     max(cfg.check_samples, CERT_SAMPLES))
         certs[r["seed"]] = cert
         entry = {"seed": r["seed"], "value": cert.value, "max_regret": cert.max_regret,
                  "regret_fraction": cert.regret_fraction, "verdict": cert.verdict, "values": cert.values,

@@ -23,7 +23,7 @@ current play) -- an estimate, where exact mode's reading is exact.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Optional
 
 import numpy as np
@@ -32,7 +32,8 @@ import torch
 from mechdsl.cells import Cells, evaluate_cells, unravel
 from mechdsl.dynamics import argmax_strategy
 from mechdsl.evaluate import Policy, Tables
-from mechdsl.pomdp import DONE, EQUILIBRIUM, REWARD, Exact, State, StackelbergPOMDP
+from mechdsl.estimate import Estimate, estimate_map
+from mechdsl.pomdp import DONE, EQUILIBRIUM, REWARD, State, StackelbergPOMDP
 from mechdsl.ties import tie_masks
 
 DRAWS = ("auto", "exact", "marginal", "dense")
@@ -81,18 +82,6 @@ class TypeSampler:
             return unravel(t, self.counts).view(batch, per_row, n)
         cols = [torch.multinomial(mg.float(), K, replacement=True, generator=gen) for mg in self.marg]
         return torch.stack(cols, 1).view(batch, per_row, n)
-
-
-@dataclass(frozen=True)
-class Estimate(Exact):
-    """A map's worth estimated on samples (exact mode's `Exact`, with its confidence)."""
-
-    value_bound: torch.Tensor = None  # [B] half-width of the value's confidence interval
-    regret_bound: torch.Tensor = None  # [B] upper confidence bound on the regret (spec units)
-    regret_per_type: torch.Tensor = None  # [B, n, Tmax] estimated regret per follower type
-    bound_per_type: torch.Tensor = None  # [B, n, Tmax] its upper confidence bound
-    samples: int = 0
-    confidence: float = 0.95
 
 
 class SampledPOMDP(StackelbergPOMDP):
@@ -293,6 +282,4 @@ class SampledPOMDP(StackelbergPOMDP):
         Algorithm 2 (one episode's equilibrium phase, seeded by `seed`), then their argmax
         play is valued and its regret estimated on `samples` type profiles (Hoeffding bounds
         at `confidence`; `mechdsl.estimate`).  `logw`: weights of an equilibrium phase already run."""
-        from mechdsl.estimate import estimate_map
-
         return estimate_map(self, leader_map, self.samples if samples is None else int(samples), confidence, logw)
