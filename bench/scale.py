@@ -10,7 +10,7 @@ point (2 agents, 1 item, 2 values, 2 messages) each sweep varies one factor:
 
 Each (point, mode) runs in a fresh process (peak RSS is that process's, less what it
 held after compiling), for one iteration: `episodes` POMDP episodes of `rounds` MW rounds
-plus the reward phase.  Exact mode runs only where its payoff tensors fit the memory
+plus the reward phase, the fastest of `REPEATS`.  Exact mode runs only where its payoff tensors fit the memory
 budget (`mechdsl.memory`).  The exponent is the least-squares slope of log(time per
 round) on log(factor) -- 1.0 means linear growth.
 
@@ -53,6 +53,7 @@ BASE = {"n": 2, "m": 1, "k": 2, "messages": 2, "observe": True}
 # classes would grow the information sets, not the followers' work this bench is about)
 SWEEPS = {"agents": ("n", [2, 3, 4, 5, 6, 7, 8]), "items": ("m", [1, 2, 3]),
           "types": ("k", [2, 4, 6, 8, 10]), "messages": ("messages", [1, 2, 3, 4])}
+REPEATS = 3
 QUICK = {"agents": [2, 4, 6, 8], "items": [1, 2, 3], "types": [2, 4, 10], "messages": [1, 2, 4]}
 
 
@@ -92,15 +93,18 @@ def one(point: dict, mode: str, episodes: int, rounds: int, device: str) -> dict
     gen = torch.Generator(device=device).manual_seed(0)
     leader_map = pomdp.uniform_map(episodes, gen)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    t0 = time.perf_counter()
-    st = pomdp.equilibrium(pomdp.reset(leader_map), gen)
-    if device == "cuda":
-        torch.cuda.synchronize()
-    t1 = time.perf_counter()
-    pomdp.reward(st, gen)
-    t2 = time.perf_counter()
+    best = best_it = math.inf
+    for _ in range(REPEATS):  # the fastest of a few: the machine is shared
+        t0 = time.perf_counter()
+        st = pomdp.equilibrium(pomdp.reset(leader_map), gen)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t1 = time.perf_counter()
+        pomdp.reward(st, gen)
+        t2 = time.perf_counter()
+        best, best_it = min(best, t1 - t0), min(best_it, t2 - t0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"per_round_ms": 1000 * (t1 - t0) / max(1, rounds), "iteration_s": t2 - t0, "mem_mb": max(0, peak - base) / 2**20,
+    return {"per_round_ms": 1000 * best / max(1, rounds), "iteration_s": best_it, "mem_mb": max(0, peak - base) / 2**20,
             "T": ir.n_type_profiles, "A": ir.n_action_profiles, "S": ir.n_infosets}
 
 
