@@ -192,3 +192,16 @@ def test_cli_mode_and_memory_budget(tmp_path):
     assert res.exit_code == 0 and "estimated on samples" in res.output and "Hoeffding" in res.output
     res = CliRunner().invoke(main, ["train", spec, "--memory-budget", "lots", "--out", str(tmp_path / "q")])
     assert res.exit_code == 2 and "--memory-budget" in res.output
+
+
+def test_mode_and_budget_settings_are_checked():
+    from mechdsl.config import TrainConfig
+    from mechdsl.memory import parse_bytes
+
+    assert parse_bytes("4GB") == 4 << 30 and parse_bytes("512 mb") == 512 << 20 and parse_bytes("2e9") == 2e9
+    cfg = TrainConfig().updated({"mode": "sampled", "memory_budget": "2GB"})
+    assert cfg.mode == "sampled" and cfg.memory_budget == 2 << 30
+    with pytest.raises(ValueError, match="mode must be one of"):
+        TrainConfig().updated({"mode": "fast"})
+    with pytest.raises(ValueError, match="memory_budget"):
+        TrainConfig().updated({"memory_budget": "lots"})
