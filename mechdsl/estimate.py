@@ -39,6 +39,26 @@ class Estimate(Exact):
 
 
 def estimate_map(p, leader_map: Policy, samples: int, confidence: float = 0.95, logw=None):
+    """`_estimate`; `logw` with more rows than one map: several MW runs of that map (the
+    greedy episodes of a training batch), `samples` shared among them and the answer
+    their mean -- the value then averages over the followers' dynamics too."""
+    if logw is None or leader_map.batch != 1 or logw[0].shape[0] == 1:
+        return _estimate(p, leader_map, samples, confidence, logw)
+    runs = logw[0].shape[0]
+    rep = lambda x: None if x is None else x.expand(runs, *x.shape[1:]).contiguous()  # noqa: E731
+    many = Policy(rep(leader_map.action), rep(leader_map.probs), rep(leader_map.prices))
+    est = _estimate(p, many, max(1, -(-int(samples) // runs)), confidence, logw)
+    mean = lambda x: x.mean(0, keepdim=True)  # noqa: E731
+    M = est.samples * runs
+    value = mean(est.value)
+    return Estimate(value=value, normalized=mean(est.normalized), regret=mean(est.regret),
+                    regret_fraction=mean(est.regret_fraction), strategies=[s[:1] for s in est.strategies],
+                    value_bound=torch.full_like(value, p.span * math.sqrt(math.log(2.0 / (1.0 - confidence)) / (2.0 * M))),
+                    regret_bound=est.regret_bound.amax(0, keepdim=True), regret_per_type=mean(est.regret_per_type),
+                    bound_per_type=est.bound_per_type.amax(0, keepdim=True), samples=M, confidence=confidence)
+
+
+def _estimate(p, leader_map: Policy, samples: int, confidence: float = 0.95, logw=None):
     """An `Estimate` of each map in the batch (`p`: a `mechdsl.sampled.SampledPOMDP`);
     `logw`: the followers' weights after an equilibrium phase already run (else one is run)."""
     B, n, dev, dtype = leader_map.batch, p.n, p.device, p.dtype

@@ -235,15 +235,15 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
                 base = len(active) * B
                 for j, x in enumerate(active):
                     gmap = head.to_map(greedy[j])
+                    g_rows, s_rows = slice(base + j * E, base + (j + 1) * E), slice(j * B, (j + 1) * B)
                     key = _map_key(gmap)
                     ex = exact_cache.get(key) if key is not None else None
                     if ex is None:
-                        # sampled mode: the followers' weights of its first greedy episode (no new MW run)
-                        own = {"logw": tuple(w[base + j * E:base + j * E + 1] for w in st.logw)} if mode == "sampled" else {}
+                        # sampled mode: the followers' weights of its greedy episodes (no new MW run)
+                        own = {"logw": tuple(w[g_rows] for w in st.logw)} if mode == "sampled" else {}
                         ex = pomdp.exact(gmap, **own)
                         if key is not None:
                             exact_cache[key] = ex
-                    g_rows, s_rows = slice(base + j * E, base + (j + 1) * E), slice(j * B, (j + 1) * B)
                     # converged: its sampled maps do as well as its greedy map and vary no more
                     gap = float(worth[g_rows].mean() - worth[s_rows].mean())
                     spread = float(worth[s_rows].std() - worth[g_rows].std()) if E > 1 else 0.0
