@@ -6,8 +6,9 @@ of their weights.  On M type profiles drawn from the prior:
 
 * value: the mean objective; with probability >= 1 - delta the true value is within
   ``span_V * sqrt(ln(2 / delta) / (2 M))`` of it (the objective lies in a range of span_V);
-* regret of follower i at type t_i: the largest mean gain of a fixed deviation k over
-  the n(t_i) samples with that type, each gain in [-span_i, span_i]; a one-sided
+* regret of follower i at type t_i: the mean gain of the best fixed deviation k over the
+  samples with that type, k picked on half of them and its gain measured on the other
+  half (the maximum of noisy means would overstate it); each gain in [-span_i, span_i]; a one-sided
   Hoeffding bound with a union over every (i, t_i, k) gives, with probability >= 1 -
   delta, regret <= estimate + ``span_i * sqrt(2 ln(K / delta) / n(t_i))``, K = sum_i T_i A_i
   (a type never drawn is bounded by span_i alone).
@@ -90,11 +91,12 @@ def _estimate(p, leader_map: Policy, samples: int, confidence: float = 0.95, log
             sums.scatter_add_(1, ti[..., i].unsqueeze(-1).expand(B, M, Ai), gain)
             cnt = torch.zeros(B, tc[i], dtype=dtype, device=dev)
             cnt.scatter_add_(1, ti[..., i], torch.ones(B, M, dtype=dtype, device=dev))
-            r = (sums / cnt.clamp(min=1).unsqueeze(-1)).max(-1).values.clamp(min=0.0)
+            top = (sums / cnt.clamp(min=1).unsqueeze(-1)).max(-1).values.clamp(min=0.0)
             span_i = float(p.u_span[i])
             eps = span_i * torch.sqrt(2.0 * math.log(pairs / delta) / cnt.clamp(min=1))
+            r = _held_out(gain, ti[..., i], tc[i])
             reg[:, i, : tc[i]] = torch.where(cnt > 0, r, torch.zeros_like(r))
-            bound[:, i, : tc[i]] = torch.where(cnt > 0, (r + eps).clamp(max=span_i), torch.full_like(r, span_i))
+            bound[:, i, : tc[i]] = torch.where(cnt > 0, (top + eps).clamp(max=span_i), torch.full_like(r, span_i))
     spans = p.u_span.view(1, -1, 1) if n else torch.ones(1, 1, 1, dtype=dtype, device=dev)
     worst = reg.amax((1, 2)) if reg.numel() else value * 0
     frac = (reg / spans).amax((1, 2)) if reg.numel() else value * 0
@@ -102,6 +104,25 @@ def _estimate(p, leader_map: Policy, samples: int, confidence: float = 0.95, log
                     strategies=strat, value_bound=torch.full_like(value, v_half),
                     regret_bound=bound.amax((1, 2)) if bound.numel() else value * 0, regret_per_type=reg,
                     bound_per_type=bound, samples=M, confidence=confidence)
+
+
+def _held_out(gain: torch.Tensor, types: torch.Tensor, count: int) -> torch.Tensor:
+    """[B, T_i] regret estimate without the max's upward bias: the best deviation is picked
+    on the even samples and its mean gain measured on the odd ones (the bound above uses
+    all samples and every deviation)."""
+    B, M, Ai = gain.shape
+    out = []
+    for half in (0, 1):
+        g, t = gain[:, half::2], types[:, half::2]
+        sums = torch.zeros(B, count, Ai, dtype=gain.dtype, device=gain.device)
+        sums.scatter_add_(1, t.unsqueeze(-1).expand(-1, -1, Ai), g)
+        cnt = torch.zeros(B, count, dtype=gain.dtype, device=gain.device)
+        cnt.scatter_add_(1, t, torch.ones_like(t, dtype=gain.dtype))
+        out.append((sums, cnt))
+    (s0, c0), (s1, c1) = out
+    pick = (s0 / c0.clamp(min=1).unsqueeze(-1)).argmax(-1, keepdim=True)
+    held = (s1.gather(2, pick).squeeze(-1) / c1.clamp(min=1))
+    return torch.where(c1 > 0, held, torch.zeros_like(held)).clamp(min=0.0)
 
 
 def certify_sampled(p, policy: Policy, tol: float, samples: int, confidence: float = 0.95):
