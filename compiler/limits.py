@@ -29,7 +29,7 @@ MAX_SUB_EPISODES = 100_000  # dynamics `equilibrium` and `reward`
 
 # ---- the game IR (compiler/build.py) -------------------------------------------------------
 MAX_ACTION_PROFILES = 1_000_000  # product of the followers' action counts
-MAX_PROFILE_PAIRS = 10_000_000  # type profiles x action profiles: one payoff table's cells
+MAX_PROFILE_PAIRS = 10_000_000_000  # type profiles x action profiles: exact mode checks its memory (mechdsl.memory); sampled mode never builds them
 MAX_ACTIONS = 20_000  # leader actions per decision (choice combinations, or agent x prices)
 MAX_BUNDLES = 4_096  # bundles a buyer may take in rounds (2^items when additive)
 MAX_INFOSETS = 200_000  # leader information sets

@@ -46,6 +46,12 @@ class Certificate(BaseModel):
     verdict: str  # "certified" | "not certified"
     warnings: list[str] = []
     notes: list[str] = []
+    # sampled mode (`mechdsl.estimate.certify_sampled`): estimates on `samples` type profiles
+    sampled: bool = False
+    samples: int = 0
+    confidence: float = 0.0
+    value_bound: Optional[float] = None  # half-width of the value's confidence interval
+    regret_bound: Optional[float] = None  # upper confidence bound on the largest regret
 
     @property
     def certified(self) -> bool:

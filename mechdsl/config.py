@@ -9,6 +9,7 @@ from typing import Any, Optional
 
 from mechdsl.compiler.ir import GameIR
 from mechdsl.compiler.model import FOLLOWER_MODELS, TIE_READINGS
+from mechdsl.memory import MODES, parse_bytes
 
 ALGOS = ("mappo", "ppo")
 DEVICES = ("cpu", "cuda")
@@ -23,6 +24,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "patience": (1, 10**9), "stall": (1, 10**9), "tol": (1e-12, 1.0), "min_delta": (0.0, 1.0),
     "target": (-1e300, 1e300), "max_seconds": (0.0, 1e9), "equilibrium": (0, 1_000_000), "reward": (1, 1_000_000),
     "threads": (1, 1_024), "soften_ties": (0, 10**9), "response_prob": (0.0, 1.0), "polish": (0, 10**9),
+    "memory_budget": (0.0, 1e15), "check_samples": (1, 10**8),
 }
 
 
@@ -142,6 +144,14 @@ class TrainConfig:
     """`cpu` or `cuda`."""
     threads: int = 1
     """torch intra-op threads (these tensors are small: 1 is fastest on a busy CPU)."""
+    mode: str = "auto"
+    """`exact`: payoff tensors over every type x action profile (mechdsl.pomdp); `sampled`:
+    Algorithm 2 on sampled profiles only (mechdsl.sampled), values and regret estimated;
+    `auto`: exact when its tensors fit `memory_budget`, else sampled."""
+    memory_budget: float = 0.0
+    """Bytes a run may use (0: 80% of the memory available at the start)."""
+    check_samples: int = 4000
+    """Sampled mode: type profiles each greedy map's value and regret are estimated on."""
 
     @classmethod
     def help(cls) -> dict[str, str]:
@@ -175,6 +185,8 @@ class TrainConfig:
             raise ValueError(f"ties must be one of {', '.join(TIE_READINGS)}, got {out.ties!r}")
         if out.follower_model is not None and out.follower_model not in FOLLOWER_MODELS:
             raise ValueError(f"follower_model must be one of {', '.join(FOLLOWER_MODELS)}, got {out.follower_model!r}")
+        if out.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {out.mode!r}")
         if out.device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {out.device!r}")
         return out
@@ -190,6 +202,11 @@ def _checked(key: str, val: Any, cur: Any) -> Any:
         return str(val).strip()
     if isinstance(cur, bool):
         return _flag(key, val)
+    if key == "memory_budget" and isinstance(val, str):  # '4GB', '512MB', or bytes
+        try:
+            val = parse_bytes(val)
+        except ValueError:
+            raise ValueError(f"{key} expects a size such as 4GB, got {val!r}") from None
     if isinstance(val, str) and not isinstance(cur, str):
         text = val.strip().lower()
         try:
@@ -222,11 +239,11 @@ def _flag(key: str, val: Any) -> bool:
     raise ValueError(f"{key} expects true or false, got {val!r}")
 
 
-_TEXT = {"algo", "device", "ties", "follower_model"}
+_TEXT = {"algo", "device", "ties", "follower_model", "mode"}
 _OPTIONAL = {"target_kl", "target", "equilibrium", "reward", "ties", "follower_model"}
 _INTEGRAL = {"steps", "seeds", "seed", "episodes", "epochs", "minibatches", "ent_iterations", "critic_epochs",
              "critic_minibatch", "hidden", "population", "eval_every", "eval_episodes", "patience", "stall",
-             "equilibrium", "reward", "threads", "soften_ties", "polish"}
+             "equilibrium", "reward", "threads", "soften_ties", "polish", "check_samples"}
 
 
 def config_for(ir: GameIR, overrides: Optional[dict[str, Any]] = None) -> TrainConfig:

@@ -52,11 +52,15 @@ class Payoffs:
 
 
 class Tables:
-    """The IR's arrays as tensors on one device, built once and reused."""
+    """The IR's arrays as tensors on one device, built once and reused.
 
-    def __init__(self, ir: GameIR, device: Union[str, torch.device] = "cpu", dtype=torch.float64):
+    ``profiles=False`` (sampled mode, `mechdsl.cells`): nothing indexed by type or action
+    profile is built (tidx, aidx, prior, obs_class are None): cells compute them from indices."""
+
+    def __init__(self, ir: GameIR, device: Union[str, torch.device] = "cpu", dtype=torch.float64,
+                 profiles: bool = True):
         self.ir = ir
-        if 2 * ir.n_followers + 1 > MAX_DIMS:  # the dynamics view payoffs as [B, T_1..T_n, A_1..A_n]
+        if profiles and 2 * ir.n_followers + 1 > MAX_DIMS:  # the dynamics view payoffs as [B, T_1..T_n, A_1..A_n]
             raise MechSizeError(
                 f"{ir.n_followers} followers: exact evaluation and the followers' dynamics index payoffs by "
                 f"every follower's type and action ({2 * ir.n_followers + 1} tensor dimensions, at most {MAX_DIMS})",
@@ -72,11 +76,13 @@ class Tables:
         self.C = len(ir.class_labels)
         self.S = ir.n_infosets
         self.K = ir.n_actions
-        self.prior = torch.tensor(ir.prior, dtype=dtype, device=dev)
-        # per-profile indices: tidx[t, i], aidx[a, i]
-        self.tidx = _unravel(self.T, ir.type_counts, dev)
-        self.aidx = _unravel(self.A, ir.action_counts, dev)
-        self.obs_class = torch.tensor(ir.obs_class, dtype=torch.long, device=dev)
+        self.prior = self.tidx = self.aidx = self.obs_class = None
+        if profiles:
+            self.prior = torch.tensor(ir.prior, dtype=dtype, device=dev)
+            # per-profile indices: tidx[t, i], aidx[a, i]
+            self.tidx = _unravel(self.T, ir.type_counts, dev)
+            self.aidx = _unravel(self.A, ir.action_counts, dev)
+            self.obs_class = torch.tensor(ir.obs_class, dtype=torch.long, device=dev)
         self.root = torch.tensor(ir.root, dtype=torch.long, device=dev)
         self.legal = torch.tensor(ir.legal, dtype=torch.bool, device=dev)
         self.is_choose = torch.tensor([s.kind == "choose" for s in ir.infosets], dtype=torch.bool, device=dev)
@@ -146,7 +152,7 @@ def _simulate(tb: Tables, policy: Policy, forced_choice: Optional[int] = None):
     Returns choice index [B, C] (or None), alloc [B, C, T, n, m], paid [B, C, T, n],
     path [B, C, T, D]."""
     B = policy.batch
-    C, T, n, m = tb.C, tb.T, tb.n, tb.m
+    C, T = tb.C, tb.T
     dev = tb.device
     act = policy.action
     state = tb.root.view(1, C, 1).expand(B, C, T).clone()
@@ -161,11 +167,22 @@ def _simulate(tb: Tables, policy: Policy, forced_choice: Optional[int] = None):
         choice = k
         nxt = tb.choose_next[tb.root.view(1, C).expand(B, C), k]  # [B, C]
         state = nxt.view(B, C, 1).expand(B, C, T).clone()
-    alloc = torch.zeros(B, C, T, n, m, dtype=tb.dtype, device=dev)
-    paid = torch.zeros(B, C, T, n, dtype=tb.dtype, device=dev)
+    alloc, paid = _rounds(tb, policy, state, torch.arange(B, device=dev).view(B, 1, 1).expand(B, C, T), tb.tidx,
+                          torch.arange(T, device=dev).view(1, 1, T).expand(B, C, T), paths)
+    path = torch.stack(paths, dim=-1) if paths else torch.zeros(B, C, T, 0, dtype=torch.long, device=dev)
+    return choice, alloc, paid, path
+
+
+def _rounds(tb: Tables, policy: Policy, state: torch.Tensor, bidx: torch.Tensor, types: torch.Tensor,
+            tix: torch.Tensor, paths: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sequential rounds from `state` (any shape X) on: policy row `bidx` [X] plays,
+    the visited agent's type is `types[tix, agent]`; appends each round's info sets to
+    `paths` and returns alloc [X, n, m], paid [X, n].  (The grid and `mechdsl.cells` share it.)"""
+    n, m, dev = tb.n, tb.m, tb.device
+    act = policy.action
+    alloc = torch.zeros(*state.shape, n, m, dtype=tb.dtype, device=dev)
+    paid = torch.zeros(*state.shape, n, dtype=tb.dtype, device=dev)
     if tb.has_rounds:
-        bidx = torch.arange(B, device=dev).view(B, 1, 1).expand(B, C, T)
-        tix = torch.arange(T, device=dev).view(1, 1, T).expand(B, C, T)
         eps = 1e-9
         for _ in range(tb.ir.max_rounds):
             paths.append(torch.where(state >= 0, state, torch.full_like(state, -1)))
@@ -180,7 +197,7 @@ def _simulate(tb: Tables, policy: Policy, forced_choice: Optional[int] = None):
                 prices = policy.prices[bidx, s]  # [B, C, T, m]
             else:
                 prices = tb.grid[tb.round_price_idx[k]]  # [B, C, T, m] (bundle prices: [B, C, T, NB - 1])
-            ti = tb.tidx[tix, agent]
+            ti = types[tix, agent]
             vals = tb.valtab[agent, ti]  # [B, C, T, m]
             stock = tb.stock[s]  # [B, C, T, m]
             bund = tb.bundles  # [NB, m]
@@ -209,8 +226,7 @@ def _simulate(tb: Tables, policy: Policy, forced_choice: Optional[int] = None):
             paid = paid + onehot * spent.unsqueeze(-1)
             nxt = tb.round_next[s, agent, bundle]
             state = torch.where(active, nxt, state)
-    path = torch.stack(paths, dim=-1) if paths else torch.zeros(B, C, T, 0, dtype=torch.long, device=dev)
-    return choice, alloc, paid, path
+    return alloc, paid
 
 
 # ---------------------------------------------------------------------------
@@ -231,6 +247,28 @@ class _Ctx:
         self.env: dict[str, int] = {}
         # continuous choices, read at each class's choose set: [B, A, slots]
         self.cont = prices[:, tb.root][:, cls] if prices is not None and tb.cont else None
+
+    # where a profile's parts sit: on the grid, types on axis 1 and actions on axis 2
+    # (`mechdsl.cells` overrides these for a flat list of cells)
+    def types(self, agent: int) -> torch.Tensor:
+        """The agent's type index for every type profile."""
+        return self.tb.tidx[:, agent]
+
+    def by_type(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-type-profile values [T, ...] placed on the type axis."""
+        return x.view(1, self.tb.T, 1, *x.shape[1:])
+
+    def actions(self, agent: int) -> torch.Tensor:
+        return self.tb.aidx[:, agent]
+
+    def by_action(self, x: torch.Tensor) -> torch.Tensor:
+        return x.view(1, 1, self.tb.A)
+
+    def choice_col(self, q: int) -> torch.Tensor:
+        return self.choice[..., q].view(self.B, 1, self.tb.A)
+
+    def full(self, x: torch.Tensor) -> torch.Tensor:
+        return x.expand(self.B, self.tb.T, self.tb.A) if x.dim() <= 3 else x
 
 
 def _idx(v: Value) -> Union[int, torch.Tensor]:
@@ -262,18 +300,18 @@ def _eval(e, cx: _Ctx) -> Value:
     if k == "type":
         def field_of(agent: int):
             vals = tb.fields[e.field][agent]
-            per_t = vals[tb.tidx[:, agent]]  # [T] or [T, m]
+            per_t = vals[cx.types(agent)]  # [T] or [T, m]
             if per_t.dim() == 2:
-                per_t = per_t.view(1, tb.T, 1, tb.m)
+                per_t = cx.by_type(per_t)
                 return _select(lambda j: per_t[..., j], _idx(_eval(e.item, cx)), tb.m) if e.item is not None else per_t
-            return per_t.view(1, tb.T, 1).to(tb.dtype)
+            return cx.by_type(per_t).to(tb.dtype)
         return _select(field_of, _idx(_eval(e.agent, cx)), tb.n)
     if k == "action":
         def act_of(agent: int):
-            a = tb.aidx[:, agent]
+            a = cx.actions(agent)
             if e.numeric:
-                return tb.action_values[agent][a].view(1, 1, tb.A)
-            return a.view(1, 1, tb.A).to(tb.dtype)
+                return cx.by_action(tb.action_values[agent][a])
+            return cx.by_action(a).to(tb.dtype)
         return _select(act_of, _idx(_eval(e.agent, cx)), tb.n)
     if k == "choice":
         if e.name in tb.cont:
@@ -281,7 +319,7 @@ def _eval(e, cx: _Ctx) -> Value:
                 raise ValueError(f"the continuous choice {e.name} needs the policy's values (Policy.prices)")
             return cx.cont[..., tb.cont[e.name]].reshape(cx.B, 1, tb.A).to(tb.dtype)
         q = tb.choice_pos[e.name]
-        col = cx.choice[..., q].view(cx.B, 1, tb.A)  # choose-action component index
+        col = cx.choice_col(q)  # choose-action component index
         if e.numeric:
             return tb.choice_values[e.name][col]
         return col.to(tb.dtype)
@@ -295,7 +333,7 @@ def _eval(e, cx: _Ctx) -> Value:
                     return held.sum(-1)
                 return _select(lambda j: held[..., j], _idx(_eval(e.item, cx)), tb.m)
             r = tb.rounds
-            vals = tb.valtab[agent][tb.tidx[:, agent]].view(1, tb.T, 1, tb.m)
+            vals = cx.by_type(tb.valtab[agent][cx.types(agent)])
             if r.valuation == "additive":
                 return (held * vals).sum(-1)
             got = torch.where(held > 0, vals.expand_as(held), torch.full_like(held, -float("inf"))).max(-1).values
@@ -401,8 +439,7 @@ def _binary(op: str, a: Value, b: Value) -> Value:
 
 def _grid(x: Value, cx: _Ctx) -> torch.Tensor:
     tb = cx.tb
-    x = _t(x, tb).to(tb.dtype)
-    return x.expand(cx.B, tb.T, tb.A) if x.dim() <= 3 else x
+    return cx.full(_t(x, tb).to(tb.dtype))
 
 
 def _payoffs(tb: Tables, choice, alloc, paid, B: int, prices=None) -> tuple[torch.Tensor, torch.Tensor]:

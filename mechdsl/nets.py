@@ -136,10 +136,13 @@ def central_features(p: StackelbergPOMDP, st: State, b_idx: torch.Tensor, s_idx:
     the return).  The followers' weights and the phase at a decision are their initial
     values, the same for every decision, so they carry nothing.  The action taken at s
     cannot change any of these inputs, so the baseline leaves the gradient unbiased."""
+    own = getattr(p, "draw_features", None)  # sampled mode: per-agent type frequencies (mechdsl.sampled)
+    if own is not None:
+        return torch.cat([p.features[s_idx], own(st)[b_idx]], 1)
     eq = st.eq_types.float()
     eq = eq / eq.sum(-1, keepdim=True).clamp(min=1) - p.tb.prior.float()
     return torch.cat([p.features[s_idx], eq[b_idx] * math.sqrt(p.T)], 1)
 
 
 def n_central(p: StackelbergPOMDP) -> int:
-    return p.features.shape[1] + p.T
+    return p.features.shape[1] + getattr(p, "n_draws", p.T)

@@ -83,7 +83,7 @@ def training_options(values: tuple[str, ...]) -> dict[str, str]:
     here so a typo gets a "did you mean"."""
     from mechdsl.compiler.errors import MechUsageError
     from mechdsl.compiler.model import FOLLOWER_MODELS, TIE_READINGS
-    from mechdsl.config import ALGOS, DEVICES, TrainConfig
+    from mechdsl.config import ALGOS, DEVICES, MODES, TrainConfig
 
     out = parse_sets(values, flag="-O", example="lr=3e-3")
     for key, val in out.items():
@@ -91,7 +91,8 @@ def training_options(values: tuple[str, ...]) -> dict[str, str]:
             close = suggestion(key, TrainConfig.names())
             raise MechUsageError(f"unknown training option {key!r}" + (f"; {close}" if close else ""),
                                  hint="one of: " + ", ".join(TrainConfig.names()))
-        named = {"algo": ALGOS, "device": DEVICES, "ties": TIE_READINGS, "follower_model": FOLLOWER_MODELS}.get(key)
+        named = {"algo": ALGOS, "device": DEVICES, "ties": TIE_READINGS, "follower_model": FOLLOWER_MODELS,
+                 "mode": MODES}.get(key)
         if named and val not in named and not (key in ("ties", "follower_model") and val.lower() in ("none", "null")):
             close = suggestion(val, named)
             raise MechUsageError(f"-O {key}={val}: {key} is one of {', '.join(named)}" + (f"; {close}" if close else ""),
@@ -135,6 +136,16 @@ def workers_option(fn: Callable) -> Callable:
     return click.option("--workers", type=Count(minimum=1, maximum=1024), default=None,
                         help="Seeds trained at once, each in its own process (default: the CPU cores "
                         "available); the results are those of training them one by one.")(fn)
+
+
+def mode_options(fn: Callable) -> Callable:
+    """--mode and --memory-budget: exact payoff tensors, or Algorithm 2 on samples (mechdsl.memory)."""
+    fn = click.option("--memory-budget", metavar="SIZE",
+                      help="Memory a run may use, e.g. 4GB (default: 80% of what is available).")(fn)
+    return click.option("--mode", type=click.Choice(["auto", "exact", "sampled"]),
+                        help="exact: payoff tensors over every type x action profile; sampled: Algorithm 2 on "
+                             "sampled profiles, values and regret estimated; auto (default): exact when it fits "
+                             "the memory budget.")(fn)
 
 
 def json_option(fn: Callable) -> Callable:

@@ -51,7 +51,8 @@ def fitting_workers(config: TrainConfig, ir: GameIR, workers: int) -> int:
     n = workers
     while n > 1:
         try:
-            check_training(ir, config.episodes, config.eval_episodes, max(1, config.population) * n, config.device)
+            check_training(ir, config.episodes, config.eval_episodes, max(1, config.population) * n, config.device,
+                           config.mode, config.memory_budget)
             return n
         except MechSizeError:
             n //= 2

@@ -118,7 +118,7 @@ class StackelbergPOMDP:
         reward_rounds: Optional[int] = None,
     ):
         self.ir = ir
-        self.tb = Tables(ir, device, dtype)
+        self.tb = self._tables(ir, device, dtype)
         self.device, self.dtype = self.tb.device, dtype
         self.mw = mw or MWConfig.from_ir(ir)
         if self.mw.model in ("favourable", "pessimistic"):  # their equilibrium phase enumerates profiles
@@ -151,7 +151,11 @@ class StackelbergPOMDP:
             self.priced = torch.tensor(stock, dtype=torch.bool, device=dev).view(self.S, self.m) & self.interval_sets.view(-1, 1)
         self.n_choose = len(ir.choose_actions)
         self.strides = [math.prod(ir.action_counts[i + 1 :]) for i in range(self.n)]
-        self.support = tb.prior > 0  # [T] type profiles that can occur
+        self.support = tb.prior > 0 if tb.prior is not None else None  # [T] type profiles that can occur
+
+    def _tables(self, ir: GameIR, device, dtype) -> Tables:
+        """The IR as tensors (`mechdsl.sampled` builds them without the profile-indexed ones)."""
+        return Tables(ir, device, dtype)
 
     # -- what the actor sees ---------------------------------------------------------
     def observe(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 from mechdsl.compiler.errors import MechError
 
+CERT_SAMPLES = 20_000  # sampled mode: type profiles the reported certificate is estimated on
 
 def seed_from_checkpoint(ir, meta: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
     """An interrupted seed: the best greedy map its learners showed (by their rank: low
@@ -62,18 +63,32 @@ def _build_report(ir, runs, config_dict, spec, sets, solve_limit, seconds) -> di
     from mechdsl.greedy import policy_map
     from mechdsl.pomdp import StackelbergPOMDP
 
+    from mechdsl.memory import exact_fits
+
     cfg = TrainConfig().updated(config_dict)
     mw = MWConfig.from_ir(ir, cfg.ties, model=cfg.follower_model)
     if cfg.equilibrium is not None:
         mw.rounds = int(cfg.equilibrium)
-    tb = Tables(ir)
-    pomdp = StackelbergPOMDP(ir, mw=mw, reward_rounds=cfg.reward)
+    exact = exact_fits(ir, budget=cfg.memory_budget)  # exact wherever it fits, whatever mode trained
     lo, hi = ir.objective_bounds
     span = (hi - lo) if hi > lo else 1.0
-    optimum, opt_kind = exact_optimum(ir, solve_limit, mw.ties, mw.model)
-    per_seed, certs = [], {}
+    if exact:
+        tb = Tables(ir)
+        pomdp = StackelbergPOMDP(ir, mw=mw, reward_rounds=cfg.reward)
+        optimum, opt_kind = exact_optimum(ir, solve_limit, mw.ties, mw.model)
+    else:
+        optimum, opt_kind = None, "not solved: the exact payoff tensors exceed the memory budget"
+    per_seed, certs, worth = [], {}, {}
     for r in runs:
-        cert = certify(ir, policy_map(r["policy"]), mw.ties, mw=mw, tb=tb, tol=cfg.tol)
+        if exact:
+            cert = certify(ir, policy_map(r["policy"]), mw.ties, mw=mw, tb=tb, tol=cfg.tol)
+        else:
+            from mechdsl.estimate import certify_sampled
+            from mechdsl.sampled import SampledPOMDP
+
+            sp = SampledPOMDP(ir, mw=mw, reward_rounds=cfg.reward, seed=r["seed"])
+            cert, worth[r["seed"]] = certify_sampled(sp, policy_map(r["policy"]), cfg.tol,
+                                                     max(cfg.check_samples, CERT_SAMPLES))
         certs[r["seed"]] = cert
         entry = {"seed": r["seed"], "value": cert.value, "max_regret": cert.max_regret,
                  "regret_fraction": cert.regret_fraction, "verdict": cert.verdict, "values": cert.values,
@@ -116,8 +131,9 @@ def _build_report(ir, runs, config_dict, spec, sets, solve_limit, seconds) -> di
         "certificate": cert.model_dump(mode="json"),
         "warnings": _warnings(ir, per_seed, certified, head, optimum, cfg.tol * span, cfg),
         "per_seed": per_seed,
-        "mechanism": describe_learned(ir, run["policy"], pomdp.exact(policy_map(run["policy"])), cert.regret,
-                                      mw.model),
+        "mechanism": describe_learned(ir, run["policy"], pomdp.exact(policy_map(run["policy"])) if exact
+                                      else worth[head["seed"]], cert.regret, mw.model),
+        "mode": "exact" if exact else "sampled",
     }
     return report
 
@@ -199,11 +215,12 @@ def report_text(report: dict[str, Any], exact: bool = False) -> str:
         return number_text(x, exact)
 
     n = report["seeds"]
+    how = "estimated on samples" if report.get("mode") == "sampled" else "exact"
     lines = ["", report["mechanism"], ""]
-    lines.append(f"{report['objective']} = {_fmt(report['value'])} (exact; seed {report['best_seed']}, the best "
+    lines.append(f"{report['objective']} = {_fmt(report['value'])} ({how}; seed {report['best_seed']}, the best "
                  f"certified of {n} seed{'s' if n != 1 else ''}; normalized {report['normalized']:.4f})"
                  if report["certified_seeds"] else
-                 f"{report['objective']} = {_fmt(report['value'])} (exact; seed {report['best_seed']}: NOT CERTIFIED, "
+                 f"{report['objective']} = {_fmt(report['value'])} ({how}; seed {report['best_seed']}: NOT CERTIFIED, "
                  f"no seed of {n} is)")
     lines += render(Certificate.model_validate(report["certificate"]))
     if n > 1:

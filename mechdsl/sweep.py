@@ -154,7 +154,8 @@ def make_plan(spec: str, axes: list[Axis], sets: dict[str, str], options: dict[s
                 e.message = f"grid point {point_label(values)}: {e.message}"
             raise
         config = config_for(ir, p_opts)
-        check_training(ir, config.episodes, config.eval_episodes, max(1, config.population), config.device)
+        check_training(ir, config.episodes, config.eval_episodes, max(1, config.population), config.device,
+                       config.mode, config.memory_budget)
         points.append(Point(values, p_sets, config, ir, label=point_label(values)))
     base = points[0].config
     n, first = seeds or base.seeds, base.seed if seed is None else seed

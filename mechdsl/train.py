@@ -63,7 +63,7 @@ from mechdsl.dynamics import MWConfig
 from mechdsl.evaluate import Payoffs, Policy
 from mechdsl.fresh import check_fresh, n_central_fresh, run_fresh
 from mechdsl.greedy import policy_dict
-from mechdsl.memory import check_training
+from mechdsl.memory import check_training, choose_mode
 from mechdsl.nets import Agent, Head, n_central
 from mechdsl.polish import polish
 from mechdsl.pomdp import StackelbergPOMDP, State
@@ -88,6 +88,7 @@ class SeedResult:
     agent_state: dict[str, torch.Tensor]
     stopped: str = ""
     polish: dict[str, Any] = field(default_factory=dict)  # what the exact hill climb did (mechdsl.polish)
+    mode: str = "exact"  # how it ran: `exact` payoff tensors or `sampled` (mechdsl.sampled)
 
     def first_within(self, optimum: float, tol_abs: float) -> Optional[dict[str, float]]:
         """The first evaluation whose exact value is within tol_abs of optimum."""
@@ -174,12 +175,19 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
     """One run (the CleanRL loop): `population` learners side by side on one batched
     simulation; the run's answer is the learner whose greedy map is worth most.  `stop()`
     true after an iteration acts as Ctrl-C (how a parallel run stops its workers)."""
-    check_training(ir, config.episodes, config.eval_episodes, max(1, config.population), config.device)
+    mode = choose_mode(ir, config.mode, config.episodes, config.eval_episodes, max(1, config.population),
+                       int(config.reward if config.reward is not None else ir.model.dynamics.reward), config.device,
+                       config.memory_budget)
     dev = torch.device(config.device)
     mw = MWConfig.from_ir(ir, config.ties, model=config.follower_model)
     if config.equilibrium is not None:
         mw.rounds = int(config.equilibrium)
-    pomdp = StackelbergPOMDP(ir, dev, mw=mw, reward_rounds=config.reward)
+    if mode == "sampled":
+        from mechdsl.sampled import SampledPOMDP
+
+        pomdp = SampledPOMDP(ir, dev, mw=mw, reward_rounds=config.reward, samples=config.check_samples, seed=seed)
+    else:
+        pomdp = StackelbergPOMDP(ir, dev, mw=mw, reward_rounds=config.reward)
     head = Head(pomdp)
     if not config.episode_map:  # a batch of fresh maps per rollout round (mechdsl.fresh)
         why = check_fresh(pomdp)
@@ -279,14 +287,19 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
                 next_eval = steps + config.eval_every
                 for j, x in enumerate(active):
                     gmap = head.to_map(greedy[j])
+                    g_rows = slice(j * E, (j + 1) * E)  # its rows of g_ret, g_worth
+                    s_ret, s_worth = own[j]
                     key = _map_key(gmap)
                     ex = exact_cache.get(key) if key is not None else None
                     if ex is None:
-                        ex = pomdp.exact(gmap)
+                        # sampled mode: the followers' weights of its greedy episodes (no new MW run)
+                        eq = {}
+                        if mode == "sampled" and config.episode_map:
+                            at = len(active) * B + j * E
+                            eq = {"logw": tuple(w[at:at + E] for w in st.logw)}
+                        ex = pomdp.exact(gmap, **eq)
                         if key is not None:
                             exact_cache[key] = ex
-                    g_rows = slice(j * E, (j + 1) * E)
-                    s_ret, s_worth = own[j]
                     # converged: its sampled maps do as well as its greedy map and vary no more
                     gap = float(g_worth[g_rows].mean() - s_worth.mean())
                     spread = float(s_worth.std() - g_worth[g_rows].std()) if E > 1 else 0.0
@@ -346,7 +359,7 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
         seed=seed, value=float(ex.value[0]), normalized=float(ex.normalized[0]), regret=float(ex.regret[0]),
         steps=steps, seconds=time.time() - t_start, curve=curve, policy=policy_dict(gmap),
         agent_state={k: v.detach().cpu() for k, v in x.agent.state_dict().items()}, stopped=stopped,
-        polish=polished.as_dict(),
+        polish=polished.as_dict(), mode=mode,
     )
 
 
@@ -379,11 +392,11 @@ def response_keep(p: StackelbergPOMDP, st: State, prob: float, gen: torch.Genera
 
 def _rows(st: State, rows: slice) -> State:
     """Some episodes of a batch (one learner's)."""
-    pay = Payoffs(st.payoffs.U[rows], st.payoffs.V[rows], st.payoffs.path[rows])
     cut = lambda x: None if x is None else x[rows]  # noqa: E731
+    pay = None if st.payoffs is None else Payoffs(st.payoffs.U[rows], st.payoffs.V[rows], st.payoffs.path[rows])
     return replace(
         st, map=Policy(st.map.action[rows], cut(st.map.probs), cut(st.map.prices)), phase=st.phase[rows], payoffs=pay,
-        logw=tuple(w[rows] for w in st.logw), eq_types=st.eq_types[rows], visits=st.visits[rows],
+        logw=tuple(w[rows] for w in st.logw), eq_types=st.eq_types[rows], visits=cut(st.visits),
         reward_types=st.reward_types[rows], reward_actions=st.reward_actions[rows], rewards=st.rewards[rows],
         encountered=st.encountered[rows], steps=st.steps[rows],
     )

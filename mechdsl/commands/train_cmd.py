@@ -10,7 +10,8 @@ from typing import Any
 
 import click
 
-from mechdsl.options import (exact_option, follower_model_option, json_option, load_ir, output_option, parse_sets,
+from mechdsl.options import (exact_option, follower_model_option, json_option, load_ir, mode_options, output_option,
+                             parse_sets,
                              run_dir_option, solve_limit_option, spec_argument, ties_option, train_option,
                              training_options, workers_option, write_or_echo)
 
@@ -41,8 +42,10 @@ def _checked_run_dir(out) -> None:
 @follower_model_option
 @json_option
 @exact_option
+@mode_options
 def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, device, options, workers, out, resume,
-                  ties, follower_model, solve_limit: int, as_json: bool, exact: bool) -> None:
+                  ties, follower_model, solve_limit: int, as_json: bool, exact: bool,
+                  mode, memory_budget) -> None:
     """Learn the leader's policy for SPEC in its Stackelberg POMDP.
 
     Each seed trains until its budget is spent or the policy has converged; every
@@ -78,7 +81,8 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
     _checked_run_dir(out)
     overrides = training_options(options)
     for key, val in (("seeds", seeds), ("seed", seed), ("steps", steps), ("algo", algo), ("device", device),
-                     ("ties", ties), ("follower_model", follower_model)):
+                     ("ties", ties), ("follower_model", follower_model), ("mode", mode),
+                     ("memory_budget", _budget(memory_budget))):
         if val is not None:
             overrides[key] = str(val)
     if device == "cuda" and not torch.cuda.is_available():
@@ -148,7 +152,8 @@ def _interrupted(run, tb, finish: dict[str, Any], resuming: bool, as_json: bool,
 @json_option
 @exact_option
 @output_option
-def eval_command(run_dir: str, solve_limit: int, follower_model, as_json: bool, exact: bool, output) -> None:
+@mode_options
+def eval_command(run_dir: str, solve_limit: int, follower_model, as_json: bool, exact: bool, output, mode, memory_budget) -> None:
     """Re-evaluate the policies saved in RUN_DIR exactly and print the same report
     as `mechdsl train` (value, optimum, gap, regret).  --follower-model re-evaluates
     them against another follower model (default: the one trained against).
@@ -175,10 +180,30 @@ def eval_command(run_dir: str, solve_limit: int, follower_model, as_json: bool, 
         runs = saved["runs"]
     seconds = sum(r.get("seconds", 0.0) for r in runs)
     config_dict = dict(meta["config"], **({"follower_model": follower_model} if follower_model else {}))
+    if mode is not None:
+        config_dict["mode"] = mode
+    if memory_budget is not None:
+        config_dict["memory_budget"] = _budget(memory_budget)
     report = build_report(ir, runs, config_dict=config_dict, spec=meta["spec"], sets=meta["sets"],
                           solve_limit=solve_limit, seconds=seconds)
     report["run_dir"] = str(run.path)
     write_or_echo(report_json(report, "eval") if as_json else report_text(report, exact), output)
+
+
+def _budget(text):
+    """--memory-budget SIZE -> bytes (None when not given); a bad size is a usage error."""
+    if text is None:
+        return None
+    from mechdsl.compiler.errors import MechUsageError
+    from mechdsl.memory import parse_bytes
+
+    try:
+        n = parse_bytes(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise MechUsageError(f"--memory-budget {text!r} is not a size", hint="e.g. --memory-budget 4GB")
+    return n
 
 
 def _title(spec: str, sets: dict[str, str]) -> str:

@@ -54,6 +54,10 @@ def solve(ir: GameIR, follower_model: Optional[str] = None, limit: int = DEFAULT
                 "exact solving needs a finite set", span=choice.span,
                 hint=f"solve a grid, `choose {choice.name} in linspace({lo:g}, {hi:g}, 21)`; `mechdsl train` learns "
                      "the number itself"), ir)
+    from mechdsl.memory import require_exact
+
+    require_exact(ir, "exact solving", "train instead: `mechdsl train SPEC` (sampled mode, --mode auto, needs no "
+                  "payoff tensors), or use fewer agents, types or messages")
     t0 = time.perf_counter()
     try:
         with single_thread():

@@ -1,0 +1,176 @@
+"""How exact and sampled mode scale: time per MW round and peak memory of one POMDP
+iteration, one factor at a time, with fitted growth exponents.
+
+The family: unit-demand sequential prices (`bench/scale.py` writes the spec), n agents,
+m items, k equally likely values per agent (a scalar value, the same for every item),
+`messages` messages observed by the leader (not in the agents sweep), prices [0, 0.5], welfare.  Around the base
+point (2 agents, 1 item, 2 values, 2 messages) each sweep varies one factor:
+
+    agents 2..8, items 1..3, types per agent 2..10, messages 1..4
+
+Each (point, mode) runs in a fresh process (peak RSS is that process's, less what it
+held after compiling), for one iteration: `episodes` POMDP episodes of `rounds` MW rounds
+plus the reward phase, the fastest of `REPEATS`.  Exact mode runs only where its payoff tensors fit the memory
+budget (`mechdsl.memory`).  The exponent is the least-squares slope of log(time per
+round) on log(factor) -- 1.0 means linear growth.
+
+    python bench/scale.py --quick          # a few minutes on 2 cores
+    python bench/scale.py --device cuda    # where a GPU is available
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SPEC = """items {items}
+agents bidder[{n}] {{
+    type value ~ uniform {values}
+    action message in range({messages})
+}}
+leader {{
+    {observe}
+    rounds {{
+        visit remaining agent
+        price each item in [0, 0.5]
+        observe remaining
+    }}
+}}
+valuation unit-demand of value
+objective welfare
+"""
+
+BASE = {"n": 2, "m": 1, "k": 2, "messages": 2, "observe": True}
+# the agents sweep keeps the leader's side small (it observes no message: 2^n observation
+# classes would grow the information sets, not the followers' work this bench is about)
+SWEEPS = {"agents": ("n", [2, 3, 4, 5, 6, 7, 8]), "items": ("m", [1, 2, 3]),
+          "types": ("k", [2, 4, 6, 8, 10]), "messages": ("messages", [1, 2, 3, 4])}
+REPEATS = 3
+QUICK = {"agents": [2, 4, 6, 8], "items": [1, 2, 3], "types": [2, 4, 10], "messages": [1, 2, 4]}
+
+
+def spec_text(n: int, m: int, k: int, messages: int, observe: bool = True) -> str:
+    values = "[" + ", ".join(f"{j / (k - 1):.6g}" for j in range(k)) + "]" if k > 1 else "[1]"
+    items = ", ".join(f"item{j + 1}" for j in range(m))
+    return SPEC.format(items=items, n=n, values=values, messages=messages,
+                       observe="observe message" if messages > 1 and observe else "")
+
+
+def one(point: dict, mode: str, episodes: int, rounds: int, device: str) -> dict:
+    """Run in a child process: one iteration of `mode` at `point`; time and memory."""
+    import torch
+
+    from mechdsl.compiler import loads
+    from mechdsl.compiler.build import build_ir
+    from mechdsl.dynamics import MWConfig
+    from mechdsl.memory import choose_mode
+
+    torch.set_num_threads(1)
+    ir = build_ir(loads(spec_text(**point), "scale.mech"))
+    if mode == "exact":
+        try:
+            choose_mode(ir, "exact", episodes, 0, 1, 10, device)
+        except Exception as e:  # noqa: BLE001 -- a size error: exact does not fit here
+            return {"skipped": str(getattr(e, "message", e)).split(";")[0]}
+    mw = MWConfig.from_ir(ir, "first")
+    mw.rounds = rounds
+    if mode == "exact":
+        from mechdsl.pomdp import StackelbergPOMDP
+
+        pomdp = StackelbergPOMDP(ir, device, mw=mw, reward_rounds=10)
+    else:
+        from mechdsl.sampled import SampledPOMDP
+
+        pomdp = SampledPOMDP(ir, device, mw=mw, reward_rounds=10)
+    gen = torch.Generator(device=device).manual_seed(0)
+    leader_map = pomdp.uniform_map(episodes, gen)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    best = best_it = math.inf
+    for _ in range(REPEATS):  # the fastest of a few: the machine is shared
+        t0 = time.perf_counter()
+        st = pomdp.equilibrium(pomdp.reset(leader_map), gen)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t1 = time.perf_counter()
+        pomdp.reward(st, gen)
+        t2 = time.perf_counter()
+        best, best_it = min(best, t1 - t0), min(best_it, t2 - t0)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"per_round_ms": 1000 * best / max(1, rounds), "iteration_s": best_it, "mem_mb": max(0, peak - base) / 2**20,
+            "T": ir.n_type_profiles, "A": ir.n_action_profiles, "S": ir.n_infosets}
+
+
+def child(point: dict, mode: str, args) -> dict:
+    cmd = [sys.executable, __file__, "--one", json.dumps({"point": point, "mode": mode}), "--episodes",
+           str(args.episodes), "--rounds", str(args.rounds), "--device", args.device]
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=args.timeout)
+    if out.returncode != 0:
+        return {"skipped": (out.stderr.strip().splitlines() or ["failed"])[-1][:60]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def slope(xs: list[float], ys: list[float]) -> float:
+    """Least-squares slope of log y on log x."""
+    lx, ly = [math.log(x) for x in xs], [math.log(y) for y in ys]
+    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
+    den = sum((a - mx) ** 2 for a in lx)
+    return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / den if den else float("nan")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer points per sweep, fewer rounds")
+    ap.add_argument("--episodes", type=int, default=64)
+    ap.add_argument("--rounds", type=int, default=None, help="MW rounds per iteration (default 20, quick 10)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--sweeps", default=",".join(SWEEPS), help="which sweeps, e.g. agents,messages")
+    ap.add_argument("--modes", default="exact,sampled")
+    ap.add_argument("--timeout", type=float, default=300.0, help="seconds per point and mode")
+    ap.add_argument("--one", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    args.rounds = args.rounds or (10 if args.quick else 20)
+    if args.one:
+        job = json.loads(args.one)
+        print(json.dumps(one(job["point"], job["mode"], args.episodes, args.rounds, args.device)))
+        return
+    modes = args.modes.split(",")
+    print(f"scale: {args.episodes} episodes x {args.rounds} MW rounds per iteration, device {args.device}; "
+          "time per MW round (ms) and peak memory of the iteration (MB); - : exact does not fit")
+    print(f"{'sweep':<9} {'value':>5} {'T':>8} {'A':>6} {'S':>6} | " +
+          " | ".join(f"{m + ' ms/round':>17} {m + ' MB':>11}" for m in modes))
+    fits: dict[tuple[str, str], tuple[list, list]] = {}
+    for name in args.sweeps.split(","):
+        key, values = SWEEPS[name]
+        for v in (QUICK[name] if args.quick else values):
+            point = dict(BASE, **{key: v, **({"observe": False} if name == "agents" else {})})
+            res = {m: child(point, m, args) for m in modes}
+            info = next((r for r in res.values() if "T" in r), {})
+            cols = []
+            for m in modes:
+                r = res[m]
+                if "per_round_ms" in r:
+                    cols.append(f"{r['per_round_ms']:>17.2f} {r['mem_mb']:>11.1f}")
+                    xs, ys = fits.setdefault((name, m), ([], []))
+                    xs.append(v)
+                    ys.append(r["per_round_ms"])
+                else:
+                    cols.append(f"{'-':>17} {'-':>11}")
+            print(f"{name:<9} {v:>5} {info.get('T', ''):>8} {info.get('A', ''):>6} {info.get('S', ''):>6} | "
+                  + " | ".join(cols), flush=True)
+    print("\ngrowth exponents of time per MW round (log-log least squares; 1 = linear):")
+    for (name, m), (xs, ys) in fits.items():
+        if len(xs) >= 2:
+            print(f"  {name:<9} {m:<8} {slope(xs, ys):6.2f}   over {xs[0]}..{xs[-1]} ({len(xs)} points)")
+
+
+if __name__ == "__main__":
+    main()
