@@ -23,7 +23,8 @@ equilibrium for a higher-regret number.  It stops when nothing improves or when 
 next neighbourhood would pass the budget of exactly evaluated maps (`TrainConfig.polish`,
 and at most `WORK` payoff-cell updates of the followers' dynamics in all, so that the
 climb stays within about a minute and stops at the same place on every machine).
-Pure maps only: maps with mixed rows or continuous prices are returned unchanged.
+Pure maps of the exact POMDP only: maps with mixed rows or continuous prices, and maps
+valued on samples (sampled mode), are returned unchanged.
 """
 from __future__ import annotations
 
@@ -94,6 +95,9 @@ def _climb(pomdp: StackelbergPOMDP, gmap: Policy, rank: Rank, budget: int) -> tu
         return gmap, start, report
     if budget <= 0:
         report.stopped = "off"
+        return gmap, start, report
+    if type(pomdp) is not StackelbergPOMDP:  # e.g. sampled mode: its worth is an estimate, no ground to climb on
+        report.stopped = "not run: the map's worth is estimated on samples, not exact"
         return gmap, start, report
     chunk = _chunk(pomdp)
     if chunk == 0:
