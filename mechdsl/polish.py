@@ -79,16 +79,18 @@ def class_moves(pomdp: StackelbergPOMDP) -> list[list[dict[int, int]]]:
     return out
 
 
-def polish(pomdp: StackelbergPOMDP, gmap: Policy, rank: Rank, budget: int) -> tuple[Policy, Exact, PolishReport]:
-    """Hill-climb a one-row pure map on its exact worth; returns the map, its `Exact`
-    and the report.  Deterministic: the same map gives the same answer."""
+def polish(pomdp: StackelbergPOMDP, gmap: Policy, start: Exact, rank: Rank,
+           budget: int) -> tuple[Policy, Exact, PolishReport]:
+    """Hill-climb a one-row pure map (`start`: its `pomdp.exact`) on its exact worth;
+    returns the map, its `Exact` and the report.  Deterministic: the same map gives the
+    same answer."""
     with single_thread():
-        return _climb(pomdp, gmap, rank, budget)
+        return _climb(pomdp, gmap, start, rank, budget)
 
 
-def _climb(pomdp: StackelbergPOMDP, gmap: Policy, rank: Rank, budget: int) -> tuple[Policy, Exact, PolishReport]:
+def _climb(pomdp: StackelbergPOMDP, gmap: Policy, start: Exact, rank: Rank,
+           budget: int) -> tuple[Policy, Exact, PolishReport]:
     t0 = time.perf_counter()
-    start = pomdp.exact(gmap)
     report = PolishReport(learned=float(start.value[0]), value=float(start.value[0]))
     if gmap.probs is not None or gmap.prices is not None:
         report.stopped = "not run: the map has mixed rows or continuous prices"

@@ -354,7 +354,7 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
             if gmap is not None:
                 finals.append((pomdp.exact(gmap), gmap, x))
     ex, gmap, x = max(finals, key=lambda f: rank(f[0], config.tol))
-    gmap, ex, polished = polish(pomdp, gmap, lambda e: rank(e, config.tol), config.polish)
+    gmap, ex, polished = polish(pomdp, gmap, ex, lambda e: rank(e, config.tol), config.polish)
     return SeedResult(
         seed=seed, value=float(ex.value[0]), normalized=float(ex.normalized[0]), regret=float(ex.regret[0]),
         steps=steps, seconds=time.time() - t_start, curve=curve, policy=policy_dict(gmap),

@@ -26,7 +26,7 @@ def test_polish_reaches_the_knife_edge_optimum_through_a_repair_move(one_thread)
     pomdp = _setup()
     gmap = Policy(action=torch.tensor([LEARNED]))
     key = lambda e: rank(e, 0.01)  # noqa: E731
-    out, ex, rep = polish(pomdp, gmap, key, 20_000)
+    out, ex, rep = polish(pomdp, gmap, pomdp.exact(gmap), key, 20_000)
     assert abs(rep.learned - 14 / 9) < 1e-9
     assert abs(float(ex.value[0]) - 5 / 3) < 1e-9 and float(ex.regret_fraction[0]) <= 0.01
     assert rep.steps == 1 and rep.moves[0].startswith("repair") and rep.stopped == "local optimum"
@@ -38,7 +38,8 @@ def test_polish_respects_its_budget_and_can_be_switched_off(one_thread):
     pomdp = _setup()
     gmap = Policy(action=torch.tensor([LEARNED]))
     key = lambda e: rank(e, 0.01)  # noqa: E731
-    out, _, rep = polish(pomdp, gmap, key, 0)
+    out, _, rep = polish(pomdp, gmap, pomdp.exact(gmap), key, 0)
     assert rep.stopped == "off" and torch.equal(out.action, gmap.action)
-    out, ex, rep = polish(pomdp, gmap, key, 100)  # the one-class neighbourhood fits, the pairs do not
+    # the one-class neighbourhood fits in 100 maps, the pairs do not
+    out, ex, rep = polish(pomdp, gmap, pomdp.exact(gmap), key, 100)
     assert rep.stopped == "budget" and rep.evaluated <= 100 and abs(float(ex.value[0]) - 14 / 9) < 1e-9
