@@ -11,6 +11,7 @@ import torch
 
 from mechdsl.compiler.errors import MechSizeError
 from mechdsl.compiler.ir import GameIR
+from mechdsl.cells import unravel
 from mechdsl.evaluate import Policy, Tables, evaluate
 
 VALUE_TOL = 1e-9  # values this close are ties
@@ -210,9 +211,4 @@ def build_space(ir: GameIR, tb: Tables, limit: int) -> PolicySpace:
 
 def unrank(flat: torch.Tensor, counts: list[int]) -> torch.Tensor:
     """Mixed-radix digits (class 0 most significant) of policy numbers: [B] -> [B, C]."""
-    out = []
-    x = flat.clone()
-    for c in reversed(counts):
-        out.append(x % c)
-        x = x // c
-    return torch.stack(list(reversed(out)), dim=1)
+    return unravel(flat, counts)
