@@ -132,8 +132,9 @@ class TrainConfig:
     """Budget, in maps evaluated exactly, of the hill climb that ends each seed
     (mechdsl/polish.py): moves that rewrite one observation class, then two, on the
     exact objective, certified maps first (0: off).  It reaches optima that the sampled
-    dynamics hide (auction_revenue's 5/3) or that differ in two classes at once; the
-    summary shows the learned value beside the polished one."""
+    dynamics hide (a follower exactly indifferent at its final play; docs/solutions.md)
+    or that differ in two classes at once; the summary shows the learned value beside
+    the polished one."""
     ties: Optional[str] = None
     """How exact ties in the followers' final weights are read (`pessimistic`, `first`,
     `favourable`; see mechdsl.ties); None: the spec's `dynamics` block, else pessimistic."""

@@ -3,9 +3,8 @@
 Why it exists.  The Stackelberg POMDP samples the followers' dynamics (the paper's
 Algorithm 2), and policy gradient follows that sampled signal.  Two kinds of optimum
 escape it: knife-edge maps whose worth shows only in the exact, expected dynamics
-(auction_revenue's 5/3: a follower exactly indifferent at its final play, a payoff tie
-that expected MW breaks through its transient and sampling breaks at random; see
-docs/solutions.md), and maps whose better neighbours differ in two observation classes
+(a follower exactly indifferent at its final play: a payoff tie that expected MW breaks
+through its transient and sampling breaks at random; see docs/solutions.md), and maps whose better neighbours differ in two observation classes
 at once (no single class's change improves, so no gradient step leads there).
 
 When a map's exact worth is cheap (`StackelbergPOMDP.exact`: evaluation, expected MW,
@@ -38,7 +37,7 @@ import torch
 from mechdsl.bne import profile_count
 from mechdsl.evaluate import Policy, single_thread
 from mechdsl.followers import LEARNING
-from mechdsl.memory import TRAIN_OVERHEAD
+from mechdsl.memory import exact_training_bytes
 from mechdsl.pomdp import Exact, StackelbergPOMDP
 from mechdsl.solve.space import count_subpolicies, enumerate_subpolicies
 
@@ -185,6 +184,4 @@ def _exact_rows(pomdp: StackelbergPOMDP, cands, chunk: int) -> list[Exact]:
 
 def _chunk(pomdp: StackelbergPOMDP) -> int:
     """Maps per exact evaluation batch within CHUNK_BYTES (0: not even one fits)."""
-    tb = pomdp.tb
-    per_map = (pomdp.ir.n_followers + 1) * tb.T * tb.A * 8 * TRAIN_OVERHEAD
-    return int(min(1024, CHUNK_BYTES // max(1, per_map)))
+    return int(min(1024, CHUNK_BYTES // max(1, exact_training_bytes(pomdp.ir, 1))))

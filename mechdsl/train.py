@@ -182,6 +182,10 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
     mw = MWConfig.from_ir(ir, config.ties, model=config.follower_model)
     if config.equilibrium is not None:
         mw.rounds = int(config.equilibrium)
+    if mode == "sampled" and (not config.episode_map or config.response_prob < 1):
+        raise MechUsageError("the ablations episode_map = false and response_prob < 1 run on the exact POMDP "
+                             "(payoff tensors), and this run is in sampled mode",
+                             hint="train with --mode exact (if it fits), or without the ablation")
     if mode == "sampled":
         from mechdsl.sampled import SampledPOMDP
 

@@ -160,3 +160,14 @@ def test_a_deterministic_actor_plays_the_same_game_with_or_without_the_map():
     assert torch.allclose(fe.rewards, torch.full((3, 6), 2 / 3, dtype=fe.rewards.dtype))
     st = pomdp.run(Policy(action=torch.zeros(3, pomdp.S, dtype=torch.long)), torch.Generator().manual_seed(5))
     assert torch.allclose(st.rewards, fe.rewards)
+
+
+@pytest.mark.parametrize("setting", [{"episode_map": "false"}, {"response_prob": "0"}])
+def test_ablations_are_refused_in_sampled_mode(setting):
+    """They run on the exact POMDP's payoff tensors, which sampled mode never builds."""
+    from mechdsl.compiler.errors import MechUsageError
+
+    ir = compile_spec("maintain")
+    cfg = config_for(ir, {"mode": "sampled", "steps": "1000", **setting})
+    with pytest.raises(MechUsageError, match="sampled mode"):
+        train(cfg, ir)
