@@ -134,7 +134,9 @@ class TrainConfig:
     exact objective, certified maps first (0: off).  It reaches optima that the sampled
     dynamics hide (a follower exactly indifferent at its final play; docs/solutions.md)
     or that differ in two classes at once; the summary shows the learned value beside
-    the polished one."""
+    the polished one.  A map with mixed rows is instead re-solved by linear programs for
+    the followers' learned responses and their one-type neighbours (mechdsl/refine.py;
+    the budget then counts follower profiles)."""
     ties: Optional[str] = None
     """How exact ties in the followers' final weights are read (`pessimistic`, `first`,
     `favourable`; see mechdsl.ties); None: the spec's `dynamics` block, else pessimistic."""

@@ -59,10 +59,11 @@ class PolishReport:
     seconds: float = 0.0
     stopped: str = ""  # "local optimum" | "budget" | why it did not run
     moves: list[str] = field(default_factory=list)  # one line per improvement
+    method: str = "exact local search"  # or "linear programs" (mechdsl.refine: `evaluated` counts follower profiles)
 
     def as_dict(self) -> dict:
         return {"learned": self.learned, "value": self.value, "steps": self.steps, "evaluated": self.evaluated,
-                "seconds": self.seconds, "stopped": self.stopped, "moves": list(self.moves)}
+                "seconds": self.seconds, "stopped": self.stopped, "moves": list(self.moves), "method": self.method}
 
 
 def class_moves(pomdp: StackelbergPOMDP) -> list[list[dict[int, int]]]:
@@ -123,7 +124,7 @@ def _climb(pomdp: StackelbergPOMDP, gmap: Policy, start: Exact, rank: Rank,
             report.evaluated += len(cands)
             rows = _exact_rows(pomdp, cands, chunk)
             j = max(range(len(rows)), key=lambda i: (rank(rows[i]), -i), default=None)
-            if j is not None and _better(rank(rows[j]), rank(best), pomdp.span):
+            if j is not None and better(rank(rows[j]), rank(best), pomdp.span):
                 found = (cands[j][0], rows[j], f"{stage} ({cands[j][1]})")
                 break
             stones += [(float(e.value[0]), c[0], i) for i, (e, c) in enumerate(zip(rows, cands))
@@ -139,7 +140,7 @@ def _climb(pomdp: StackelbergPOMDP, gmap: Policy, start: Exact, rank: Rank,
     return Policy(action=act.unsqueeze(0)), best, report
 
 
-def _better(new: tuple, old: tuple, span: float) -> bool:
+def better(new: tuple, old: tuple, span: float) -> bool:
     """Strictly better by `rank`: certified where it was not, or a higher value (beyond
     float noise) at the same certification."""
     if new[0] != old[0]:

@@ -175,13 +175,19 @@ def _last_loss(curve: list[dict[str, Any]]) -> Optional[float]:
 
 
 def _polish_lines(per_seed: list[dict[str, Any]]) -> list[str]:
-    """One line per seed whose map the exact hill climb changed (mechdsl/polish.py)."""
+    """One line per seed whose map the exact step after training changed (mechdsl/polish.py
+    for pure maps, mechdsl/refine.py for mixtures)."""
     out = []
     for e in per_seed:
         p = e.get("polish") or {}
         if p.get("steps"):
-            out.append(f"seed {e['seed']}: learned {p['learned']:.6g}, polished to {p['value']:.6g} by exact local "
-                       f"search ({p['steps']} step{'s' if p['steps'] != 1 else ''}, {p['evaluated']:,} maps "
+            method = p.get("method", "exact local search")
+            if method == "exact local search":
+                how, unit = "exact local search", "maps"
+            else:
+                how, unit = "exact linear programs on the followers' responses", "follower profiles"
+            out.append(f"seed {e['seed']}: learned {p['learned']:.6g}, polished to {p['value']:.6g} by {how} "
+                       f"({p['steps']} step{'s' if p['steps'] != 1 else ''}, {p['evaluated']:,} {unit} "
                        f"evaluated, {p.get('seconds', 0.0):.1f}s)")
     return out
 

@@ -66,6 +66,7 @@ from mechdsl.greedy import policy_dict
 from mechdsl.memory import check_training, choose_mode
 from mechdsl.nets import Agent, Head, n_central
 from mechdsl.polish import polish
+from mechdsl.refine import refine
 from mechdsl.pomdp import StackelbergPOMDP, State
 from mechdsl.ppo import Learner, ppo_update, update
 
@@ -358,7 +359,8 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
             if gmap is not None:
                 finals.append((pomdp.exact(gmap), gmap, x))
     ex, gmap, x = max(finals, key=lambda f: rank(f[0], config.tol))
-    gmap, ex, polished = polish(pomdp, gmap, ex, lambda e: rank(e, config.tol), config.polish)
+    finish = refine if gmap.probs is not None else polish  # a mixture is re-solved by LP, a pure map hill-climbed
+    gmap, ex, polished = finish(pomdp, gmap, ex, lambda e: rank(e, config.tol), config.polish)
     return SeedResult(
         seed=seed, value=float(ex.value[0]), normalized=float(ex.normalized[0]), regret=float(ex.regret[0]),
         steps=steps, seconds=time.time() - t_start, curve=curve, policy=policy_dict(gmap),

@@ -190,6 +190,20 @@ def test_myerson_direct_solve_value(one_thread):
     assert max(max(r.values()) for r in sol.regret.values()) == pytest.approx(0, abs=1e-7)
 
 
+def test_myerson_direct_solve_value_under_mw(one_thread):
+    """Under the default MW followers the best profiles' LP mixtures are checked best first
+    until the two learning bidders do settle on the profile: Myerson's 1.5 is then a
+    supremum (a high bidder paying 2 is indifferent to staying out, read against the
+    leader), approached by the interior policy within INTERIOR_STEP."""
+    from mechdsl.solve import solve
+
+    ir = compiled("myerson_direct")
+    sol = solve(ir)
+    assert sol.value == pytest.approx(1.5, abs=1e-7) and sol.supremum
+    assert 1.5 * 0.999 <= sol.policy_value < 1.5
+    assert "not proven" not in sol.note and sol.certificate.verdict == "certified"
+
+
 # ---- rounds: bundle prices and a visiting order ----------------------------------------
 
 BUNDLE_ROUNDS = """

@@ -4,20 +4,23 @@ followers' ties (`profile_lp.read_profile`): attained where the reading attains 
 optimum, else a supremum approached from the interior."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from mechdsl.compiler.errors import MechSizeError
 from mechdsl.dynamics import MWConfig
 from mechdsl.solve.answer import Solution, check_policy, finish, none_found
 from mechdsl.solve.dobss import dobss_reason, solve_dobss
-from mechdsl.solve.profile_lp import INTERIOR_STEP, solve_profiles
+from mechdsl.solve.profile_lp import INTERIOR_STEP, ranked_profiles, solve_profiles
 from mechdsl.solve.pure import solve_pure_mw
 from mechdsl.solve.space import VALUE_TOL, fmt_count, PolicySpace
 
 CHECK_TOL = 1e-7  # the reference value agrees with the LP's (relative to max(1, |value|))
+VERIFY_LIMIT = 256  # candidate profiles whose LP mixture is checked under MW, best first
 
 
-def _mixed_policy(space: PolicySpace, xs: list[np.ndarray]) -> tuple[list[int], list[list[float]]]:
+def mixed_policy(space: PolicySpace, xs: list[np.ndarray]) -> tuple[list[int], list[list[float]]]:
     """Class-wise mixtures over distinct sub-policies -> actions [S] and probs [S][K]."""
     ir = space.tb.ir
     K = ir.n_actions
@@ -47,7 +50,7 @@ def _mixed_policy(space: PolicySpace, xs: list[np.ndarray]) -> tuple[list[int], 
 def _solve_dobss(space: PolicySpace, cfg: MWConfig, follower_model: str) -> Solution:
     """The favourable optimum by one MILP (`mechdsl.solve.dobss`), checked by the reference evaluation."""
     ans = solve_dobss(space)
-    actions, probs = _mixed_policy(space, ans.xs)
+    actions, probs = mixed_policy(space, ans.xs)
     ref, strategies, reg = check_policy(space.tb, cfg, actions, probs, ans.strategies)
     if abs(ref - ans.value) > CHECK_TOL * max(1.0, abs(ans.value)):
         raise RuntimeError(f"DOBSS value {ans.value!r} disagrees with the reference evaluation {ref!r}")
@@ -77,52 +80,61 @@ def solve_mixed(space: PolicySpace, cfg: MWConfig, follower_model: str, limit: i
             raise
         if best is None:
             return none_found(space, follower_model, solved)
-        actions, probs = _mixed_policy(space, best["xs"])
+        actions, probs = mixed_policy(space, best["xs"])
         ref, strategies, reg = check_policy(space.tb, cfg, actions, probs, best["strategies"])
         note = "leader-favourable equilibrium; mixed leader choices (one linear program per follower profile)"
         return finish(space, follower_model, ref, ref, True, False, actions, probs, strategies, reg, note, profiles=solved)
     # mw: each profile's LP read as the followers' tie reading reads ties
-    best, solved = solve_profiles(space, groups, strict=True, ties=cfg.ties)
     pure_sol = None
     if space.total <= limit:
         pure_sol = solve_pure_mw(space, cfg, limit)
-    if best is None:
+    floor = pure_sol.value if pure_sol is not None and pure_sol.value is not None else -math.inf
+    cands, solved = ranked_profiles(space, groups, cfg.ties, floor)
+    if not cands:
         if pure_sol is None:
             raise MechSizeError(f"{fmt_count(space.total)} leader policies, limit {fmt_count(limit)}")
-        pure_sol.note = f"no follower profile is played under the {cfg.ties} tie reading; best pure policy"
-        return pure_sol
-    value = best["value"]
-    if pure_sol is not None and pure_sol.value is not None and pure_sol.value >= value - VALUE_TOL:
-        pure_sol.note = f"optimum attained by a pure policy (ties read {cfg.ties}); no mixture does better"
+        pure_sol.note = (f"optimum attained by a pure policy (ties read {cfg.ties}); no mixture does better"
+                         if floor > -math.inf else
+                         f"no follower profile is played under the {cfg.ties} tie reading; best pure policy")
         pure_sol.profiles_solved = solved
         return pure_sol
-    attained = bool(best["attained"])
-    xs = best["xs"] if attained else best["interior"]
-    actions, probs = _mixed_policy(space, xs)
-    ref, strategies, reg = check_policy(space.tb, cfg, actions, probs, None)
-    expected = float(sum(g @ x for g, x in zip(best["prob"].g, xs)))  # the profile's value at this policy
-    if attained:
-        note = f"optimum attained (ties read {cfg.ties})"
-    else:
-        note = (f"supremum, approached but never reached with ties read {cfg.ties}: at the optimal mixture a "
-                f"follower is indifferent and the reading breaks the tie against the leader's optimum; this "
-                f"policy moves {INTERIOR_STEP:g} of probability toward the interior so the response is strict")
-    if best.get("piece"):
-        note += "; the best over the round sub-policies of one LP optimum (a tie forced there was resolved within it)"
     enumerated = pure_sol.policies_enumerated if pure_sol else 0
-    if abs(ref - expected) > CHECK_TOL * max(1.0, abs(value)):
-        # MW does not play the profile at this policy (followers learning against each
-        # other's mixtures settle elsewhere, or a joint tie is read otherwise): report only
-        # what the reference check verifies, and say that it is not proven optimal
-        claim = (f"warning: MW does not play the follower profile of the best mixture ({value:.10g} claimed, "
-                 f"{ref:.10g} at its policy); not proven optimal")
-        if pure_sol is not None and pure_sol.value is not None and pure_sol.value >= ref:
-            pure_sol.note = claim + "; best pure policy"
-            pure_sol.exact, pure_sol.profiles_solved = False, solved
-            return pure_sol
-        return finish(space, "mw", ref, ref, False, False, actions, probs, strategies, reg, claim + "; this policy's value",
-                      enumerated=enumerated, profiles=solved)
-    return finish(space, "mw", value, ref, attained, not attained, actions, probs, strategies, reg, note,
+    top = cands[0]["value"]
+    # MW followers learning against each other need not settle on a profile at its LP's
+    # mixture: verify the candidates best first and keep the first one they do play
+    for k, best in enumerate(cands[:VERIFY_LIMIT]):
+        value, attained = best["value"], bool(best["attained"])
+        xs = best["xs"] if attained else best["interior"]
+        actions, probs = mixed_policy(space, xs)
+        ref, strategies, reg = check_policy(space.tb, cfg, actions, probs, None)
+        expected = float(sum(g @ x for g, x in zip(best["prob"].g, xs)))  # the profile's value at this policy
+        if abs(ref - expected) > CHECK_TOL * max(1.0, abs(value)):
+            continue
+        proven = value >= top - VALUE_TOL
+        if attained:
+            note = f"optimum attained (ties read {cfg.ties})"
+        else:
+            note = (f"supremum, approached but never reached with ties read {cfg.ties}: at the optimal mixture a "
+                    f"follower is indifferent and the reading breaks the tie against the leader's optimum; this "
+                    f"policy moves {INTERIOR_STEP:g} of probability toward the interior so the response is strict")
+        if best.get("piece"):
+            note += "; the best over the round sub-policies of one LP optimum (a tie forced there was resolved within it)"
+        if not proven:
+            note = (f"warning: MW does not play the follower profile at the mixtures of the {k} better profiles "
+                    f"(up to {top:.10g} claimed); the best mixture whose profile MW plays: {note}; not proven optimal")
+        return finish(space, "mw", value, ref, attained and proven, not attained, actions, probs, strategies, reg,
+                      note, enumerated=enumerated, profiles=solved)
+    claim = (f"warning: MW does not play the follower profile at the mixture of any of the "
+             f"{min(len(cands), VERIFY_LIMIT)} best profiles (up to {top:.10g} claimed); not proven optimal")
+    if pure_sol is not None and pure_sol.value is not None:
+        pure_sol.note = claim + "; best pure policy"
+        pure_sol.exact, pure_sol.profiles_solved = False, solved
+        return pure_sol
+    best = cands[0]
+    xs = best["xs"] if best["attained"] else best["interior"]
+    actions, probs = mixed_policy(space, xs)
+    ref, strategies, reg = check_policy(space.tb, cfg, actions, probs, None)
+    return finish(space, "mw", ref, ref, False, False, actions, probs, strategies, reg, claim + "; this policy's value",
                   enumerated=enumerated, profiles=solved)
 
 

@@ -70,7 +70,7 @@ def _normalized(M: list[np.ndarray]) -> np.ndarray:
     return allm / np.maximum(np.abs(allm).max(0), 1e-300) if allm.size else allm
 
 
-class _ProfileBuilder:
+class ProfileBuilder:
     def __init__(self, space: PolicySpace, prof: Profiles):
         self.space = space
         self.prof = prof
@@ -414,7 +414,7 @@ def solve_profiles(space: PolicySpace, groups: Optional[list[list[int]]], strict
         )
     reading = ties if strict else "favourable"
     prof = all_profiles(tb)
-    builder = _ProfileBuilder(space, prof)
+    builder = ProfileBuilder(space, prof)
     bound = builder.bound()
     order = torch.argsort(-bound, stable=True).tolist()
     best = None
@@ -441,6 +441,34 @@ def solve_profiles(space: PolicySpace, groups: Optional[list[list[int]]], strict
         best["solved"] = solved
         best["strategies"] = [s[best["profile"]].tolist() for s in prof.strat]
     return best, solved
+
+
+def ranked_profiles(space: PolicySpace, groups: list[list[int]], ties: str, floor: float) -> tuple[list[dict], int]:
+    """Every pure follower profile's answer under the tie reading (`read_profile`) worth
+    more than `floor`, best first (higher value, then attained, then the earlier
+    profile): the candidates to verify when the best one's policy is not what the
+    followers' dynamics play.  Returns (answers, LPs solved)."""
+    tb = space.tb
+    P = profile_count(tb.ir)
+    if P > MAX_PROFILES:
+        raise MechSizeError(
+            f"{fmt_count(P)} pure follower strategy profiles (one linear program each), limit {fmt_count(MAX_PROFILES)}",
+            hint="use fewer types or actions per follower",
+        )
+    prof = all_profiles(tb)
+    builder = ProfileBuilder(space, prof)
+    bound = builder.bound()
+    out, solved = [], 0
+    for p in torch.argsort(-bound, stable=True).tolist():
+        if float(bound[p]) <= floor + VALUE_TOL:
+            break
+        prob = builder.build(p, leader=ties == "pessimistic")
+        res = read_profile(prob, groups, ties)
+        solved += 1
+        if res is not None and res["value"] > floor + VALUE_TOL:
+            out.append(dict(res, profile=p, prob=prob, strategies=[s[p].tolist() for s in prof.strat]))
+    out.sort(key=lambda r: (-round(r["value"] / VALUE_TOL), not r["attained"], r["profile"]))
+    return out, solved
 
 
 def _single_member(groups, c: int, x: np.ndarray) -> np.ndarray:
