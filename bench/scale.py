@@ -8,6 +8,14 @@ point (2 agents, 1 item, 2 values, 2 messages) each sweep varies one factor:
 
     agents 2..8, items 1..3, types per agent 2..10, messages 1..4
 
+With `--target` each (point, mode) also trains one seed (MAPPO, the defaults, seed 0,
+`--workers 1`) until its greedy map is within 1% of the objective's range of the exact
+optimum (`mechdsl solve`, where it can enumerate the point's policies within
+`SOLVE_LIMIT`; "-" where it cannot), capped at `--target-seconds`: the columns "to
+target s" (the first evaluation within tolerance; "> cap" if none) and the training's
+peak memory.  In sampled mode the greedy value the target is checked against is the
+sampled estimate (its certificate is estimated too); the exact optimum is the same.
+
 Each (point, mode) runs in a fresh process (peak RSS is that process's, less what it
 held after compiling), for one iteration: `episodes` POMDP episodes of `rounds` MW rounds
 plus the reward phase, the fastest of `REPEATS`.  Exact mode runs only where its payoff tensors fit the memory
@@ -15,6 +23,7 @@ budget (`mechdsl.memory`).  The exponent is the least-squares slope of log(time 
 round) on log(factor) -- 1.0 means linear growth.
 
     python bench/scale.py --quick          # a few minutes on 2 cores
+    python bench/scale.py --quick --target # and the time to the exact optimum (longer)
     python bench/scale.py --device cuda    # where a GPU is available
 """
 from __future__ import annotations
@@ -54,6 +63,7 @@ BASE = {"n": 2, "m": 1, "k": 2, "messages": 2, "observe": True}
 SWEEPS = {"agents": ("n", [2, 3, 4, 5, 6, 7, 8]), "items": ("m", [1, 2, 3]),
           "types": ("k", [2, 4, 6, 8, 10]), "messages": ("messages", [1, 2, 3, 4])}
 REPEATS = 3
+SOLVE_LIMIT = 200_000  # leader policies `solve` may enumerate for a point's target
 QUICK = {"agents": [2, 4, 6, 8], "items": [1, 2, 3], "types": [2, 4, 10], "messages": [1, 2, 4]}
 
 
@@ -64,7 +74,7 @@ def spec_text(n: int, m: int, k: int, messages: int, observe: bool = True) -> st
                        observe="observe message" if messages > 1 and observe else "")
 
 
-def one(point: dict, mode: str, episodes: int, rounds: int, device: str) -> dict:
+def one(point: dict, mode: str, episodes: int, rounds: int, device: str, target_seconds: float = 0.0) -> dict:
     """Run in a child process: one iteration of `mode` at `point`; time and memory."""
     import torch
 
@@ -104,18 +114,51 @@ def one(point: dict, mode: str, episodes: int, rounds: int, device: str) -> dict
         t2 = time.perf_counter()
         best, best_it = min(best, t1 - t0), min(best_it, t2 - t0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"per_round_ms": 1000 * best / max(1, rounds), "iteration_s": best_it, "mem_mb": max(0, peak - base) / 2**20,
-            "T": ir.n_type_profiles, "A": ir.n_action_profiles, "S": ir.n_infosets}
+    out = {"per_round_ms": 1000 * best / max(1, rounds), "iteration_s": best_it, "mem_mb": max(0, peak - base) / 2**20,
+           "T": ir.n_type_profiles, "A": ir.n_action_profiles, "S": ir.n_infosets}
+    if target_seconds:
+        out.update(to_target(ir, mode, target_seconds, device, base))
+    return out
+
+
+def to_target(ir, mode: str, cap: float, device: str, base: int) -> dict:
+    """Seconds until one seed's greedy map is within 1% of the exact optimum, and the
+    training's peak memory above `base`; {} where the optimum cannot be solved."""
+    from mechdsl.compiler.errors import MechError
+    from mechdsl.config import config_for
+    from mechdsl.solve import solve
+    from mechdsl.train import train
+
+    try:
+        opt = solve(ir, limit=SOLVE_LIMIT).value
+    except MechError:
+        return {}
+    cfg = config_for(ir, {"steps": "1e12", "seed": "0", "target": str(opt), "max_seconds": str(cap), "mode": mode,
+                          "device": device})
+    seed = train(cfg, ir).runs[0]
+    lo, hi = ir.objective_bounds
+    hit = seed.first_within(opt, cfg.tol * max(hi - lo, 1e-12))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"optimum": opt, "target_s": hit["seconds"] if hit else None, "train_mb": max(0, peak - base) / 2**20}
 
 
 def child(point: dict, mode: str, args) -> dict:
     cmd = [sys.executable, __file__, "--one", json.dumps({"point": point, "mode": mode}), "--episodes",
-           str(args.episodes), "--rounds", str(args.rounds), "--device", args.device]
+           str(args.episodes), "--rounds", str(args.rounds), "--device", args.device,
+           "--target-seconds", str(args.target_seconds if args.target else 0)]
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=args.timeout)
+    timeout = args.timeout + (args.target_seconds + 120 if args.target else 0)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)
     if out.returncode != 0:
         return {"skipped": (out.stderr.strip().splitlines() or ["failed"])[-1][:60]}
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def target_cols(r: dict, m: str, args) -> str:
+    if "optimum" not in r:
+        return f" {'-':>{len(m) + 11}} {'-':>{len(m) + 9}}"
+    hit = f"{r['target_s']:.1f}" if r["target_s"] is not None else f"> {args.target_seconds:g}"
+    return f" {hit:>{len(m) + 11}} {r['train_mb']:>{len(m) + 9}.1f}"
 
 
 def slope(xs: list[float], ys: list[float]) -> float:
@@ -135,18 +178,21 @@ def main() -> None:
     ap.add_argument("--sweeps", default=",".join(SWEEPS), help="which sweeps, e.g. agents,messages")
     ap.add_argument("--modes", default="exact,sampled")
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds per point and mode")
+    ap.add_argument("--target", action="store_true", help="also train to the exact optimum (time and memory)")
+    ap.add_argument("--target-seconds", type=float, default=120.0, help="cap on each training run to the target")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()
     args.rounds = args.rounds or (10 if args.quick else 20)
     if args.one:
         job = json.loads(args.one)
-        print(json.dumps(one(job["point"], job["mode"], args.episodes, args.rounds, args.device)))
+        print(json.dumps(one(job["point"], job["mode"], args.episodes, args.rounds, args.device, args.target_seconds)))
         return
     modes = args.modes.split(",")
     print(f"scale: {args.episodes} episodes x {args.rounds} MW rounds per iteration, device {args.device}; "
           "time per MW round (ms) and peak memory of the iteration (MB); - : exact does not fit")
+    extra = lambda m: f" {m + ' to target s':>20} {m + ' train MB':>17}" if args.target else ""  # noqa: E731
     print(f"{'sweep':<9} {'value':>5} {'T':>8} {'A':>6} {'S':>6} | " +
-          " | ".join(f"{m + ' ms/round':>17} {m + ' MB':>11}" for m in modes))
+          " | ".join(f"{m + ' ms/round':>17} {m + ' MB':>11}" + extra(m) for m in modes))
     fits: dict[tuple[str, str], tuple[list, list]] = {}
     for name in args.sweeps.split(","):
         key, values = SWEEPS[name]
@@ -158,12 +204,14 @@ def main() -> None:
             for m in modes:
                 r = res[m]
                 if "per_round_ms" in r:
-                    cols.append(f"{r['per_round_ms']:>17.2f} {r['mem_mb']:>11.1f}")
+                    cols.append(f"{r['per_round_ms']:>17.2f} {r['mem_mb']:>11.1f}" + (target_cols(r, m, args) if
+                                                                                      args.target else ""))
                     xs, ys = fits.setdefault((name, m), ([], []))
                     xs.append(v)
                     ys.append(r["per_round_ms"])
                 else:
-                    cols.append(f"{'-':>17} {'-':>11}")
+                    cols.append(f"{'-':>17} {'-':>11}" + (f" {'-':>{len(m) + 11}} {'-':>{len(m) + 9}}"
+                                                          if args.target else ""))
             print(f"{name:<9} {v:>5} {info.get('T', ''):>8} {info.get('A', ''):>6} {info.get('S', ''):>6} | "
                   + " | ".join(cols), flush=True)
     print("\ngrowth exponents of time per MW round (log-log least squares; 1 = linear):")
