@@ -63,13 +63,15 @@ from mechdsl.dynamics import MWConfig
 from mechdsl.evaluate import Payoffs, Policy
 from mechdsl.fresh import check_fresh, n_central_fresh, run_fresh
 from mechdsl.greedy import policy_dict
-from mechdsl.memory import check_training, choose_mode
+from mechdsl.memory import check_training, choose_mode, exact_training_bytes
 from mechdsl.nets import Agent, Head, n_central
 from mechdsl.polish import polish
 from mechdsl.refine import refine
 from mechdsl.pomdp import StackelbergPOMDP, State
 from mechdsl.ppo import Learner, ppo_update, update
 
+FINAL_BYTES = 256 << 20  # sampled mode: a seed's answer is valued exactly when one map's tensors fit this
+FINAL_WORK = 10**9  # ... and its followers' dynamics take at most this many payoff-cell updates (seconds)
 
 # ---------------------------------------------------------------------------
 # results
@@ -352,15 +354,17 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
 
-    # the answer: the best greedy map any learner showed at an evaluation, or its final one
+    # the answer: the best greedy map any learner showed at an evaluation, or its final one,
+    # ranked exactly wherever one map's exact worth is cheap (in sampled mode too)
+    judge = final_judge(pomdp, config, mw)
     finals = []
     for x in learners:
         for gmap in (x.best_map, head.to_map(head.greedy(x.agent))):
             if gmap is not None:
-                finals.append((pomdp.exact(gmap), gmap, x))
+                finals.append((judge.exact(gmap), gmap, x))
     ex, gmap, x = max(finals, key=lambda f: rank(f[0], config.tol))
     finish = refine if gmap.probs is not None else polish  # a mixture is re-solved by LP, a pure map hill-climbed
-    gmap, ex, polished = finish(pomdp, gmap, ex, lambda e: rank(e, config.tol), config.polish)
+    gmap, ex, polished = finish(judge, gmap, ex, lambda e: rank(e, config.tol), config.polish)
     return SeedResult(
         seed=seed, value=float(ex.value[0]), normalized=float(ex.normalized[0]), regret=float(ex.regret[0]),
         steps=steps, seconds=time.time() - t_start, curve=curve, policy=policy_dict(gmap),
@@ -372,6 +376,21 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
 # ---------------------------------------------------------------------------
 # small helpers
 # ---------------------------------------------------------------------------
+
+
+def final_judge(pomdp: StackelbergPOMDP, config: TrainConfig, mw: MWConfig) -> StackelbergPOMDP:
+    """What the seed's answer is ranked and polished on: the POMDP itself in exact mode;
+    in sampled mode its exact twin when one map's exact worth is cheap (its payoff
+    tensors within `FINAL_BYTES`, its dynamics within `FINAL_WORK` cell updates), since
+    an estimate's noise can rank a worse map first and nothing can be polished on it;
+    else the sampled POMDP (estimates)."""
+    if type(pomdp) is StackelbergPOMDP:
+        return pomdp
+    ir = pomdp.ir
+    work = (ir.n_followers + 1) * ir.n_type_profiles * ir.n_action_profiles * max(1, mw.rounds)
+    if exact_training_bytes(ir, 1) > FINAL_BYTES or work > FINAL_WORK:
+        return pomdp
+    return StackelbergPOMDP(ir, pomdp.device, mw=mw, reward_rounds=config.reward)
 
 
 def rank(ex, tol: float) -> tuple[bool, float, float]:
