@@ -15,7 +15,7 @@ the profile the followers play at the learned map and for every profile one type
 action away from it, value each resulting policy exactly (`StackelbergPOMDP.exact`:
 the followers' own dynamics, not the LP's assumption), keep the best by `rank`
 (certified first, then value) when it beats the learned map, and repeat from the new
-profile.  Deterministic and capped (`TrainConfig.polish` policies valued).  It runs on
+profile.  Deterministic and capped (`TrainConfig.polish` profiles, `MAX_STEPS` steps).  It runs on
 the exact POMDP under the `mw` and `favourable` models, for specs whose sub-policies can
 be enumerated; otherwise the map is returned unchanged and the report says why.
 """
@@ -27,7 +27,8 @@ import torch
 
 from mechdsl.compiler.errors import MechSizeError
 from mechdsl.evaluate import Policy, single_thread, Tables
-from mechdsl.polish import better, PolishReport, Rank
+from mechdsl.memory import exact_training_bytes
+from mechdsl.polish import better, CHUNK_BYTES, PolishReport, Rank
 from mechdsl.pomdp import Exact, StackelbergPOMDP
 from mechdsl.solve.mixed import mixed_policy
 from mechdsl.solve.profile_lp import ProfileBuilder, read_profile
@@ -35,6 +36,7 @@ from mechdsl.solve.profiles import Profiles
 from mechdsl.solve.space import build_space
 
 SPACE_LIMIT = 4096  # distinct sub-policies per observation class the LPs may range over
+MAX_STEPS = 20  # improvements taken at most (each one a new neighbourhood of LPs)
 METHOD = "linear programs"  # how the report names this step
 MODELS = ("mw", "favourable")  # follower models whose response to a mixture the LP describes
 
@@ -45,7 +47,7 @@ def refine(pomdp: StackelbergPOMDP, gmap: Policy, start: Exact, rank: Rank,
     followers' learned profile; returns the map, its `Exact` and the report."""
     report = PolishReport(learned=float(start.value[0]), value=float(start.value[0]), method=METHOD)
     t0 = time.perf_counter()
-    why = _skip(pomdp, gmap, budget)
+    why = _skip(pomdp, gmap, budget) or _too_big(pomdp.ir)
     if why:
         report.stopped = why
         return gmap, start, report
@@ -58,6 +60,12 @@ def refine(pomdp: StackelbergPOMDP, gmap: Policy, start: Exact, rank: Rank,
         out = _climb(pomdp, space, gmap, start, rank, budget, report)
     report.seconds = time.perf_counter() - t0
     return out
+
+
+def _too_big(ir) -> str:
+    if exact_training_bytes(ir, 1) > CHUNK_BYTES:
+        return "not run: one map's exact evaluation is over the memory share"
+    return ""
 
 
 def _skip(pomdp: StackelbergPOMDP, gmap: Policy, budget: int) -> str:
@@ -82,7 +90,7 @@ def _climb(pomdp, space, gmap, start, rank, budget, report):
     while True:
         here = [s[0].tolist() for s in best.strategies]
         cands = [p for p in _neighbourhood(here, ir.action_counts) if _key(p) not in seen]
-        if not cands:
+        if not cands or report.steps >= MAX_STEPS:
             break
         if report.evaluated + len(cands) > budget:
             report.stopped = "budget"
