@@ -177,6 +177,28 @@ def test_short_sampled_training_reaches_the_exact_optimum():
     assert float(exact.value[0]) >= optimum - 0.01 * (hi - lo)
 
 
+def test_sampled_answer_is_judged_exactly_only_where_one_map_is_cheap():
+    """A sampled-mode seed ranks and polishes its answer on the exact POMDP when one map's
+    exact worth is cheap (an estimate's noise can rank a worse map first), and keeps the
+    estimates when it is not (5 agents: 6 payoffs x 59,049 type profiles x 32 action
+    profiles x 1000 rounds is over the 1e9 cap; 4 agents, 5.2e8, is not)."""
+    from mechdsl.config import TrainConfig
+    from mechdsl.train import final_judge
+
+    cfg = TrainConfig(mode="sampled")
+    small = compile_spec("paper/spm_messages.mech")
+    mw = MWConfig.from_ir(small)
+    judge = final_judge(SampledPOMDP(small, mw=mw), cfg, mw)
+    assert type(judge) is StackelbergPOMDP and judge.mw is mw
+    exact = StackelbergPOMDP(small, mw=mw)
+    assert final_judge(exact, cfg, mw) is exact
+    four = mechdsl.compile(loads(SPM_N, "spm4.mech"))
+    assert type(final_judge(SampledPOMDP(four, mw=MWConfig.from_ir(four)), cfg, MWConfig.from_ir(four))) is StackelbergPOMDP
+    big = mechdsl.compile(loads(SPM_N.replace("param n = 4", "param n = 5"), "spm5.mech"))
+    sampled = SampledPOMDP(big, mw=MWConfig.from_ir(big))
+    assert final_judge(sampled, cfg, sampled.mw) is sampled
+
+
 def test_cli_mode_and_memory_budget(tmp_path):
     from click.testing import CliRunner
 
