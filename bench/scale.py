@@ -11,7 +11,7 @@ point (2 agents, 1 item, 2 values, 2 messages) each sweep varies one factor:
 With `--target` each (point, mode) also trains one seed (MAPPO, the defaults, seed 0,
 `--workers 1`) until its greedy map is within 1% of the objective's range of the exact
 optimum (`mechdsl solve`, where it can enumerate the point's policies within
-`SOLVE_LIMIT`; "-" where it cannot), capped at `--target-seconds`: the columns "to
+`SOLVE_LIMIT` and `SOLVE_SECONDS`; "-" where it cannot), capped at `--target-seconds`: the columns "to
 target s" (the first evaluation within tolerance; "> cap" if none) and the training's
 peak memory.  In sampled mode the greedy value the target is checked against is the
 sampled estimate (its certificate is estimated too); the exact optimum is the same.
@@ -33,6 +33,7 @@ import json
 import math
 import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -64,6 +65,7 @@ SWEEPS = {"agents": ("n", [2, 3, 4, 5, 6, 7, 8]), "items": ("m", [1, 2, 3]),
           "types": ("k", [2, 4, 6, 8, 10]), "messages": ("messages", [1, 2, 3, 4])}
 REPEATS = 3
 SOLVE_LIMIT = 200_000  # leader policies `solve` may enumerate for a point's target
+SOLVE_SECONDS = 60  # ... and the seconds it may take (else the point has no target)
 QUICK = {"agents": [2, 4, 6, 8], "items": [1, 2, 3], "types": [2, 4, 10], "messages": [1, 2, 4]}
 
 
@@ -129,10 +131,17 @@ def to_target(ir, mode: str, cap: float, device: str, base: int) -> dict:
     from mechdsl.solve import solve
     from mechdsl.train import train
 
+    def too_long(*_):
+        raise TimeoutError
+
+    signal.signal(signal.SIGALRM, too_long)  # this runs in the point's own process
+    signal.alarm(SOLVE_SECONDS)
     try:
         opt = solve(ir, limit=SOLVE_LIMIT).value
-    except MechError:
+    except (MechError, TimeoutError):
         return {}
+    finally:
+        signal.alarm(0)
     cfg = config_for(ir, {"steps": "1e12", "seed": "0", "target": str(opt), "max_seconds": str(cap), "mode": mode,
                           "device": device})
     seed = train(cfg, ir).runs[0]
@@ -148,7 +157,10 @@ def child(point: dict, mode: str, args) -> dict:
            "--target-seconds", str(args.target_seconds if args.target else 0)]
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     timeout = args.timeout + (args.target_seconds + 120 if args.target else 0)
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"skipped": f"over {timeout:g} s"}
     if out.returncode != 0:
         return {"skipped": (out.stderr.strip().splitlines() or ["failed"])[-1][:60]}
     return json.loads(out.stdout.strip().splitlines()[-1])
