@@ -241,8 +241,8 @@ class AgentsDecl(Node):  # agents: `agents bidder[3] { ... }`
     body: list[AgentStmt]
 
 
-class FieldRef(Node):  # field_ref: `a1.value`
-    agent: Ident
+class FieldRef(Node):  # field_ref: `a1.value`, or `quality` (a chance state)
+    agent: Optional[Ident]
     field: Ident
 
 

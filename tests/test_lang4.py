@@ -1,0 +1,115 @@
+"""Language v4: a chance state correlated with the agents' types (`joint` over a `nature`
+state and type fields), bundle prices from an interval, a follower observing its own
+component of a per-agent choice, and nature reported as the chance state it is.  Values
+are derived by hand in the comments.
+"""
+from __future__ import annotations
+
+import math
+import re
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+import torch
+
+import mechdsl
+from mechdsl.compiler import loads
+from mechdsl.compiler.build import build_ir
+from tests.checks import assert_matches_reference
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "specs" / "examples"
+QUALITY = EXAMPLES / "quality_pricing.mech"
+
+
+def gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+# ---- 1. nature correlated with types ------------------------------------------------------
+
+# The joint law of (quality, buyer.value) in quality_pricing.mech, and the same marginals
+# made independent: quality 1/2 each, value 1 w.p. 0.55, 3 w.p. 0.45.
+INDEPENDENT = QUALITY.read_text().replace("nature quality in {low, high}", "nature quality ~ uniform {low, high}") \
+    .replace("type value in [1, 3]", "type value ~ {1: 0.55, 3: 0.45}")
+INDEPENDENT = INDEPENDENT[:INDEPENDENT.index("joint (")] + INDEPENDENT[INDEPENDENT.index("leader {"):]
+
+
+def quality_ir():
+    return mechdsl.compile(mechdsl.load(str(QUALITY)))
+
+
+def test_joint_law_of_nature_and_types_is_the_prior():
+    ir = quality_ir()
+    buyer, nature = ir.model.followers
+    assert nature.name == "nature" and nature.type_labels == ["quality=low", "quality=high"]
+    assert buyer.type_labels == ["value=1", "value=3"]
+    # profiles (buyer slowest): (1, low), (1, high), (3, low), (3, high)
+    assert ir.prior == pytest.approx([0.45, 0.1, 0.05, 0.4])
+    assert ir.model.leader.choices[0].labels == ["low->0.5; high->0.5", "low->0.5; high->2.5",
+                                                 "low->2.5; high->0.5", "low->2.5; high->2.5"]
+    assert_matches_reference(ir, draws=4)
+
+
+def test_joint_nature_solve_value(one_thread):
+    """Given low quality P(value = 3) = 0.05 / 0.5 = 0.1: offer 0.5 earns 0.5 (everyone
+    accepts), 2.5 earns 0.25.  Given high quality P(value = 3) = 0.4 / 0.5 = 0.8: 2.5 earns 2,
+    0.5 earns 0.5.  Optimum 0.5 * 0.5 + 0.5 * 2 = 1.25 with the plan low->0.5; high->2.5.
+    Independent quality (same marginals): one offer for both states, 2.5 * 0.45 = 1.125."""
+    from mechdsl.solve import solve
+
+    ir = quality_ir()
+    sol = solve(ir)
+    assert sol.value == pytest.approx(1.25, abs=1e-9) and not sol.supremum
+    assert ir.action_labels[0][sol.actions[0]] == "offer=low->0.5; high->2.5"
+    assert sol.certificate.verdict == "certified"
+    independent = solve(build_ir(loads(INDEPENDENT)))
+    assert independent.value == pytest.approx(1.125, abs=1e-9)
+
+
+def test_joint_nature_in_the_pomdp_and_sampled_mode(one_thread):
+    """The POMDP draws type profiles (nature included) from the joint prior; sampled mode
+    sees the prior does not factorize, draws dense profiles, and its estimate of the optimal
+    map lies within its Hoeffding bound of the exact value 1.25."""
+    from mechdsl.dynamics import MWConfig
+    from mechdsl.evaluate import Policy
+    from mechdsl.pomdp import StackelbergPOMDP
+    from mechdsl.sampled import SampledPOMDP, TypeSampler
+
+    ir = quality_ir()
+    sampler = TypeSampler(ir, "cpu")
+    assert not sampler.factorized and sampler.kind(1 << 20) == "dense"
+    mw = MWConfig.from_ir(ir, "first")
+    mw.rounds = 200
+    e, s = StackelbergPOMDP(ir, mw=mw), SampledPOMDP(ir, mw=mw, draws="exact")
+    leader_map = e.uniform_map(4, gen(1))
+    a, b = e.run(leader_map, gen(5)), s.run(leader_map, gen(5))
+    assert torch.equal(a.rewards, b.rewards) and all(torch.equal(x, y) for x, y in zip(a.logw, b.logw))
+    best = ir.action_labels[0].index("offer=low->0.5; high->2.5")
+    est = SampledPOMDP(ir, mw=mw, seed=3).exact(Policy(torch.tensor([[best]])), samples=4000)
+    assert abs(float(est.value[0]) - 1.25) <= float(est.value_bound[0])
+
+
+def test_joint_nature_gambit_chance_node_has_the_joint_law():
+    from mechdsl.compiler.gambit import export
+
+    text = export(quality_ir(), "efg")
+    chance = [line for line in text.splitlines() if line.startswith("c ")]
+    probs = [Fraction(x) for x in re.findall(r'" (\d+(?:/\d+)?)', chance[0].split("{", 1)[1])]
+    assert probs == [Fraction(9, 20), Fraction(1, 10), Fraction(1, 20), Fraction(2, 5)]
+
+
+def test_bare_nature_takes_support_and_law_from_the_joint():
+    model = loads("""
+    nature weather
+    agent farmer { type crop in {wheat, rice}  action plant in {early, late} }
+    joint (weather, farmer.crop) ~ {(wet, rice): 0.5, (dry, wheat): 0.3, (dry, rice): 0.2}
+    leader { observe weather  choose subsidy in [0, 1] }
+    utility farmer = if plant == early and weather == dry then 1 else subsidy
+    objective = -subsidy
+    """)
+    nature = model.followers[-1]
+    assert nature.type_labels == ["weather=wet", "weather=dry"]
+    # farmer slowest: (wheat, wet), (wheat, dry), (rice, wet), (rice, dry)
+    assert model.prior == pytest.approx([0, 0.3, 0.5, 0.2])
