@@ -113,3 +113,52 @@ def test_bare_nature_takes_support_and_law_from_the_joint():
     assert nature.type_labels == ["weather=wet", "weather=dry"]
     # farmer slowest: (wheat, wet), (wheat, dry), (rice, wet), (rice, dry)
     assert model.prior == pytest.approx([0, 0.3, 0.5, 0.2])
+
+
+# ---- 3. an agent observing its own component of a per-agent choice ------------------------
+
+OWN_OFFER = """
+agent alice {
+    type value ~ {1: 0.8, 2: 0.2}
+    observe offer                      # alice sees offer[alice]
+    action respond in {accept, reject}
+}
+agent bob {
+    type value ~ {1: 0.2, 2: 0.8}
+    observe offer                      # bob sees offer[bob]
+    action respond in {accept, reject}
+}
+leader { choose offer[agents] in [0.5, 1.5] }
+utility = if respond == accept then value - offer[self] else 0
+objective = sum(i in agents: if i.respond == accept then offer[i] else 0)
+"""
+
+
+def test_observed_own_component_lowers_to_plans_over_it():
+    from mechdsl.evaluate import Policy, Tables, evaluate
+
+    ir = build_ir(loads(OWN_OFFER))
+    alice, bob = ir.model.followers
+    assert alice.action_labels == ["0.5->accept; 1.5->accept", "0.5->accept; 1.5->reject",
+                                   "0.5->reject; 1.5->accept", "0.5->reject; 1.5->reject"] == bob.action_labels
+    k = ir.action_labels[0].index("offer[alice]=1.5, offer[bob]=0.5")
+    pay = evaluate(Tables(ir), Policy(action=torch.tensor([[k]])))
+    # alice accepts 1.5 only, bob 0.5 only: each plan reads the agent's own offer, so both accept
+    a = alice.action_labels.index("0.5->reject; 1.5->accept") * 4 + bob.action_labels.index("0.5->accept; 1.5->reject")
+    assert pay.V[0, :, a].tolist() == [2.0] * 4
+    assert pay.U[0, 0, :, a].tolist() == [-0.5, -0.5, 0.5, 0.5]  # alice's value 1, 1, 2, 2 minus 1.5
+    assert_matches_reference(ir, draws=4)
+
+
+def test_observed_own_component_solve_value(one_thread):
+    """Each buyer accepts an offer below its value (1 or 2; offers 0.5, 1.5: no ties).
+    Alice (value 2 w.p. 0.2): 0.5 earns 0.5, 1.5 earns 0.3.  Bob (value 2 w.p. 0.8): 0.5 earns
+    0.5, 1.5 earns 1.2.  Personal offers: 0.5 + 1.2 = 1.7; one offer for both: max(1, 1.5)."""
+    from mechdsl.solve import solve
+
+    ir = build_ir(loads(OWN_OFFER))
+    sol = solve(ir)
+    assert sol.value == pytest.approx(1.7, abs=1e-9) and not sol.supremum
+    assert ir.action_labels[0][sol.actions[0]] == "offer[alice]=0.5, offer[bob]=1.5"
+    assert sol.follower_strategies["bob"] == {"value=1": "0.5->accept; 1.5->reject",
+                                              "value=2": "0.5->accept; 1.5->accept"}
