@@ -91,6 +91,22 @@ class GameIR(BaseModel):
         return self.interval is not None or bool(self.choice_intervals)
 
     @property
+    def price_slots(self) -> list[list[int]]:
+        """The items each posted price covers, in the order of a round's prices: one item
+        each, or (bundle prices) one non-empty bundle each."""
+        rounds = self.model.leader.rounds
+        if rounds is None:
+            return []
+        if rounds.bundle_prices:
+            return [[j for j, x in enumerate(b) if x] for b in self.bundles[1:]]
+        return [[j] for j in range(self.n_items)]
+
+    @property
+    def price_slot_names(self) -> list[str]:
+        """`a`, `b` (a price per item) or `a`, `b`, `a+b` (a price per bundle)."""
+        return ["+".join(self.model.items[j].name for j in slot) for slot in self.price_slots]
+
+    @property
     def bayesian(self) -> bool:
         return any(c > 1 for c in self.type_counts)
 

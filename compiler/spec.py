@@ -277,6 +277,7 @@ class PriceInterval(Node):  # price_interval: `price each item in interval [0, 3
     node: Literal["price_interval"] = "price_interval"
     low: SExpr
     high: SExpr
+    per: Literal["item", "bundle"] = "item"  # price_bundle_interval: `price each bundle in interval [0, 3]`
 
 
 class RoundsObserve(Node):  # rounds_observe: `observe remaining` / `observe allocation`

@@ -46,7 +46,7 @@ def summary(ir: GameIR) -> str:
         r = leader.rounds
         prices = f"grid {{{', '.join(f'{p:g}' for p in r.grid)}}}" if r.price_kind == "grid" else f"interval [{r.low:g}, {r.high:g}]"
         out.append(
-            f"  rounds: visit a remaining agent, price each item from {prices}; "
+            f"  rounds: visit a remaining agent, price each {'bundle' if r.bundle_prices else 'item'} from {prices}; "
             f"{'unit-demand' if r.valuation == 'unit' else 'additive'} buyers, "
             f"{'buy at utility >= 0' if r.tie_buy else 'buy only at utility > 0'}"
         )

@@ -216,6 +216,10 @@ class ToSpec(Transformer):
         low, high = children
         return s.PriceInterval(low=low, high=high, span=span_of(meta))
 
+    def price_bundle_interval(self, meta, children):
+        low, high = children
+        return s.PriceInterval(low=low, high=high, per="bundle", span=span_of(meta))
+
     def observe_remaining(self, meta, children):
         return s.RoundsObserve(what="remaining", span=span_of(meta))
 

@@ -309,17 +309,17 @@ def _describe_tree(ir, policy: dict[str, Any], strategies: list[list[int]]) -> s
 
     def round_text(s: int) -> str:
         k = action[s]
-        if model.leader.rounds.bundle_prices:  # a price per bundle: the IR's label lists them
+        if model.leader.rounds.bundle_prices and prices is None:  # a grid price per bundle: the IR's label
             return ir.action_labels[s][k]
         agent, pidx = ir.round_actions[k]
         text = f"visit {model.followers[agent].name}"
         stock = ir.infosets[s].stock
         shown = []
-        for j, it in enumerate(model.items):
-            if stock and stock[j] == 0:
+        for q, (name, slot) in enumerate(zip(ir.price_slot_names, ir.price_slots)):
+            if stock and any(stock[j] == 0 for j in slot):
                 continue
-            p = float(prices[s][j]) if prices is not None else ir.price_grid[pidx[j]]
-            shown.append(f"{it.name}={p:.4g}")
+            p = float(prices[s][q]) if prices is not None else ir.price_grid[pidx[q]]
+            shown.append(f"{name}={p:.4g}")
         return text + (" at " + ", ".join(shown) if shown else "")
 
     def tree(s: int, indent: str) -> list[str]:
