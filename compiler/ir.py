@@ -90,6 +90,17 @@ class GameIR(BaseModel):
         """Whether the leader decides a number from an interval (prices or a choice)."""
         return self.interval is not None or bool(self.choice_intervals)
 
+    def chance_law(self) -> dict[str, float]:
+        """The chance state's law (its marginal of the prior, which may correlate it with
+        the types), by its type labels; empty without `nature` lines."""
+        k = self.model.chance
+        if k is None:
+            return {}
+        law = [0.0] * self.type_counts[k]
+        for t, p in enumerate(self.prior):  # C order: the chance player (last) is fastest
+            law[t % self.type_counts[k]] += p
+        return dict(zip(self.model.followers[k].type_labels, law))
+
     @property
     def price_slots(self) -> list[list[int]]:
         """The items each posted price covers, in the order of a round's prices: one item

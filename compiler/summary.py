@@ -26,9 +26,13 @@ def summary(ir: GameIR) -> str:
         out.append("params: " + ", ".join(f"{k}={v:g}" for k, v in model.params.items()))
     if model.items:
         out.append("items: " + ", ".join(f"{it.name}" + (f" x{it.units}" if it.units > 1 else "") for it in model.items))
-    out.append(f"followers: {ir.n_followers}   type profiles: {ir.n_type_profiles}   action profiles: {ir.n_action_profiles}")
+    out.append(f"followers: {len(model.people)}   type profiles: {ir.n_type_profiles}   "
+               f"action profiles: {ir.n_action_profiles}")
     marg = _marginals(ir)
     for i, f in enumerate(model.followers):
+        if i == model.chance:  # no follower: its states and their law
+            out.append("  chance state (nature): " + ", ".join(f"{lab} ({p:.4g})" for lab, p in zip(f.type_labels, marg[i])))
+            continue
         types = ", ".join(f"{lab} ({p:.4g})" for lab, p in zip(f.type_labels, marg[i]))
         pure = len(f.action_labels) ** len(f.type_labels)
         out.append(f"  {f.name}: types {types}")

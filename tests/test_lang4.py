@@ -245,3 +245,52 @@ def test_bundle_interval_prices_train_to_the_optimum(one_thread):
     assert 2.25 - 0.01 * (hi - lo) <= run.value <= 2.25 + 1e-9, run.value
     prices = run.policy["prices"]
     assert prices.shape == (1, 3) and bool(((prices >= 2.5) & (prices <= 3)).all())
+
+
+# ---- 4. nature is reported as the chance state, never as a follower -------------------------
+
+
+def test_nature_is_no_follower_in_solve_text_and_json(one_thread):
+    from click.testing import CliRunner
+
+    from mechdsl.cli import main
+
+    spec = str(EXAMPLES / "persuasion.mech")
+    runner = CliRunner()
+    text = runner.invoke(main, ["solve", spec]).output
+    followers = text[text.index("Followers ("):]
+    assert "judge (verdict)" in followers and "nature:" not in followers
+    assert "Chance state (nature, drawn from its law): guilt=guilty 0.3, guilt=innocent 0.7" in text
+    res = runner.invoke(main, ["solve", spec, "--json"])
+    assert res.exit_code == 0 and "nature" not in res.output
+    import json
+
+    data = json.loads(res.output)
+    assert set(data["follower_strategies"]) == set(data["regret"]) == {"judge"}
+    cert = data["certificate"]
+    assert set(cert["strategies"]) == set(cert["regret"]) == set(cert["swap_regret"]) == {"judge"}
+    check = runner.invoke(main, ["check", spec]).output
+    assert "ok (1 follower, a chance state, 1 leader information set)" in check
+    summary = runner.invoke(main, ["compile", str(QUALITY)]).output
+    assert "followers: 1 " in summary and "chance state (nature): quality=low (0.5), quality=high (0.5)" in summary
+
+
+def test_nature_is_no_follower_in_the_train_report(one_thread):
+    """The learned mechanism and the sampled certificate leave the chance state out too."""
+    from mechdsl.dynamics import MWConfig
+    from mechdsl.estimate import certify_sampled
+    from mechdsl.evaluate import Policy
+    from mechdsl.report import describe_learned
+    from mechdsl.sampled import SampledPOMDP
+
+    ir = quality_ir()
+    best = ir.action_labels[0].index("offer=low->0.5; high->2.5")
+    mw = MWConfig.from_ir(ir)
+    mw.rounds = 200
+    cert, est = certify_sampled(SampledPOMDP(ir, mw=mw, seed=1), Policy(torch.tensor([[best]])), tol=0.01,
+                                samples=2000)
+    assert set(cert.strategies) == set(cert.regret) == {"buyer"}
+    text = describe_learned(ir, {"action": torch.tensor([best])}, est, cert.regret)
+    assert "nature:" not in text and "Chance state (nature, drawn from its law): quality=low 0.5, quality=high 0.5" in text
+    assert ir.chance_law() == pytest.approx({"quality=low": 0.5, "quality=high": 0.5})
+    assert ir.model.chance == 1 and ir.model.people == [0]

@@ -74,7 +74,8 @@ def finish(space: PolicySpace, follower_model: str, value, policy_value, exact, 
     ir = space.tb.ir
     model = ir.model
     fs, rg = {}, {}
-    for i, f in enumerate(model.followers):
+    for i in model.people:  # the chance state has no strategy and no regret
+        f = model.followers[i]
         fs[f.name] = {lab: f.action_labels[strategies[i][t]] for t, lab in enumerate(f.type_labels)}
         rg[f.name] = {lab: round(float(reg[i, t]), 12) for t, lab in enumerate(f.type_labels)}
     reached = reached_classes(space.tb, strategies)
