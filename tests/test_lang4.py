@@ -98,6 +98,9 @@ def test_joint_nature_gambit_chance_node_has_the_joint_law():
     chance = [line for line in text.splitlines() if line.startswith("c ")]
     probs = [Fraction(x) for x in re.findall(r'" (\d+(?:/\d+)?)', chance[0].split("{", 1)[1])]
     assert probs == [Fraction(9, 20), Fraction(1, 10), Fraction(1, 20), Fraction(2, 5)]
+    # the chance node draws the state; nature is no player (item 4) and never moves
+    assert text.startswith('EFG 2 R "quality_pricing" { "leader" "buyer" }') and '"nature [' not in text
+    assert export(quality_ir(), "nfg").startswith('NFG 1 R "quality_pricing" { "leader" "buyer" }')
 
 
 def test_bare_nature_takes_support_and_law_from_the_joint():
