@@ -297,3 +297,25 @@ def test_nature_is_no_follower_in_the_train_report(one_thread):
     assert "nature:" not in text and "Chance state (nature, drawn from its law): quality=low 0.5, quality=high 0.5" in text
     assert ir.chance_law() == pytest.approx({"quality=low": 0.5, "quality=high": 0.5})
     assert ir.model.chance == 1 and ir.model.people == [0]
+
+
+def test_group_members_observe_their_own_components(one_thread):
+    """`agents buyer[2]` with `observe offer`: buyer1 answers offer[buyer1], buyer2
+    offer[buyer2].  Values uniform on {1, 2}: offering 1.5 earns 0.75 a buyer, 0.5 earns
+    0.5, so the optimum offers 1.5 to both: 1.5."""
+    from mechdsl.solve import solve
+
+    ir = build_ir(loads("""
+    agents buyer[2] {
+        type value ~ uniform [1, 2]
+        observe offer
+        action respond in {accept, reject}
+    }
+    leader { choose offer[agents] in [0.5, 1.5] }
+    utility = if respond == accept then value - offer[self] else 0
+    objective = sum(i in agents: if i.respond == accept then offer[i] else 0)
+    """))
+    sol = solve(ir)
+    assert sol.value == pytest.approx(1.5, abs=1e-9)
+    assert ir.action_labels[0][sol.actions[0]] == "offer[buyer1]=1.5, offer[buyer2]=1.5"
+    assert_matches_reference(ir, draws=4)
