@@ -103,6 +103,14 @@ def test_joint_nature_gambit_chance_node_has_the_joint_law():
     assert export(quality_ir(), "nfg").startswith('NFG 1 R "quality_pricing" { "leader" "buyer" }')
 
 
+def test_joint_nature_in_openspiel_has_the_leader_and_the_buyer():
+    pytest.importorskip("pyspiel")
+    from mechdsl.openspiel import load_game
+
+    ir = quality_ir()
+    assert load_game(ir).num_players() == 2 and load_game(ir, [1]).num_players() == 1
+
+
 def test_bare_nature_takes_support_and_law_from_the_joint():
     model = loads("""
     nature weather
