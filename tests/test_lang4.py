@@ -5,7 +5,6 @@ are derived by hand in the comments.
 """
 from __future__ import annotations
 
-import math
 import re
 from fractions import Fraction
 from pathlib import Path
