@@ -66,6 +66,17 @@ def _probabilities(ir: GameIR, b: Bayes) -> list[str]:
     return [str(f) for f in fr]
 
 
+def _players(ir: GameIR) -> int:
+    """How many followers are players: all but the chance state (the last follower, one
+    action), which the chance node draws with the types and which moves nowhere."""
+    return len(ir.model.people)
+
+
+def _with_chance(ir: GameIR, b: Bayes, profile: list) -> list:
+    """A profile of the players' strategies, completed with the chance state's only one."""
+    return profile + [b.strategies[-1][0]] if ir.model.chance is not None else profile
+
+
 def _type_label(ir: GameIR, own: tuple[int, ...]) -> str:
     return ", ".join(f"{f.name}:{f.type_labels[x]}" for f, x in zip(ir.model.followers, own))
 
@@ -110,14 +121,16 @@ def induced_nfg(ir: GameIR, policy: LeaderPolicy) -> str:
                n_strategy_profiles(ir) * len(b.types))
     tb = tables(ir, policy)
 
+    n = _players(ir)
+
     def rows():
-        for idx in _profiles([len(s) for s in b.strategies]):
-            yield b.expected(tb, [b.strategies[i][j] for i, j in enumerate(idx)])[1:]
+        for idx in _profiles([len(s) for s in b.strategies[:n]]):
+            yield b.expected(tb, _with_chance(ir, b, [b.strategies[i][j] for i, j in enumerate(idx)]))[1:n + 1]
 
     comment = (f"Followers' induced game of {ir.model.name} under the leader policy {policy.source or 'given'}: "
                "ex-ante strategic form of the Bayesian game (a strategy maps each own type to an action; "
                "payoffs are expected utilities over the prior). Written by mechdsl.")
-    return _nfg(ir.model.name, comment, [f.name for f in ir.model.followers], b.labels, rows())
+    return _nfg(ir.model.name, comment, [f.name for f in ir.model.followers[:n]], b.labels[:n], rows())
 
 
 def _policies(ir: GameIR, cells_per_policy: int, what: str) -> tuple[list[dict[int, int]], list[Tables]]:
@@ -137,17 +150,19 @@ def stackelberg_nfg(ir: GameIR) -> str:
                              "the Stackelberg strategic form is too large to export (policies x strategy profiles "
                              "x type profiles)")
 
+    n = _players(ir)
+
     def rows():
-        for idx in _profiles([len(assigns)] + [len(s) for s in b.strategies]):
-            yield b.expected(tbs[idx[0]], [b.strategies[i][j] for i, j in enumerate(idx[1:])])
+        for idx in _profiles([len(assigns)] + [len(s) for s in b.strategies[:n]]):
+            yield b.expected(tbs[idx[0]], _with_chance(ir, b, [b.strategies[i][j] for i, j in enumerate(idx[1:])]))[:n + 1]
 
     comment = (f"Stackelberg game of {ir.model.name}: player 1 (leader) picks a reduced pure policy "
                f"(payoff: the objective, {ir.model.objective_name}), each follower a map from its own type to an "
                "action; payoffs are expectations over the prior. Commit the leader to a row (or a mix of rows) "
                "with a Stackelberg solver; a Nash equilibrium of this table ignores the commitment. "
                "Written by mechdsl.")
-    players = ["leader"] + [f.name for f in ir.model.followers]
-    return _nfg(ir.model.name, comment, players, [[policy_label(ir, a) for a in assigns]] + b.labels, rows())
+    players = ["leader"] + [f.name for f in ir.model.followers[:n]]
+    return _nfg(ir.model.name, comment, players, [[policy_label(ir, a) for a in assigns]] + b.labels[:n], rows())
 
 
 # ---------------------------------------------------------------------------
@@ -210,11 +225,12 @@ def _followers(efg: _Efg, ir: GameIR, b: Bayes, tb: Tables, first: int, key, lea
     if len(b.types) > 1:
         efg.chance_node("types" if leader is None else f"types | {leader}",
                         [_type_label(ir, own) for own in b.types], _probabilities(ir, b))
+    n = _players(ir)
     for t, own in zip(b.t_index, b.types):
         def move(i: int, actions: tuple[int, ...]) -> None:
-            if i == ir.n_followers:
-                a = b.action_profile(actions)
-                pay = [tb.V[t][a]] + [tb.U[j][t][a] for j in range(ir.n_followers)]
+            if i == n:  # the chance state, if any, takes its only action
+                a = b.action_profile(actions + (0,) * (ir.n_followers - n))
+                pay = [tb.V[t][a]] + [tb.U[j][t][a] for j in range(n)]
                 if leader is None:
                     efg.terminal(f"{model.objective_name} = {num(pay[0])}", pay[1:])
                 else:
@@ -238,7 +254,7 @@ def induced_efg(ir: GameIR, policy: LeaderPolicy) -> str:
                "chance draws the type profile with its prior; each follower moves knowing only its own type "
                "(simultaneous moves); payoffs are the followers' utilities, the leader's play folded in; "
                f"outcome labels give the leader's objective ({ir.model.objective_name}). Written by mechdsl.")
-    efg = _Efg(ir.model.name, comment, [f.name for f in ir.model.followers])
+    efg = _Efg(ir.model.name, comment, [f.name for f in ir.model.followers[:_players(ir)]])
     _followers(efg, ir, b, tb, 1, 0, None)
     return efg.text()
 
@@ -251,7 +267,7 @@ def stackelberg_efg(ir: GameIR) -> str:
                f"{ir.model.objective_name}) commits to a reduced pure policy; chance draws the type profile; "
                "each follower moves seeing the commitment and its own type. Subgame-perfect equilibria are "
                "Stackelberg equilibria in pure commitments. Written by mechdsl.")
-    efg = _Efg(ir.model.name, comment, ["leader"] + [f.name for f in ir.model.followers])
+    efg = _Efg(ir.model.name, comment, ["leader"] + [f.name for f in ir.model.followers[:_players(ir)]])
     efg.personal(1, "commit", "commitment", [policy_label(ir, a) for a in assigns])
     for p, (assign, tb) in enumerate(zip(assigns, tbs)):
         _followers(efg, ir, b, tb, 2, p, policy_label(ir, assign))

@@ -90,6 +90,33 @@ class GameIR(BaseModel):
         """Whether the leader decides a number from an interval (prices or a choice)."""
         return self.interval is not None or bool(self.choice_intervals)
 
+    def chance_law(self) -> dict[str, float]:
+        """The chance state's law (its marginal of the prior, which may correlate it with
+        the types), by its type labels; empty without `nature` lines."""
+        k = self.model.chance
+        if k is None:
+            return {}
+        law = [0.0] * self.type_counts[k]
+        for t, p in enumerate(self.prior):  # C order: the chance player (last) is fastest
+            law[t % self.type_counts[k]] += p
+        return dict(zip(self.model.followers[k].type_labels, law))
+
+    @property
+    def price_slots(self) -> list[list[int]]:
+        """The items each posted price covers, in the order of a round's prices: one item
+        each, or (bundle prices) one non-empty bundle each."""
+        rounds = self.model.leader.rounds
+        if rounds is None:
+            return []
+        if rounds.bundle_prices:
+            return [[j for j, x in enumerate(b) if x] for b in self.bundles[1:]]
+        return [[j] for j in range(self.n_items)]
+
+    @property
+    def price_slot_names(self) -> list[str]:
+        """`a`, `b` (a price per item) or `a`, `b`, `a+b` (a price per bundle)."""
+        return ["+".join(self.model.items[j].name for j in slot) for slot in self.price_slots]
+
     @property
     def bayesian(self) -> bool:
         return any(c > 1 for c in self.type_counts)

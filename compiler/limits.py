@@ -132,7 +132,8 @@ def check_game_size(model) -> None:
         if per_visit > MAX_ACTIONS:
             raise too_big(f"too many leader actions per round ({visited} agents x {len(rounds.grid)} "
                           f"prices ^ {slots} {what})", per_visit, MAX_ACTIONS, rounds.span,
-                          "use a coarser price grid or fewer items" if rounds.bundle_prices else
+                          "use a coarser price grid, fewer items, or `price each bundle in interval [low, high]`"
+                          if rounds.bundle_prices else
                           "use a coarser price grid, fewer items, or `price each item in interval [low, high]`")
     if bundles > MAX_BUNDLES:
         raise too_big(f"too many bundles for an additive buyer ({m} items)", bundles, MAX_BUNDLES, rounds.span,

@@ -230,6 +230,8 @@ class Leader(BaseModel):
     rounds: Optional[Rounds] = None
 
 
+# The chance player's name (`nature` is a keyword, so no agent can take it).
+CHANCE = "nature"
 # How exact ties in the followers' final weights are read (mechdsl.ties says what each means);
 # the one list the language, the CLI and the trainer share.
 TIE_READINGS = ("pessimistic", "first", "favourable")
@@ -271,6 +273,19 @@ class Model(BaseModel):
     @property
     def type_counts(self) -> list[int]:
         return [len(f.type_labels) for f in self.followers]
+
+    @property
+    def chance(self) -> Optional[int]:
+        """The chance player's index (`nature` lines; always the last follower), None
+        without one.  A follower of the compiled game only: its type is the state, it has
+        one action and no utility, and no report shows it as a follower."""
+        last = len(self.followers) - 1
+        return last if last >= 0 and self.followers[last].name == CHANCE else None
+
+    @property
+    def people(self) -> list[int]:
+        """The followers proper: every follower but the chance player."""
+        return [i for i in range(len(self.followers)) if i != self.chance]
 
     @property
     def action_counts(self) -> list[int]:

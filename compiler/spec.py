@@ -241,8 +241,8 @@ class AgentsDecl(Node):  # agents: `agents bidder[3] { ... }`
     body: list[AgentStmt]
 
 
-class FieldRef(Node):  # field_ref: `a1.value`
-    agent: Ident
+class FieldRef(Node):  # field_ref: `a1.value`, or `quality` (a chance state)
+    agent: Optional[Ident]
     field: Ident
 
 
@@ -277,6 +277,7 @@ class PriceInterval(Node):  # price_interval: `price each item in interval [0, 3
     node: Literal["price_interval"] = "price_interval"
     low: SExpr
     high: SExpr
+    per: Literal["item", "bundle"] = "item"  # price_bundle_interval: `price each bundle in interval [0, 3]`
 
 
 class RoundsObserve(Node):  # rounds_observe: `observe remaining` / `observe allocation`

@@ -26,9 +26,13 @@ def summary(ir: GameIR) -> str:
         out.append("params: " + ", ".join(f"{k}={v:g}" for k, v in model.params.items()))
     if model.items:
         out.append("items: " + ", ".join(f"{it.name}" + (f" x{it.units}" if it.units > 1 else "") for it in model.items))
-    out.append(f"followers: {ir.n_followers}   type profiles: {ir.n_type_profiles}   action profiles: {ir.n_action_profiles}")
+    out.append(f"followers: {len(model.people)}   type profiles: {ir.n_type_profiles}   "
+               f"action profiles: {ir.n_action_profiles}")
     marg = _marginals(ir)
     for i, f in enumerate(model.followers):
+        if i == model.chance:  # no follower: its states and their law
+            out.append("  chance state (nature): " + ", ".join(f"{lab} ({p:.4g})" for lab, p in zip(f.type_labels, marg[i])))
+            continue
         types = ", ".join(f"{lab} ({p:.4g})" for lab, p in zip(f.type_labels, marg[i]))
         pure = len(f.action_labels) ** len(f.type_labels)
         out.append(f"  {f.name}: types {types}")
@@ -46,7 +50,7 @@ def summary(ir: GameIR) -> str:
         r = leader.rounds
         prices = f"grid {{{', '.join(f'{p:g}' for p in r.grid)}}}" if r.price_kind == "grid" else f"interval [{r.low:g}, {r.high:g}]"
         out.append(
-            f"  rounds: visit a remaining agent, price each item from {prices}; "
+            f"  rounds: visit a remaining agent, price each {'bundle' if r.bundle_prices else 'item'} from {prices}; "
             f"{'unit-demand' if r.valuation == 'unit' else 'additive'} buyers, "
             f"{'buy at utility >= 0' if r.tie_buy else 'buy only at utility > 0'}"
         )

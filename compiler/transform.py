@@ -145,7 +145,7 @@ class ToSpec(Transformer):
         return s.AllAgents(span=span_of(meta))
 
     def nature(self, meta, children):
-        name, law = children
+        name, law = (children + [None])[:2]
         field = s.TypeDecl(name=ident(name), law=law, span=span_of(meta))
         return s.NatureDecl(field=field, span=span_of(meta))
 
@@ -158,6 +158,8 @@ class ToSpec(Transformer):
         return s.JointDecl(fields=fields, dist=dist, span=span_of(meta))
 
     def field_ref(self, meta, children):
+        if len(children) == 1:  # a chance state: `joint (quality, buyer.value) ~ ...`
+            return s.FieldRef(agent=None, field=ident(children[0]), span=span_of(meta))
         agent, field = children
         return s.FieldRef(agent=ident(agent), field=ident(field), span=span_of(meta))
 
@@ -213,6 +215,10 @@ class ToSpec(Transformer):
     def price_interval(self, meta, children):
         low, high = children
         return s.PriceInterval(low=low, high=high, span=span_of(meta))
+
+    def price_bundle_interval(self, meta, children):
+        low, high = children
+        return s.PriceInterval(low=low, high=high, per="bundle", span=span_of(meta))
 
     def observe_remaining(self, meta, children):
         return s.RoundsObserve(what="remaining", span=span_of(meta))

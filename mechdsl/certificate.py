@@ -93,8 +93,9 @@ def certify(ir: GameIR, policy: Policy, ties: str = DEFAULT, mw: Optional[MWConf
     cert = _verdict(ir, ties, values, played[ties], reg, float(mixed_reg.max()) if mixed_reg.numel() else 0.0,
                     exact, tol, mw)
     ext, swp = (r[0] for r in empirical_regrets(tb, pay.U, mw))
-    swap_by = {f.name: {lab: round(float(swp[i, t]), 12) for t, lab in enumerate(f.type_labels)}
-               for i, f in enumerate(ir.model.followers)}
+    followers = ir.model.followers
+    swap_by = {followers[i].name: {lab: round(float(swp[i, t]), 12) for t, lab in enumerate(followers[i].type_labels)}
+               for i in ir.model.people}
     worst_swap = round(float(swp.max()), 12) if swp.numel() else 0.0
     return cert.model_copy(update={"follower_model": mw.model, "notion": NOTION[mw.model],
                                    "average_regret": round(float(ext.max()) if ext.numel() else 0.0, 12),
@@ -129,7 +130,8 @@ def _verdict(ir: GameIR, ties: str, values: dict[str, float], strat, reg: torch.
     span = (hi - lo) if hi > lo else 1.0
     regrets, strategies, worst, worst_frac = {}, {}, 0.0, 0.0
     warnings, notes = [], []
-    for i, f in enumerate(model.followers):
+    for i in model.people:  # the chance state has no strategy and no regret
+        f = model.followers[i]
         flo, fhi = ir.utility_bounds[i]
         fspan = (fhi - flo) if fhi > flo else 1.0
         regrets[f.name] = {lab: round(float(reg[i, t]), 12) for t, lab in enumerate(f.type_labels)}

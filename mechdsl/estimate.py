@@ -134,7 +134,8 @@ def certify_sampled(p, policy: Policy, tol: float, samples: int, confidence: flo
     ir, mw = p.ir, p.mw
     model = ir.model
     regrets, strategies, warnings = {}, {}, []
-    for i, f in enumerate(model.followers):
+    for i in model.people:  # the chance state has no strategy and no regret
+        f = model.followers[i]
         span_i = float(p.u_span[i])
         regrets[f.name] = {lab: round(float(est.regret_per_type[0, i, t]), 12) for t, lab in enumerate(f.type_labels)}
         strategies[f.name] = {lab: f.action_labels[int(est.strategies[i][0, t])] for t, lab in enumerate(f.type_labels)}

@@ -146,9 +146,13 @@ class StackelbergPOMDP:
             self.low = torch.tensor([lo for lo, _ in cont], dtype=dtype, device=dev)
             self.high = torch.tensor([hi for _, hi in cont], dtype=dtype, device=dev)
             self.priced = self.interval_sets.view(-1, 1).expand(self.S, self.m).clone()
-        else:
-            stock = [s.stock if s.kind == "round" and s.stock else [0] * self.m for s in ir.infosets]
-            self.priced = torch.tensor(stock, dtype=torch.bool, device=dev).view(self.S, self.m) & self.interval_sets.view(-1, 1)
+        else:  # one price per item, or per bundle: priced while everything in it is in stock
+            slots = ir.price_slots if ir.interval is not None else [[j] for j in range(self.m)]
+            self.m = len(slots)
+            stock = [s.stock if s.kind == "round" and s.stock else [0] * tb.m for s in ir.infosets]
+            in_stock = [[all(row[j] > 0 for j in slot) for slot in slots] for row in stock]
+            self.priced = torch.tensor(in_stock, dtype=torch.bool, device=dev).view(self.S, self.m) \
+                & self.interval_sets.view(-1, 1)
         self.n_choose = len(ir.choose_actions)
         self.strides = [math.prod(ir.action_counts[i + 1 :]) for i in range(self.n)]
         self.support = tb.prior > 0 if tb.prior is not None else None  # [T] type profiles that can occur

@@ -287,8 +287,9 @@ def _solution(ir, policy, ex, strategies, reg, Solution, reached):
         value=float(ex.value[0]), policy_value=float(ex.value[0]), exact=False, policy=[],
         actions=[int(a) for a in policy["action"].tolist()],
         probs=None if probs is None else torch.as_tensor(probs).tolist(),
-        follower_strategies={f.name: {f.type_labels[t]: f.action_labels[strategies[i][t]] for t in range(len(f.type_labels))}
-                             for i, f in enumerate(followers)},
+        follower_strategies={followers[i].name: {lab: followers[i].action_labels[strategies[i][t]]
+                                                 for t, lab in enumerate(followers[i].type_labels)}
+                             for i in ir.model.people},
         follower_profile=strategies, regret=reg,
         reached_classes=[ir.class_labels[c] for c in sorted(reached)],
         unreached_classes=[ir.class_labels[c] for c in range(len(ir.class_labels)) if c not in reached],
@@ -315,17 +316,17 @@ def _describe_tree(ir, policy: dict[str, Any], strategies: list[list[int]]) -> s
 
     def round_text(s: int) -> str:
         k = action[s]
-        if model.leader.rounds.bundle_prices:  # a price per bundle: the IR's label lists them
+        if model.leader.rounds.bundle_prices and prices is None:  # a grid price per bundle: the IR's label
             return ir.action_labels[s][k]
         agent, pidx = ir.round_actions[k]
         text = f"visit {model.followers[agent].name}"
         stock = ir.infosets[s].stock
         shown = []
-        for j, it in enumerate(model.items):
-            if stock and stock[j] == 0:
+        for q, (name, slot) in enumerate(zip(ir.price_slot_names, ir.price_slots)):
+            if stock and any(stock[j] == 0 for j in slot):
                 continue
-            p = float(prices[s][j]) if prices is not None else ir.price_grid[pidx[j]]
-            shown.append(f"{it.name}={p:.4g}")
+            p = float(prices[s][q]) if prices is not None else ir.price_grid[pidx[q]]
+            shown.append(f"{name}={p:.4g}")
         return text + (" at " + ", ".join(shown) if shown else "")
 
     def tree(s: int, indent: str) -> list[str]:
@@ -353,10 +354,12 @@ def _describe_tree(ir, policy: dict[str, Any], strategies: list[list[int]]) -> s
     for c, label in enumerate(ir.class_labels):
         out.append(f"  [{label}]")
         out += tree(ir.root[c], "      ")
+    from mechdsl.solve.render import chance_lines
+
     out += ["", "Followers (argmax of the MW weights):"]
     for i, f in enumerate(model.followers):
         if len(f.action_labels) == 1:
             continue
         out.append(f"  {f.name} ({f.action_name}): " + "; ".join(
             f"{f.type_labels[t]} -> {f.action_labels[strategies[i][t]]}" for t in range(len(f.type_labels))))
-    return "\n".join(out)
+    return "\n".join(out + chance_lines(ir))

@@ -71,14 +71,21 @@ def resolve_maps(st: State) -> None:
         seen: list[str] = []
         for decl in decls:
             for target in decl.targets:
-                seen.append(_observed_choice(target, st))
+                seen.append(_observed_choice(target, agent.name, st))
         if seen:
             plans.followers[k] = _follower_map(k, list(dict.fromkeys(seen)), decls[0], st)
     st.plans = plans
 
 
-def _observed_choice(target: s.ObserveTarget, st: State) -> str:
+def _observed_choice(target: s.ObserveTarget, me: str, st: State) -> str:
+    """The leader choice an agent observes; of a per-agent choice (`choose pay[agents]`),
+    the agent's own component, `pay[me]`."""
     name = target.action.name
+    if target.agent is None and name in st.choice_groups:
+        name = f"{name}[{me}]"
+    elif target.agent is not None and target.agent.name in st.choice_groups:
+        raise error(f"an agent observes its own component of '{target.agent.name}', not another's", target,
+                    hint=f"write `observe {target.agent.name}`: agent '{me}' sees {target.agent.name}[{me}]")
     if target.agent is not None or name not in st.choices:
         if target.agent is not None or any(a is not None and a.name == name for a in st.actions) \
                 or name in st.agent_index() or name in nature_fields(st):

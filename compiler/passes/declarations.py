@@ -149,15 +149,11 @@ def expand_agents(st: State) -> None:
 
 def add_nature(st: State) -> None:
     """`nature x ~ ...` lines: one chance player after the agents, with those fields as its
-    type and a single action, so the prior and payoffs read it like any type; the passes
-    leave it out of `agents` (`State.people`)."""
+    type and a single action, so the prior and payoffs read it like any type (its law may be
+    a `joint` with the agents' fields); the passes leave it out of `agents` (`State.people`)."""
     decls = st.statements(s.NatureDecl)
     if not decls:
         return
-    for decl in decls:
-        if decl.field.law is None or isinstance(decl.field.law, s.Support):
-            raise error(f"the chance state '{decl.field.name.name}' needs a law", decl.field,
-                        hint=f"write e.g. `nature {decl.field.name.name} ~ {{low: 0.5, high: 0.5}}`")
     st.nature = len(st.agents)
     name = s.Ident(name=NATURE, span=decls[0].span)
     st.agents.append(Agent(name=NATURE, decl=s.AgentDecl(name=name, body=[d.field for d in decls], span=decls[0].span)))

@@ -265,7 +265,7 @@ def resolve_rounds(st: State) -> None:
                             hint="rescale the prices so they stay well below 1e308")
         if low > high:
             raise error(f"interval low {fmt(low)} is above high {fmt(high)}", price, hint="write interval [low, high]")
-        rounds.update(price_kind="interval", low=low, high=high)
+        rounds.update(price_kind="interval", low=low, high=high, bundle_prices=price.per == "bundle")
     field_name, where = "value", decl
     if valuation:
         rounds["valuation"] = valuation[0].kind

@@ -242,30 +242,52 @@ def resolve_joint_priors(st: State) -> None:
     for joint in st.statements(s.JointDecl):
         refs = []
         for ref in joint.fields:
-            k = agent_ref(ref.agent, agents, st)
-            info = st.fields[k].get(ref.field.name)
-            if info is None:
-                raise error(f"agent '{ref.agent.name}' has no type field '{ref.field.name}'", ref.field,
-                            hint=did_you_mean(ref.field.name, st.fields[k],
-                                              f"declare it in the agent: `type {ref.field.name} in [...]`"))
+            k, info = _joint_field(ref, agents, st)
+            shown = ref.field.name if ref.agent is None else f"{ref.agent.name}.{ref.field.name}"
             if info.probs is not None:
-                raise error(f"{ref.agent.name}.{ref.field.name} already has its own distribution", ref,
-                            hint=f"declare it as `type {info.name} in [...]` to give its law here")
+                again = (f"`nature {info.name} in {{...}}` (or a bare `nature {info.name}`)" if ref.agent is None
+                         else f"`type {info.name} in [...]`")
+                raise error(f"{shown} already has its own distribution", ref,
+                            hint=f"declare it as {again} to give its law here")
             if info.joint is not None:
                 where = line_of(info.joint)
-                raise error(f"{ref.agent.name}.{ref.field.name} is already in the joint at line {where}", ref,
+                raise error(f"{shown} is already in the joint at line {where}", ref,
                             hint="a field's law comes from one joint block; list all the correlated fields there")
             if (k, info.name) in refs:
-                raise error(f"{ref.agent.name}.{ref.field.name} is listed twice", ref, hint="list each field once")
+                raise error(f"{shown} is listed twice", ref, hint="list each field once")
             info.joint = joint
             refs.append((k, info.name))
         factors.append((refs, joint_table(joint, refs, st, items)))
-    for agent, fields in zip(st.agents, st.fields):
+    for k, (agent, fields) in enumerate(zip(st.agents, st.fields)):
         for info in fields.values():
+            if info.probs is None and info.joint is None and k == st.nature:
+                raise error(f"the chance state '{info.name}' needs a law", info.decl,
+                            hint=f"write e.g. `nature {info.name} ~ {{low: 0.5, high: 0.5}}`, or give its law "
+                                 f"with the agents' types: `joint ({info.name}, agent.field) ~ {{...}}`")
             if info.probs is None and info.joint is None:
                 raise error(f"type field '{info.name}' of agent '{agent.name}' has no distribution", info.decl,
                             hint=f"write `type {info.name} ~ ...` or give its law in a `joint` block")
     build_followers_types(st, factors)
+
+
+def _joint_field(ref: s.FieldRef, agents: dict[str, int], st: State):
+    """The follower and field a joint lists: `agent.field`, or a chance state by its bare name."""
+    if ref.agent is None:
+        chance = st.fields[st.nature] if st.nature >= 0 else {}
+        if ref.field.name not in chance:
+            owners = [a.name for a, fields in zip(st.agents[:st.people], st.fields) if ref.field.name in fields]
+            hint = (f"an agent's field is written with its agent: {owners[0]}.{ref.field.name}" if owners else
+                    did_you_mean(ref.field.name, chance, "a bare name in a joint is a chance state: "
+                                 f"declare it with `nature {ref.field.name} in {{...}}`"))
+            raise error(f"'{ref.field.name}' is not a chance state", ref.field, hint=hint)
+        return st.nature, chance[ref.field.name]
+    k = agent_ref(ref.agent, agents, st)
+    info = st.fields[k].get(ref.field.name)
+    if info is None:
+        raise error(f"agent '{ref.agent.name}' has no type field '{ref.field.name}'", ref.field,
+                    hint=did_you_mean(ref.field.name, st.fields[k],
+                                      f"declare it in the agent: `type {ref.field.name} in [...]`"))
+    return k, info
 
 
 def joint_table(joint: s.JointDecl, refs: list[tuple[int, str]], st: State, items) -> dict[tuple, float]:
@@ -312,7 +334,8 @@ def joint_table(joint: s.JointDecl, refs: list[tuple[int, str]], st: State, item
                                                     refs, positions):
             if hashable(value) not in where:
                 shown = info.show(value, st)
-                raise error(f"{shown} is not a value of {st.agents[k].name}.{f}", part,
+                owner = f if k == st.nature else f"{st.agents[k].name}.{f}"
+                raise error(f"{shown} is not a value of {owner}", part,
                             hint=f"its values are {_show_support(info, st)}")
             index.append(where[hashable(value)])
         if tuple(index) in table:

@@ -19,7 +19,7 @@ PROB_TOLERANCE = 1e-9
 NAMED_OBJECTIVES = ("welfare", "revenue")
 DYNAMICS_KEYS = ("step", "equilibrium", "reward", "normalize", "ties", "model", "learning_rate", "epsilon")
 OUTCOMES = ("units", "paid", "worth")
-NATURE = "nature"  # the chance player's name (a keyword, so no agent can take it)
+NATURE = m.CHANCE  # the chance player's name (a keyword, so no agent can take it)
 
 
 @dataclass

@@ -86,5 +86,6 @@ def check_command(spec: str, sets: tuple[str, ...]) -> None:
     from mechdsl.compiler.summary import plural
 
     ir = load_ir(spec, sets)
-    click.echo(f"{spec}: ok ({plural(ir.n_followers, 'follower')}, "
+    chance = ", a chance state" if ir.model.chance is not None else ""
+    click.echo(f"{spec}: ok ({plural(len(ir.model.people), 'follower')}{chance}, "
                f"{plural(ir.n_infosets, 'leader information set')})")

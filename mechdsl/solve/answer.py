@@ -74,7 +74,8 @@ def finish(space: PolicySpace, follower_model: str, value, policy_value, exact, 
     ir = space.tb.ir
     model = ir.model
     fs, rg = {}, {}
-    for i, f in enumerate(model.followers):
+    for i in model.people:  # the chance state has no strategy and no regret
+        f = model.followers[i]
         fs[f.name] = {lab: f.action_labels[strategies[i][t]] for t, lab in enumerate(f.type_labels)}
         rg[f.name] = {lab: round(float(reg[i, t]), 12) for t, lab in enumerate(f.type_labels)}
     reached = reached_classes(space.tb, strategies)
@@ -166,7 +167,8 @@ def policy_entries(ir: GameIR, actions: list[int], probs=None, prices=None) -> l
         if prices is not None and info.kind == "choose" and ir.choice_intervals:  # continuous choices
             entry["prices"] = {name: round(float(prices[s][q]), 12) for q, name in enumerate(ir.choice_intervals)}
         if prices is not None and info.kind == "round" and ir.interval is not None:
-            entry["prices"] = {it.name: round(float(prices[s][j]), 12) for j, it in enumerate(ir.model.items)
-                               if not info.stock or info.stock[j] > 0}
+            entry["prices"] = {name: round(float(prices[s][q]), 12)
+                               for q, (name, slot) in enumerate(zip(ir.price_slot_names, ir.price_slots))
+                               if not info.stock or all(info.stock[j] > 0 for j in slot)}
         out.append(entry)
     return out

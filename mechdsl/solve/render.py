@@ -123,7 +123,8 @@ def describe(ir: GameIR, solution: Solution, exact: bool = False) -> str:
     out.append("")
     title = PLAYED[sol.follower_model]
     out.append(f"Followers ({title}):")
-    for i, f in enumerate(model.followers):
+    for i in model.people:
+        f = model.followers[i]
         strat = sol.follower_strategies[f.name]
         if len(f.action_labels) == 1:
             what = "no strategic action" if f.action_name == "none" else f"{f.action_name} = {f.action_labels[0]} (its only action)"
@@ -137,4 +138,14 @@ def describe(ir: GameIR, solution: Solution, exact: bool = False) -> str:
         worst = max(regs.values()) if regs else 0.0
         line += f"   regret {worst:.3g}" if worst > 1e-9 else "   regret 0"
         out.append(line)
+    out += chance_lines(ir)
     return "\n".join(out)
+
+
+def chance_lines(ir: GameIR) -> list[str]:
+    """The chance state and its law (not a follower: no strategy, no regret)."""
+    law = ir.chance_law()
+    if not law:
+        return []
+    return ["", "Chance state (nature, drawn from its law): "
+            + ", ".join(f"{label} {p:.4g}" for label, p in law.items())]

@@ -42,9 +42,10 @@ def solve(ir: GameIR, follower_model: Optional[str] = None, limit: int = DEFAULT
 
         check(follower_model)
     if ir.interval is not None:
+        per = "bundle" if ir.model.leader.rounds.bundle_prices else "item"
         raise _at_leader(MechSizeError(
             "continuous (interval) prices give infinitely many leader policies; exact solving needs a finite grid",
-            hint="write `price each item in [...]` with a list of prices",
+            hint=f"write `price each {per} in [...]` with a list of prices; `mechdsl train` learns the prices themselves",
         ), ir)
     for choice in ir.model.leader.choices:
         if choice.interval is not None:
