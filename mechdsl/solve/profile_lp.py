@@ -397,6 +397,16 @@ def read_profile(prob: _ProfileProblem, groups, reading: str, allowed=None) -> O
     return res
 
 
+def _check_profiles(ir) -> None:
+    """One LP per pure follower profile: refuse before building more than MAX_PROFILES."""
+    P = profile_count(ir)
+    if P > MAX_PROFILES:
+        raise MechSizeError(
+            f"{fmt_count(P)} pure follower strategy profiles (one linear program each), limit {fmt_count(MAX_PROFILES)}",
+            hint="use fewer types or actions per follower",
+        )
+
+
 def solve_profiles(space: PolicySpace, groups: Optional[list[list[int]]], strict: bool, ties: str = DEFAULT_TIES):
     """Best (profile, weights) over all pure follower profiles.
 
@@ -406,12 +416,7 @@ def solve_profiles(space: PolicySpace, groups: Optional[list[list[int]]], strict
     when not (higher value first, then attained, then the earlier profile).
     Returns (dict or None, LPs solved)."""
     tb = space.tb
-    P = profile_count(tb.ir)
-    if P > MAX_PROFILES:
-        raise MechSizeError(
-            f"{fmt_count(P)} pure follower strategy profiles (one linear program each), limit {fmt_count(MAX_PROFILES)}",
-            hint="use fewer types or actions per follower",
-        )
+    _check_profiles(tb.ir)
     reading = ties if strict else "favourable"
     prof = all_profiles(tb)
     builder = ProfileBuilder(space, prof)
@@ -449,12 +454,7 @@ def ranked_profiles(space: PolicySpace, groups: list[list[int]], ties: str, floo
     profile): the candidates to verify when the best one's policy is not what the
     followers' dynamics play.  Returns (answers, LPs solved)."""
     tb = space.tb
-    P = profile_count(tb.ir)
-    if P > MAX_PROFILES:
-        raise MechSizeError(
-            f"{fmt_count(P)} pure follower strategy profiles (one linear program each), limit {fmt_count(MAX_PROFILES)}",
-            hint="use fewer types or actions per follower",
-        )
+    _check_profiles(tb.ir)
     prof = all_profiles(tb)
     builder = ProfileBuilder(space, prof)
     bound = builder.bound()
