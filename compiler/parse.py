@@ -77,16 +77,24 @@ COMMON_MISTAKES = {
 }
 
 
+# How the parser is built (the shipped tables, grammar/tables.py, are made with these).
+LALR_OPTIONS = {"parser": "lalr", "lexer": "basic", "propagate_positions": True, "start": ["start", "value"]}
+
+
 @functools.lru_cache(maxsize=1)
 def parser() -> lark.Lark:
     """The LALR parser, built once (start rules: `start` for files, `value` for --set).
 
     The basic lexer reserves every keyword everywhere, so `item x units 2` and the
-    outcome `units(i)` both read `units` as the keyword.  The tables are cached as JSON
+    outcome `units(i)` both read `units` as the keyword.  The tables come ready-made
     (`compiler.lalr_cache`) so a command does not rebuild them at every start.
     """
-    text = (importlib.resources.files("mechdsl.grammar") / "mech.lark").read_text(encoding="utf-8")
-    return cached_lalr(text, parser="lalr", lexer="basic", propagate_positions=True, start=["start", "value"])
+    return cached_lalr(grammar_text(), **LALR_OPTIONS)
+
+
+def grammar_text() -> str:
+    """grammar/mech.lark, wherever the package is installed."""
+    return (importlib.resources.files("mechdsl.grammar") / "mech.lark").read_text(encoding="utf-8")
 
 
 @functools.lru_cache(maxsize=1)
