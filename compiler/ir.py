@@ -20,12 +20,10 @@ import hashlib
 import json
 from typing import Literal, Optional
 
-from pydantic import BaseModel
-
-from mechdsl.compiler.model import Model
+from mechdsl.compiler.model import Model, Trusted
 
 
-class InfoSet(BaseModel):
+class InfoSet(Trusted):
     id: int
     kind: Literal["choose", "round"]
     cls: int  # observation class (what the leader saw of the followers' actions)
@@ -36,8 +34,8 @@ class InfoSet(BaseModel):
     label: str = ""
 
 
-class GameIR(BaseModel):
-    """A compiled mechanism.  Serializes to JSON and back without loss."""
+class GameIR(Trusted):
+    """A compiled mechanism.  Serializes to JSON and back without loss (reading JSON validates)."""
 
     version: int = 1
     model: Model

@@ -11,15 +11,37 @@ Conventions
   value per alternative (a float, an item index, or a list of floats per item).
 * The prior is dense over type profiles, flattened in C order (follower 0 slowest).
 * Every follower has exactly one strategic action set (size >= 1).
+
+The compiler builds these models (and the syntax models of `compiler.spec`) with `make`,
+pydantic's `model_construct`: from values it has already checked and given the declared
+types, without validation.  Their validators are built only when something validates:
+calling a class directly (a model made by hand), or reading one from JSON.  So
+`mechdsl check` never pays for pydantic's schema building, most of its start-up
+otherwise.  tests/test_resolve.py checks that every shipped spec's models are what
+validation would make of them, types included.
 """
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
+_T = TypeVar("_T", bound="Trusted")
 
-class Span(BaseModel):
+
+class Trusted(BaseModel):
+    """A model the compiler builds unvalidated (`make`); calling the class validates as usual."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    @classmethod
+    def make(cls: type[_T], /, **fields: Any) -> _T:
+        """The model of `fields`, which must already have the declared types (a float where
+        a float is declared: validation would have turned 1 into 1.0)."""
+        return cls.model_construct(**fields)
+
+
+class Span(Trusted):
     """Where a construct stands in its source file (1-based line and column)."""
 
     model_config = ConfigDict(frozen=True)
@@ -36,7 +58,7 @@ class Span(BaseModel):
 # ---------------------------------------------------------------------------
 
 
-class _E(BaseModel):
+class _E(Trusted):
     model_config = ConfigDict(frozen=True)
     span: Optional[Span] = None
 
@@ -44,6 +66,11 @@ class _E(BaseModel):
 class Const(_E):
     kind: Literal["const"] = "const"
     value: float
+
+    @classmethod
+    def make(cls, value: float, span: Optional[Span] = None) -> Const:  # type: ignore[override]
+        """A constant; an item, agent or label index (an int) becomes its float."""
+        return cls.model_construct(value=float(value), span=span)
 
 
 class Var(_E):
@@ -135,22 +162,19 @@ Expr = Annotated[
     Field(discriminator="kind"),
 ]
 
-for _cls in (TypeRef, ActionRef, Outcome, Table, Unary, Binary, If, Aggregate):
-    _cls.model_rebuild()
-
 
 # ---------------------------------------------------------------------------
 # Declarations.
 # ---------------------------------------------------------------------------
 
 
-class Item(BaseModel):
+class Item(Trusted):
     name: str
     units: int = 1
     span: Optional[Span] = None
 
 
-class TypeField(BaseModel):
+class TypeField(Trusted):
     """A type field; a `label` field's values are positions in `labels` (`{low, high}`)."""
 
     name: str
@@ -166,7 +190,7 @@ class TypeField(BaseModel):
         return data
 
 
-class Follower(BaseModel):
+class Follower(Trusted):
     name: str
     fields: list[TypeField]
     type_labels: list[str]  # one display label per type alternative, e.g. "value=0.5"
@@ -177,7 +201,7 @@ class Follower(BaseModel):
     span: Optional[Span] = None
 
 
-class Choice(BaseModel):
+class Choice(Trusted):
     """A one-shot leader decision from a finite set; `mixed` lets it randomize."""
 
     name: str
@@ -197,7 +221,7 @@ class Choice(BaseModel):
         return data
 
 
-class Rounds(BaseModel):
+class Rounds(Trusted):
     """Sequential rounds: visit a remaining agent, post a price per remaining item,
     the agent takes its utility-maximizing bundle; repeat until no agent or no item remains."""
 
@@ -224,7 +248,7 @@ class Rounds(BaseModel):
         return data
 
 
-class Leader(BaseModel):
+class Leader(Trusted):
     observe: list[int] = []  # followers whose strategic action the leader observes
     choices: list[Choice] = []
     rounds: Optional[Rounds] = None
@@ -240,7 +264,7 @@ FOLLOWER_MODELS = ("mw", "swap", "qlearning", "favourable", "pessimistic")
 DEFAULT_FOLLOWER_MODEL = FOLLOWER_MODELS[0]
 
 
-class Dynamics(BaseModel):
+class Dynamics(Trusted):
     """Follower no-regret dynamics and POMDP sizes (paper defaults filled by the resolver)."""
 
     step: float = 0.1  # multiplicative-weights epsilon: w *= (1+step)^payoff
@@ -253,7 +277,7 @@ class Dynamics(BaseModel):
     epsilon: float = 0.1  # qlearning: exploration probability of epsilon-greedy play
 
 
-class Model(BaseModel):
+class Model(Trusted):
     name: str
     doc: str = ""
     path: str = ""
@@ -265,7 +289,7 @@ class Model(BaseModel):
     utilities: list[Expr]  # one per follower
     objective: Expr
     objective_name: str = "objective"
-    dynamics: Dynamics = Dynamics()
+    dynamics: Dynamics = Dynamics.model_construct()
     training: dict[str, Union[float, int, str, bool]] = {}
 
     @property

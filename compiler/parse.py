@@ -132,7 +132,7 @@ def too_long(text: str, path: str, size: str) -> MechSizeError:
     line, column = position(text, MAX_SOURCE_CHARS)
     return MechSizeError(
         f"the spec is {size}, more than the limit of {MAX_SOURCE_CHARS:,} characters",
-        path=path, span=Span(line=line, column=column), source=text,
+        path=path, span=Span.make(line=line, column=column), source=text,
         hint="a spec describes a mechanism in a few pages; generate large lists with range(), "
         "linspace() or agents x[n]",
     )
@@ -146,7 +146,8 @@ def _check_tokens(text: str, path: str) -> None:
             if count > MAX_TOKENS:
                 raise MechSizeError(
                     f"the spec has more than {MAX_TOKENS:,} tokens", path=path, source=text,
-                    span=Span(line=token.line, column=token.column, end_line=token.line, end_column=token.column + 1),
+                    span=Span.make(line=token.line, column=token.column, end_line=token.line,
+                                   end_column=token.column + 1),
                     hint="generate long lists with range() or linspace(), and groups of agents with agents x[n]",
                 )
     except UnexpectedInput:
@@ -164,8 +165,8 @@ def _check_docstring(tree: lark.Tree, text: str, path: str) -> None:
     if isinstance(first, lark.Token) and first.type == "DOCSTRING" and len(first) - 6 > MAX_DOC_CHARS:
         raise MechSizeError(
             f"the docstring is {show(len(first) - 6)} characters long, more than the limit of {MAX_DOC_CHARS:,}",
-            path=path, span=Span(line=first.line, column=first.column, end_line=first.line,
-                                 end_column=first.column + 3),
+            path=path, span=Span.make(line=first.line, column=first.column, end_line=first.line,
+                                      end_column=first.column + 3),
             source=text, hint="keep the docstring to a summary; put long notes in a separate file",
         )
 
@@ -190,8 +191,8 @@ def _check_nesting(tree: lark.Tree, text: str, path: str) -> None:
             depth, outer = depth + 1, outer or node
         if depth > MAX_NESTING:
             meta = outer.meta
-            span = Span(line=meta.line, column=meta.column, end_line=meta.end_line, end_column=meta.end_column) \
-                if not meta.empty else Span(line=1, column=1)
+            span = Span.make(line=meta.line, column=meta.column, end_line=meta.end_line, end_column=meta.end_column) \
+                if not meta.empty else Span.make(line=1, column=1)
             raise MechSizeError(
                 f"this expression is nested more than {MAX_NESTING} levels deep",
                 path=path, span=span, source=text,
@@ -206,12 +207,12 @@ def syntax_error(e: UnexpectedInput, text: str, path: str) -> MechSyntaxError:
     if isinstance(e, UnexpectedCharacters):
         char = text[e.pos_in_stream] if 0 <= e.pos_in_stream < len(text) else "?"
         message = f"unexpected character {char!r}"
-        span = Span(line=e.line, column=e.column, end_line=e.line, end_column=e.column + 1)
+        span = Span.make(line=e.line, column=e.column, end_line=e.line, end_column=e.column + 1)
         expected = set()
     elif isinstance(e, UnexpectedEOF):
         message = "unexpected end of file"
         line, column = _end_position(text)
-        span = Span(line=line, column=column)
+        span = Span.make(line=line, column=column)
         expected = set(e.expected)
     else:
         assert isinstance(e, UnexpectedToken)
@@ -219,11 +220,11 @@ def syntax_error(e: UnexpectedInput, text: str, path: str) -> MechSyntaxError:
         if token.type == "$END":
             message = "unexpected end of file"
             line, column = _end_position(text)
-            span = Span(line=line, column=column)
+            span = Span.make(line=line, column=column)
         else:
             message = f"unexpected {_describe_token(token)}"
             end = token.end_column if token.end_line == token.line else token.column + 1
-            span = Span(line=token.line, column=token.column, end_line=token.line, end_column=end)
+            span = Span.make(line=token.line, column=token.column, end_line=token.line, end_column=end)
         expected = set(e.accepts or e.expected)
     hints = []
     if isinstance(e, UnexpectedToken) and e.token.type in set(_keywords().values()) and "NAME" in expected \

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from mechdsl.compiler.model import Span
+from mechdsl.compiler.model import Span, Trusted
 
 
-class Node(BaseModel):
-    model_config = ConfigDict(frozen=True, defer_build=True)
+class Node(Trusted):
+    """A syntax node; `compiler.transform` builds them with `make` (see compiler/model.py)."""
+
+    model_config = ConfigDict(frozen=True)
     span: Span
 
 
@@ -358,8 +360,3 @@ class Spec(Node):  # start: the whole file
     doc: str = ""
     path: str = ""
     statements: list[Statement] = []
-
-
-for _cls in list(globals().values()):
-    if isinstance(_cls, type) and issubclass(_cls, Node) and _cls is not Node:
-        _cls.model_rebuild()
