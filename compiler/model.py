@@ -23,7 +23,8 @@ validation would make of them, types included.
 # No `from __future__ import annotations`: pydantic reads these annotations as objects
 # rather than evaluating each as a string, a third of the time it takes to create the classes.
 
-from typing import Annotated, Any, Literal, Optional, TypeVar, Union
+import math
+from typing import Annotated, Any, ClassVar, Literal, Optional, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
@@ -34,12 +35,47 @@ class Trusted(BaseModel):
     """A model the compiler builds unvalidated (`make`); calling the class validates as usual."""
 
     model_config = ConfigDict(defer_build=True)
+    # Fields the language gained after IR hashes were first given out: a dump leaves them out
+    # while they hold their default, so a model that does not use them keeps its hash.
+    _quiet_defaults: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def make(cls: "type[_T]", /, **fields: Any) -> "_T":
         """The model of `fields`, which must already have the declared types (a float where
         a float is declared: validation would have turned 1 into 1.0)."""
         return cls.model_construct(**fields)
+
+    def plain(self) -> dict[str, Any]:
+        """What `model_dump(mode="json")` gives, read straight off the fields: dumping through
+        pydantic first builds the schema of every model inside, most of `mechdsl compile`'s
+        start-up (it prints the IR's hash).  tests/test_ir.py checks that the two agree."""
+        data = {name: _plain(value) for name, value in self.__dict__.items()}
+        for name in self._unwritten():
+            del data[name]
+        return data
+
+    def _unwritten(self) -> list[str]:
+        fields = type(self).model_fields
+        return [name for name in self._quiet_defaults if getattr(self, name) == fields[name].default]
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, Trusted):
+        return x.plain()
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, float) and not math.isfinite(x):
+        return None  # pydantic writes inf and nan as null in JSON
+    return x
+
+
+def _leave_out_quiet_defaults(self: Trusted, handler) -> dict[str, Any]:
+    data = handler(self)
+    for name in self._unwritten():
+        data.pop(name, None)
+    return data
 
 
 class Span(Trusted):
@@ -182,13 +218,8 @@ class TypeField(Trusted):
     kind: Literal["scalar", "item", "per_item", "label"]
     labels: list[str] = []
 
-    @model_serializer(mode="wrap")
-    def _drop_empty_labels(self, handler):
-        # a field without labels serializes as before labelled fields existed (same IR hash)
-        data = handler(self)
-        if not self.labels:
-            data.pop("labels", None)
-        return data
+    _quiet_defaults: ClassVar[tuple[str, ...]] = ("labels",)
+    _dump = model_serializer(mode="wrap")(_leave_out_quiet_defaults)
 
 
 class Follower(Trusted):
@@ -213,13 +244,8 @@ class Choice(Trusted):
     interval: Optional[tuple[float, float]] = None  # a continuous choice in [low, high] (one placeholder label)
     span: Optional[Span] = None
 
-    @model_serializer(mode="wrap")
-    def _drop_interval(self, handler):
-        # a finite choice serializes as before continuous ones existed (same IR hash)
-        data = handler(self)
-        if self.interval is None:
-            data.pop("interval", None)
-        return data
+    _quiet_defaults: ClassVar[tuple[str, ...]] = ("interval",)
+    _dump = model_serializer(mode="wrap")(_leave_out_quiet_defaults)
 
 
 class Rounds(Trusted):
@@ -238,15 +264,8 @@ class Rounds(Trusted):
     bundle_prices: bool = False  # a grid price per bundle instead of per item
     span: Optional[Span] = None
 
-    @model_serializer(mode="wrap")
-    def _drop_defaults(self, handler):
-        # rounds without an order or bundle prices serialize as before (same IR hash)
-        data = handler(self)
-        if not self.order:
-            data.pop("order", None)
-        if not self.bundle_prices:
-            data.pop("bundle_prices", None)
-        return data
+    _quiet_defaults: ClassVar[tuple[str, ...]] = ("order", "bundle_prices")
+    _dump = model_serializer(mode="wrap")(_leave_out_quiet_defaults)
 
 
 class Leader(Trusted):
