@@ -62,9 +62,10 @@ def heavy_modules(argv: list[str], cwd: Path, env: dict[str, str]) -> list[str]:
     """The heavy modules a command leaves in sys.modules."""
     code = ("import sys\nfrom mechdsl.cli import main\n"
             f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
-            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
+            f"print('heavy:' + ','.join(m for m in {HEAVY!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=True)
-    return [m for m in out.stdout.strip().splitlines()[-1].split(",") if m] if out.stdout.strip() else []
+    line = [x for x in out.stdout.splitlines() if x.startswith("heavy:")][-1]
+    return [m for m in line[len("heavy:"):].split(",") if m]
 
 
 def measure(cwd: Path, runs: int, cache: Path) -> dict[str, tuple[float, float, list[str] | None]]:

@@ -17,7 +17,6 @@ and for the slow reference evaluator used in tests.
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Literal, Optional
 
 from mechdsl.compiler.model import Model, Trusted
@@ -104,6 +103,8 @@ class GameIR(Trusted):
 
     def content_hash(self) -> str:
         """A stable hash of what the game means (not where its file lives)."""
+        import json  # not on `mechdsl check`'s path
+
         # plain() reads the fields in Python: quicker than building pydantic's schemas (~25 ms,
         # most of `mechdsl compile`'s start-up) until the arrays hold some tens of thousands of values
         size = len(self.prior) + len(self.obs_class) + len(self.infosets) * self.n_actions

@@ -19,7 +19,6 @@ stale, unreadable or unwritable cache only means the tables are built as before.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -42,7 +41,7 @@ def cache_dir() -> Path:
 
 def table_key(grammar: str, options: dict[str, Any]) -> str:
     """What the tables depend on: the grammar text, the options and Lark's version."""
-    return hashlib.sha256(json.dumps([grammar, repr(sorted(options.items())), lark.__version__]).encode()).hexdigest()
+    return hashlib.sha256(repr([grammar, sorted(options.items()), lark.__version__]).encode()).hexdigest()
 
 
 def cached_lalr(grammar: str, **options: Any) -> lark.Lark:
@@ -51,6 +50,8 @@ def cached_lalr(grammar: str, **options: Any) -> lark.Lark:
     shipped = _shipped(key)
     if shipped is not None:
         return lark.Lark._load_from_dict(shipped.DATA, shipped.MEMO, **_load_options(options))
+    import json  # the user's cache: only for a Lark the shipped tables were not made with
+
     path = cache_dir() / f"lalr-{key[:32]}.json"
     try:
         blob = json.loads(path.read_text(encoding="utf-8"), object_hook=_decode)
