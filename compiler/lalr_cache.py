@@ -5,8 +5,9 @@ Three places, tried in order:
 
 1. the tables shipped in the package (`mechdsl.grammar.tables`, written by
    `python -m mechdsl.grammar`): literal Python data, so Python's bytecode cache makes
-   loading them a few milliseconds; used when they were made from this grammar text,
-   these options and the installed Lark's version;
+   loading them a few milliseconds (without that cache, compiling them takes ~0.1 s);
+   used when they were made from this grammar text, these options and the installed
+   Lark's version;
 2. a JSON cache in the user's cache directory (`MECHDSL_CACHE_DIR`, else
    `$XDG_CACHE_HOME/mechdsl`, else `~/.cache/mechdsl`), for any other Lark version;
 3. building them (and writing that cache).

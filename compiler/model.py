@@ -14,14 +14,14 @@ Conventions
 
 The compiler builds these models (and the syntax models of `compiler.spec`) with `make`,
 pydantic's `model_construct`: from values it has already checked and given the declared
-types, without validation.  Their validators are built only when something validates:
-calling a class directly (a model made by hand), or reading one from JSON.  So
-`mechdsl check` never pays for pydantic's schema building, most of its start-up
-otherwise.  tests/test_resolve.py checks that every shipped spec's models are what
+types, without validation.  Their schemas are built only when something validates or
+dumps through pydantic: calling a class directly (a model made by hand), reading JSON,
+`--format json`.  So `mechdsl check` never pays for pydantic's schema building, most of
+its start-up otherwise.  tests/test_resolve.py checks that every shipped spec's models are what
 validation would make of them, types included.
 """
 # No `from __future__ import annotations`: pydantic reads these annotations as objects
-# rather than evaluating each as a string, a third of the time it takes to create the classes.
+# rather than evaluating each from a string: a quarter of the time it takes to create them.
 
 import math
 from typing import Annotated, Any, ClassVar, Literal, Optional, TypeVar, Union
