@@ -99,6 +99,7 @@ def test_install_exposes_only_the_mechdsl_package(tmp_path: Path) -> None:
     top = {n.split("/")[0] for n in names if n.endswith(".py") and "/" in n and ".dist-info" not in n}
     assert top == {"mechdsl"}, top
     assert any(n.endswith("mechdsl/grammar/mech.lark") for n in names)
+    assert any(n.endswith("mechdsl/grammar/tables.py") for n in names)  # the parser's shipped tables
     assert any(n.endswith("mechdsl/compiler/passes/moves.py") for n in names)
 
 
