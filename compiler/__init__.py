@@ -66,7 +66,7 @@ def decode(data: bytes, path: str) -> str:
         text = data.decode("utf-8", errors="replace")
         raise MechSyntaxError(
             f"the file is not UTF-8 text: byte 0x{data[e.start]:02x} at offset {e.start}",
-            path=path, span=Span(line=line, column=column, end_line=line, end_column=column + 1), source=text,
+            path=path, span=Span.make(line=line, column=column, end_line=line, end_column=column + 1), source=text,
             hint="save the spec as UTF-8 (plain ASCII is fine)",
         ) from None
 

@@ -10,13 +10,20 @@ import math
 from dataclasses import dataclass
 from typing import Optional
 
-import numpy as np
-
 from mechdsl.compiler.interpreter import weight
 from mechdsl.compiler.model import Model
 
 Interval = tuple[float, float]
 MAX_BOUNDS_WORK = 100_000  # past this, an aggregate's body is bounded once for all its indices
+
+
+def _leaves(x):
+    """The numbers of a nested list, in order."""
+    if isinstance(x, (list, tuple)):
+        for y in x:
+            yield from _leaves(y)
+    else:
+        yield x
 
 
 def _hull(xs: list[Interval]) -> Interval:
@@ -143,17 +150,18 @@ def expr_bounds(e, model: Model, env: Optional[dict] = None) -> Interval:
             return _paid_bounds(model)
         return _hull([_worth_bounds(model, a) for a in agents])
     if k == "table":
-        arr = np.asarray(e.values, dtype=float)
-        sl = []
-        for ax, ix in enumerate(e.index):
+        cells = [e.values]  # the cells the index may pick, narrowed axis by axis
+        for ix in e.index:
             if ix.kind == "const":
-                sl.append(int(ix.value))
+                cells = [c[int(ix.value)] for c in cells]
             elif ix.kind == "var" and not isinstance(env[ix.name], _Any):
-                sl.append(env[ix.name])
+                cells = [c[env[ix.name]] for c in cells]
             else:
-                sl.append(slice(None))
-        sub = arr[tuple(sl)]
-        return (float(np.min(sub)), float(np.max(sub)))
+                cells = [x for c in cells for x in c]
+        values = [float(x) for x in _leaves(cells)]
+        if any(math.isnan(x) for x in values):
+            return (math.nan, math.nan)
+        return (min(values), max(values))
     if k == "unary":
         lo, hi = expr_bounds(e.operand, model, env)
         if e.op == "-":

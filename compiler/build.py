@@ -234,7 +234,7 @@ def _build(model: Model) -> GameIR:
     bounds = [_floats(expr_bounds(u, model)) for u in model.utilities]
     # built field by field with the declared types: validating millions of cells again would
     # cost more than building them (tests round-trip the IR through JSON to keep this honest)
-    ir = GameIR.model_construct(
+    ir = GameIR.make(
         model=model,
         n_followers=n,
         type_counts=tcounts,
@@ -266,7 +266,19 @@ def _build(model: Model) -> GameIR:
     return _tighten_bounds(ir)
 
 
-_BLANK = InfoSet(id=0, kind="choose", cls=0)
+def _blank() -> InfoSet:
+    """The `InfoSet` every set is copied from.  Its field `cls` shares its name with
+    `model_construct`'s first parameter, so it is put in afterwards, in its declared
+    place (fields are written to JSON in the order they are held)."""
+    blank = InfoSet.make(id=0, kind="choose")
+    held = {name: 0 if name == "cls" else getattr(blank, name) for name in InfoSet.model_fields}
+    blank.__dict__.clear()
+    blank.__dict__.update(held)
+    blank.model_fields_set.add("cls")
+    return blank
+
+
+_BLANK = _blank()
 
 
 def _infoset(**fields) -> InfoSet:

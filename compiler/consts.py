@@ -10,7 +10,6 @@ floats, bools, strings, lists and tuples.
 """
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
@@ -102,6 +101,8 @@ def did_you_mean(name: str, candidates, otherwise: str = "") -> str:
     not compared: difflib takes time quadratic in their length)."""
     if len(name) > 64:
         return otherwise
+    import difflib  # only when a name is wrong
+
     close = difflib.get_close_matches(name, [c for c in candidates if len(c) <= 64], n=1)
     return f"did you mean '{close[0]}'?" if close else otherwise
 

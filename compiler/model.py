@@ -11,15 +11,74 @@ Conventions
   value per alternative (a float, an item index, or a list of floats per item).
 * The prior is dense over type profiles, flattened in C order (follower 0 slowest).
 * Every follower has exactly one strategic action set (size >= 1).
-"""
-from __future__ import annotations
 
-from typing import Annotated, Literal, Optional, Union
+The compiler builds these models (and the syntax models of `compiler.spec`) with `make`,
+pydantic's `model_construct`: from values it has already checked and given the declared
+types, without validation.  Their schemas are built only when something validates or
+dumps through pydantic: calling a class directly (a model made by hand), reading JSON,
+`--format json`.  So `mechdsl check` never pays for pydantic's schema building, most of
+its start-up otherwise.  tests/test_resolve.py checks that every shipped spec's models are what
+validation would make of them, types included.
+"""
+# No `from __future__ import annotations`: pydantic reads these annotations as objects
+# rather than evaluating each from a string: a quarter of the time it takes to create them.
+
+import math
+from typing import Annotated, Any, ClassVar, Literal, Optional, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
+_T = TypeVar("_T", bound="Trusted")
 
-class Span(BaseModel):
+
+class Trusted(BaseModel):
+    """A model the compiler builds unvalidated (`make`); calling the class validates as usual."""
+
+    model_config = ConfigDict(defer_build=True)
+    # Fields the language gained after IR hashes were first given out: a dump leaves them out
+    # while they hold their default, so a model that does not use them keeps its hash.
+    _quiet_defaults: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def make(cls: "type[_T]", /, **fields: Any) -> "_T":
+        """The model of `fields`, which must already have the declared types (a float where
+        a float is declared: validation would have turned 1 into 1.0)."""
+        return cls.model_construct(**fields)
+
+    def plain(self) -> dict[str, Any]:
+        """What `model_dump(mode="json")` gives, read straight off the fields: dumping through
+        pydantic first builds the schema of every model inside, most of `mechdsl compile`'s
+        start-up (it prints the IR's hash).  tests/test_ir.py checks that the two agree."""
+        data = {name: _plain(value) for name, value in self.__dict__.items()}
+        for name in self._unwritten():
+            del data[name]
+        return data
+
+    def _unwritten(self) -> list[str]:
+        fields = type(self).model_fields
+        return [name for name in self._quiet_defaults if getattr(self, name) == fields[name].default]
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, Trusted):
+        return x.plain()
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, float) and not math.isfinite(x):
+        return None  # pydantic writes inf and nan as null in JSON
+    return x
+
+
+def _leave_out_quiet_defaults(self: Trusted, handler) -> dict[str, Any]:
+    data = handler(self)
+    for name in self._unwritten():
+        data.pop(name, None)
+    return data
+
+
+class Span(Trusted):
     """Where a construct stands in its source file (1-based line and column)."""
 
     model_config = ConfigDict(frozen=True)
@@ -36,7 +95,7 @@ class Span(BaseModel):
 # ---------------------------------------------------------------------------
 
 
-class _E(BaseModel):
+class _E(Trusted):
     model_config = ConfigDict(frozen=True)
     span: Optional[Span] = None
 
@@ -44,6 +103,11 @@ class _E(BaseModel):
 class Const(_E):
     kind: Literal["const"] = "const"
     value: float
+
+    @classmethod
+    def make(cls, value: float, span: Optional[Span] = None) -> "Const":  # type: ignore[override]
+        """A constant; an item, agent or label index (an int) becomes its float."""
+        return cls.model_construct(value=float(value), span=span)
 
 
 class Var(_E):
@@ -135,38 +199,30 @@ Expr = Annotated[
     Field(discriminator="kind"),
 ]
 
-for _cls in (TypeRef, ActionRef, Outcome, Table, Unary, Binary, If, Aggregate):
-    _cls.model_rebuild()
-
 
 # ---------------------------------------------------------------------------
 # Declarations.
 # ---------------------------------------------------------------------------
 
 
-class Item(BaseModel):
+class Item(Trusted):
     name: str
     units: int = 1
     span: Optional[Span] = None
 
 
-class TypeField(BaseModel):
+class TypeField(Trusted):
     """A type field; a `label` field's values are positions in `labels` (`{low, high}`)."""
 
     name: str
     kind: Literal["scalar", "item", "per_item", "label"]
     labels: list[str] = []
 
-    @model_serializer(mode="wrap")
-    def _drop_empty_labels(self, handler):
-        # a field without labels serializes as before labelled fields existed (same IR hash)
-        data = handler(self)
-        if not self.labels:
-            data.pop("labels", None)
-        return data
+    _quiet_defaults: ClassVar[tuple[str, ...]] = ("labels",)
+    _dump = model_serializer(mode="wrap")(_leave_out_quiet_defaults)
 
 
-class Follower(BaseModel):
+class Follower(Trusted):
     name: str
     fields: list[TypeField]
     type_labels: list[str]  # one display label per type alternative, e.g. "value=0.5"
@@ -177,7 +233,7 @@ class Follower(BaseModel):
     span: Optional[Span] = None
 
 
-class Choice(BaseModel):
+class Choice(Trusted):
     """A one-shot leader decision from a finite set; `mixed` lets it randomize."""
 
     name: str
@@ -188,16 +244,11 @@ class Choice(BaseModel):
     interval: Optional[tuple[float, float]] = None  # a continuous choice in [low, high] (one placeholder label)
     span: Optional[Span] = None
 
-    @model_serializer(mode="wrap")
-    def _drop_interval(self, handler):
-        # a finite choice serializes as before continuous ones existed (same IR hash)
-        data = handler(self)
-        if self.interval is None:
-            data.pop("interval", None)
-        return data
+    _quiet_defaults: ClassVar[tuple[str, ...]] = ("interval",)
+    _dump = model_serializer(mode="wrap")(_leave_out_quiet_defaults)
 
 
-class Rounds(BaseModel):
+class Rounds(Trusted):
     """Sequential rounds: visit a remaining agent, post a price per remaining item,
     the agent takes its utility-maximizing bundle; repeat until no agent or no item remains."""
 
@@ -213,18 +264,11 @@ class Rounds(BaseModel):
     bundle_prices: bool = False  # a grid price per bundle instead of per item
     span: Optional[Span] = None
 
-    @model_serializer(mode="wrap")
-    def _drop_defaults(self, handler):
-        # rounds without an order or bundle prices serialize as before (same IR hash)
-        data = handler(self)
-        if not self.order:
-            data.pop("order", None)
-        if not self.bundle_prices:
-            data.pop("bundle_prices", None)
-        return data
+    _quiet_defaults: ClassVar[tuple[str, ...]] = ("order", "bundle_prices")
+    _dump = model_serializer(mode="wrap")(_leave_out_quiet_defaults)
 
 
-class Leader(BaseModel):
+class Leader(Trusted):
     observe: list[int] = []  # followers whose strategic action the leader observes
     choices: list[Choice] = []
     rounds: Optional[Rounds] = None
@@ -242,7 +286,7 @@ FOLLOWER_MODELS = ("mw", "swap", "qlearning", "favourable", "pessimistic")
 DEFAULT_FOLLOWER_MODEL = FOLLOWER_MODELS[0]
 
 
-class Dynamics(BaseModel):
+class Dynamics(Trusted):
     """Follower no-regret dynamics and POMDP sizes (paper defaults filled by the resolver)."""
 
     step: float = 0.1  # multiplicative-weights epsilon: w *= (1+step)^payoff
@@ -255,7 +299,7 @@ class Dynamics(BaseModel):
     epsilon: float = 0.1  # qlearning: exploration probability of epsilon-greedy play
 
 
-class Model(BaseModel):
+class Model(Trusted):
     name: str
     doc: str = ""
     path: str = ""
@@ -267,7 +311,7 @@ class Model(BaseModel):
     utilities: list[Expr]  # one per follower
     objective: Expr
     objective_name: str = "objective"
-    dynamics: Dynamics = Dynamics()
+    dynamics: Dynamics = Dynamics.model_construct()
     training: dict[str, Union[float, int, str, bool]] = {}
 
     @property

@@ -1,13 +1,13 @@
 """Text -> Lark parse tree, with syntax errors a person can read.
 
-The grammar lives in grammar/mech.lark and is loaded with `importlib.resources`, so it
+The grammar lives in grammar/mech.lark and is read through the package's loader, so it
 travels with the installed package.  A failed parse becomes a `MechSyntaxError` that
 points at the offending token and says, in words, what could have come instead.
 """
 from __future__ import annotations
 
 import functools
-import importlib.resources
+import pkgutil
 
 import lark
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -77,16 +77,25 @@ COMMON_MISTAKES = {
 }
 
 
+# How the parser is built (the shipped tables, grammar/tables.py, are made with these).
+LALR_OPTIONS = {"parser": "lalr", "lexer": "basic", "propagate_positions": True, "start": ["start", "value"]}
+
+
 @functools.lru_cache(maxsize=1)
 def parser() -> lark.Lark:
     """The LALR parser, built once (start rules: `start` for files, `value` for --set).
 
     The basic lexer reserves every keyword everywhere, so `item x units 2` and the
-    outcome `units(i)` both read `units` as the keyword.  The tables are cached as JSON
+    outcome `units(i)` both read `units` as the keyword.  The tables come ready-made
     (`compiler.lalr_cache`) so a command does not rebuild them at every start.
     """
-    text = (importlib.resources.files("mechdsl.grammar") / "mech.lark").read_text(encoding="utf-8")
-    return cached_lalr(text, parser="lalr", lexer="basic", propagate_positions=True, start=["start", "value"])
+    return cached_lalr(grammar_text(), **LALR_OPTIONS)
+
+
+def grammar_text() -> str:
+    """grammar/mech.lark, read through the package's loader wherever it is installed
+    (`pkgutil.get_data`: `importlib.resources` would add 2 ms to every start)."""
+    return pkgutil.get_data("mechdsl.grammar", "mech.lark").decode("utf-8").replace("\r\n", "\n")
 
 
 @functools.lru_cache(maxsize=1)
@@ -124,7 +133,7 @@ def too_long(text: str, path: str, size: str) -> MechSizeError:
     line, column = position(text, MAX_SOURCE_CHARS)
     return MechSizeError(
         f"the spec is {size}, more than the limit of {MAX_SOURCE_CHARS:,} characters",
-        path=path, span=Span(line=line, column=column), source=text,
+        path=path, span=Span.make(line=line, column=column), source=text,
         hint="a spec describes a mechanism in a few pages; generate large lists with range(), "
         "linspace() or agents x[n]",
     )
@@ -138,7 +147,8 @@ def _check_tokens(text: str, path: str) -> None:
             if count > MAX_TOKENS:
                 raise MechSizeError(
                     f"the spec has more than {MAX_TOKENS:,} tokens", path=path, source=text,
-                    span=Span(line=token.line, column=token.column, end_line=token.line, end_column=token.column + 1),
+                    span=Span.make(line=token.line, column=token.column, end_line=token.line,
+                                   end_column=token.column + 1),
                     hint="generate long lists with range() or linspace(), and groups of agents with agents x[n]",
                 )
     except UnexpectedInput:
@@ -156,8 +166,8 @@ def _check_docstring(tree: lark.Tree, text: str, path: str) -> None:
     if isinstance(first, lark.Token) and first.type == "DOCSTRING" and len(first) - 6 > MAX_DOC_CHARS:
         raise MechSizeError(
             f"the docstring is {show(len(first) - 6)} characters long, more than the limit of {MAX_DOC_CHARS:,}",
-            path=path, span=Span(line=first.line, column=first.column, end_line=first.line,
-                                 end_column=first.column + 3),
+            path=path, span=Span.make(line=first.line, column=first.column, end_line=first.line,
+                                      end_column=first.column + 3),
             source=text, hint="keep the docstring to a summary; put long notes in a separate file",
         )
 
@@ -182,8 +192,8 @@ def _check_nesting(tree: lark.Tree, text: str, path: str) -> None:
             depth, outer = depth + 1, outer or node
         if depth > MAX_NESTING:
             meta = outer.meta
-            span = Span(line=meta.line, column=meta.column, end_line=meta.end_line, end_column=meta.end_column) \
-                if not meta.empty else Span(line=1, column=1)
+            span = Span.make(line=meta.line, column=meta.column, end_line=meta.end_line, end_column=meta.end_column) \
+                if not meta.empty else Span.make(line=1, column=1)
             raise MechSizeError(
                 f"this expression is nested more than {MAX_NESTING} levels deep",
                 path=path, span=span, source=text,
@@ -198,12 +208,12 @@ def syntax_error(e: UnexpectedInput, text: str, path: str) -> MechSyntaxError:
     if isinstance(e, UnexpectedCharacters):
         char = text[e.pos_in_stream] if 0 <= e.pos_in_stream < len(text) else "?"
         message = f"unexpected character {char!r}"
-        span = Span(line=e.line, column=e.column, end_line=e.line, end_column=e.column + 1)
+        span = Span.make(line=e.line, column=e.column, end_line=e.line, end_column=e.column + 1)
         expected = set()
     elif isinstance(e, UnexpectedEOF):
         message = "unexpected end of file"
         line, column = _end_position(text)
-        span = Span(line=line, column=column)
+        span = Span.make(line=line, column=column)
         expected = set(e.expected)
     else:
         assert isinstance(e, UnexpectedToken)
@@ -211,11 +221,11 @@ def syntax_error(e: UnexpectedInput, text: str, path: str) -> MechSyntaxError:
         if token.type == "$END":
             message = "unexpected end of file"
             line, column = _end_position(text)
-            span = Span(line=line, column=column)
+            span = Span.make(line=line, column=column)
         else:
             message = f"unexpected {_describe_token(token)}"
             end = token.end_column if token.end_line == token.line else token.column + 1
-            span = Span(line=token.line, column=token.column, end_line=token.line, end_column=end)
+            span = Span.make(line=token.line, column=token.column, end_line=token.line, end_column=end)
         expected = set(e.accepts or e.expected)
     hints = []
     if isinstance(e, UnexpectedToken) and e.token.type in set(_keywords().values()) and "NAME" in expected \

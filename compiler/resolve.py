@@ -37,7 +37,7 @@ def resolve(spec: s.Spec, overrides: Optional[dict[str, str]] = None) -> m.Model
 
 
 def build_model(st: State) -> m.Model:
-    return m.Model(
+    return m.Model.make(
         name=Path(st.spec.path).stem if st.spec.path else "spec",
         doc=st.spec.doc,
         path=st.spec.path,

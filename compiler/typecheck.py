@@ -26,9 +26,9 @@ def resolve_expr(e: s.SExpr, scope: Scope, st: State) -> Typed:
     """Dispatch on the syntax node; every branch returns a `Typed`."""
     st.payoff_work.charge(1, e.span)
     if isinstance(e, s.Num):
-        return Typed(m.Const(value=e.value, span=e.span), "number")
+        return Typed(m.Const.make(value=e.value, span=e.span), "number")
     if isinstance(e, s.BoolLit):
-        return Typed(m.Const(value=1.0 if e.value else 0.0, span=e.span), "bool")
+        return Typed(m.Const.make(value=1.0 if e.value else 0.0, span=e.span), "bool")
     if isinstance(e, s.Name):
         return resolve_name(e, scope, st)
     if isinstance(e, s.Attr):
@@ -46,8 +46,8 @@ def resolve_expr(e: s.SExpr, scope: Scope, st: State) -> Typed:
             need = "a number" if e.op == "-" else "a bool"
             raise error(f"'{e.op}' needs {need}, got {operand.describe()}", e.operand, hint=NUMBER_HINT)
         if e.op == "-" and isinstance(operand.expr, m.Const):
-            return Typed(m.Const(value=-operand.expr.value, span=e.span), "number")
-        return Typed(m.Unary(op=e.op, operand=operand.expr, span=e.span), "number" if e.op == "-" else "bool")
+            return Typed(m.Const.make(value=-operand.expr.value, span=e.span), "number")
+        return Typed(m.Unary.make(op=e.op, operand=operand.expr, span=e.span), "number" if e.op == "-" else "bool")
     if isinstance(e, s.BinOp):
         return resolve_binary(e, scope, st)
     if isinstance(e, s.IfExpr):
@@ -60,7 +60,7 @@ def resolve_expr(e: s.SExpr, scope: Scope, st: State) -> Typed:
             if branch.ty not in NUMERIC:
                 raise error(f"the branches of 'if' must be numbers, got {branch.describe()}", node, hint=NUMBER_HINT)
         ty = "bool" if then.ty == orelse.ty == "bool" else "number"
-        return Typed(m.If(cond=cond.expr, then=then.expr, orelse=orelse.expr, span=e.span), ty)
+        return Typed(m.If.make(cond=cond.expr, then=then.expr, orelse=orelse.expr, span=e.span), ty)
     if isinstance(e, (s.ListLit, s.TupleLit)):
         raise error("lists and tuples cannot appear in a payoff expression", e,
                     hint="put them in a `table` and index it")
@@ -72,23 +72,23 @@ def resolve_expr(e: s.SExpr, scope: Scope, st: State) -> Typed:
 def resolve_name(e: s.Name, scope: Scope, st: State) -> Typed:
     name = e.name
     if name in scope.vars:
-        return Typed(m.Var(name=name, span=e.span), scope.vars[name])
+        return Typed(m.Var.make(name=name, span=e.span), scope.vars[name])
     if name == "self":
         if scope.self_agent is None:
             raise error(f"'self' has no meaning in {scope.where}", e,
                         hint="'self' is the agent whose utility is computed")
-        return Typed(m.Const(value=scope.self_agent, span=e.span), "agent")
+        return Typed(m.Const.make(value=scope.self_agent, span=e.span), "agent")
     if name in st.params:
         value = st.params[name]
         if not isinstance(value, float) or isinstance(value, bool):
             raise error(f"param '{name}' is {fmt(value)}, not a number", e,
                         hint="list params can be used in constant lists, not in payoffs")
-        return Typed(m.Const(value=value, span=e.span), "number")
+        return Typed(m.Const.make(value=value, span=e.span), "number")
     items, agents = st.item_index(), st.agent_index()
     if name in items:
-        return Typed(m.Const(value=items[name], span=e.span), "item")
+        return Typed(m.Const.make(value=items[name], span=e.span), "item")
     if name in agents:
-        return Typed(m.Const(value=agents[name], span=e.span), "agent")
+        return Typed(m.Const.make(value=agents[name], span=e.span), "agent")
     if name in st.choices:
         return choice_ref(name, e.span, st)
     if name in st.tables:
@@ -107,7 +107,7 @@ def resolve_name(e: s.Name, scope: Scope, st: State) -> Typed:
     me = scope.self_agent
     for kind in ("field", "action"):
         if me is not None and has(st, me, name, kind):  # the agent's own: no need to look at the others
-            return member_ref(m.Const(value=me), [me], name, e.span, st)
+            return member_ref(m.Const.make(value=me), [me], name, e.span, st)
         having = [k for k in range(len(st.agents)) if k != me and has(st, k, name, kind)]  # nature too: its state
         if not having:
             continue
@@ -116,7 +116,7 @@ def resolve_name(e: s.Name, scope: Scope, st: State) -> Typed:
             what = f"{article(kind)} {kind} '{name}'"
             raise error(f"'{name}' is ambiguous in {scope.where}: agents {who} all have {what}", e,
                         hint=f"write {st.agents[having[0]].name}.{name}")
-        return member_ref(m.Const(value=having[0]), [having[0]], name, e.span, st)
+        return member_ref(m.Const.make(value=having[0]), [having[0]], name, e.span, st)
     if any(name in labels for labels in label_sets(st)):
         return Typed(None, "bare", name=name)
     names = set(scope.vars) | set(st.params) | set(items) | set(agents) | set(st.choices) | set(st.tables)
@@ -129,7 +129,7 @@ def resolve_name(e: s.Name, scope: Scope, st: State) -> Typed:
 
 def outcome_ref(info, span: Span) -> Typed:
     """A random outcome: a variable until `compiler.passes.outcomes` sums it out."""
-    var = m.Var(name="~" + info.name, span=span)
+    var = m.Var.make(name="~" + info.name, span=span)
     if info.labels:
         return Typed(var, "label", labels=tuple(info.labels), size=len(info.labels))
     return Typed(var, "number", index=position(var, info.values, span), size=len(info.values))
@@ -138,8 +138,8 @@ def outcome_ref(info, span: Span) -> Typed:
 def choice_ref(name: str, span: Span, st: State) -> Typed:
     values, _ = st.choices[name]
     if values.interval is not None:  # a number, with no position to index a table by
-        return Typed(m.ChoiceRef(name=name, numeric=True, span=span), "number")
-    return set_ref(m.ChoiceRef(name=name, span=span), m.ChoiceRef(name=name, numeric=True, span=span), values)
+        return Typed(m.ChoiceRef.make(name=name, numeric=True, span=span), "number")
+    return set_ref(m.ChoiceRef.make(name=name, span=span), m.ChoiceRef.make(name=name, numeric=True, span=span), values)
 
 
 def per_agent_choice(e: s.Index, scope: Scope, st: State) -> Typed:
@@ -158,8 +158,8 @@ def per_agent_choice(e: s.Index, scope: Scope, st: State) -> Typed:
     def chain(parts: list[m.Expr]) -> m.Expr:
         out = parts[-1]
         for k in reversed(range(len(parts) - 1)):
-            same = m.Binary(op="==", left=agent.expr, right=m.Const(value=float(k)))
-            out = m.If(cond=same, then=parts[k], orelse=out, span=e.span)
+            same = m.Binary.make(op="==", left=agent.expr, right=m.Const.make(value=k))
+            out = m.If.make(cond=same, then=parts[k], orelse=out, span=e.span)
         return out
 
     first = refs[0]
@@ -177,7 +177,7 @@ def member_ref(agent: m.Expr, owners: list[int], name: str, span: Span, st: Stat
         kind = kinds.pop()
         if kind == "per_item":
             return Typed(None, "per_item", name=name, agent=agent)
-        ref = m.TypeRef(agent=agent, field=name, span=span)
+        ref = m.TypeRef.make(agent=agent, field=name, span=span)
         if kind == "label":
             labels = {tuple(st.fields[k][name].labels) for k in owners}
             if len(labels) > 1:
@@ -193,7 +193,8 @@ def member_ref(agent: m.Expr, owners: list[int], name: str, span: Span, st: Stat
         if any(x.kind != first.kind or (first.kind != "number" and x.labels != first.labels) for x in sets):
             raise error(f"agents disagree on the values of action '{name}'", span,
                         hint="give these agents the same action set, or name one agent: a1.action")
-        return set_ref(m.ActionRef(agent=agent, span=span), m.ActionRef(agent=agent, numeric=True, span=span), first)
+        return set_ref(m.ActionRef.make(agent=agent, span=span), m.ActionRef.make(agent=agent, numeric=True, span=span),
+                       first)
     raise LookupError(name)
 
 
@@ -236,7 +237,7 @@ def resolve_index(e: s.Index, scope: Scope, st: State) -> Typed:
     if item.ty != "item":
         raise error(f"a per-item field is indexed by an item, got {item.describe()}", e.indices[0],
                     hint="write value[apple], or value[j] inside sum(j in items: ...)")
-    return Typed(m.TypeRef(agent=obj.agent, field=obj.name, item=item.expr, span=e.span), "number")
+    return Typed(m.TypeRef.make(agent=obj.agent, field=obj.name, item=item.expr, span=e.span), "number")
 
 
 def table_ref(table: TableInfo, indices: list, e: s.Index, scope: Scope, st: State) -> Typed:
@@ -258,18 +259,18 @@ def table_ref(table: TableInfo, indices: list, e: s.Index, scope: Scope, st: Sta
             if not 0 <= k < table.cell_size:
                 raise error(f"component {k} is out of range: the cells of '{table.name}' have {table.cell_size} parts "
                             f"(0..{table.cell_size - 1})", index, hint="components count from 0")
-            out.append(m.Const(value=k, span=index.span))
+            out.append(m.Const.make(value=k, span=index.span))
             continue
         axis, values = table.axes[pos]
         out.append(axis_index(index, axis, values, scope, st))
-    return Typed(m.Table(name=table.name, values=table.values, index=out, span=e.span), "number")
+    return Typed(m.Table.make(name=table.name, values=table.values, index=out, span=e.span), "number")
 
 
 def axis_index(index: s.SExpr, axis: str, values: FiniteSet, scope: Scope, st: State) -> m.Expr:
     """Resolve one table index against its axis's set (labels by name, refs by position)."""
     is_label = isinstance(index, s.Name) and index.name in values.labels and index.name not in scope.vars
     if values.kind == "label" and is_label:
-        return m.Const(value=values.labels.index(index.name), span=index.span)
+        return m.Const.make(value=values.labels.index(index.name), span=index.span)
     if values.kind == "label" and isinstance(index, s.Name) and not known(index.name, scope, st):
         raise error(f"'{index.name}' is not a value of axis '{axis}' {values.describe()}", index,
                     hint=did_you_mean(index.name, values.labels, f"its values are {values.describe()}"))
@@ -293,7 +294,7 @@ def axis_index(index: s.SExpr, axis: str, values: FiniteSet, scope: Scope, st: S
         if not 0 <= k < len(values.labels):
             raise error(f"position {k} is out of range for axis '{axis}' ({len(values.labels)} values)", index,
                         hint="positions count from 0")
-        return m.Const(value=k, span=index.span)
+        return m.Const.make(value=k, span=index.span)
     raise error(f"axis '{axis}' takes {set_member(values)}, got {t.describe()}", index, hint=AXIS_HINT)
 
 
@@ -313,18 +314,18 @@ def resolve_call(e: s.Call, scope: Scope, st: State) -> Typed:
         if len(e.args) != 1:
             raise error(f"abs() takes 1 argument, got {len(e.args)}", e, hint="write abs(x)")
         x = _numeric_arg(e.args[0], scope, st, "abs()")
-        return Typed(m.Unary(op="abs", operand=x, span=e.span), "number")
+        return Typed(m.Unary.make(op="abs", operand=x, span=e.span), "number")
     if func in ("min", "max") and len(e.args) >= 2:
         args = [_numeric_arg(a, scope, st, f"{func}()") for a in e.args]
         while len(args) > 1:  # a balanced tree: many arguments never nest deep
-            pairs = [m.Binary(op=func, left=a, right=b, span=e.span) for a, b in zip(args[::2], args[1::2])]
+            pairs = [m.Binary.make(op=func, left=a, right=b, span=e.span) for a, b in zip(args[::2], args[1::2])]
             args = pairs + args[len(pairs) * 2:]
         return Typed(args[0], "number")
     if func in FUNCTIONS:  # a constant such as max(support(value)) or len([..])
         value = evaluate(e, st.env(with_support=True))
         if not isinstance(value, float) or isinstance(value, bool):
             raise error(f"{func}(...) gives {fmt(value)} here; a payoff needs a number", e, hint=NUMBER_HINT)
-        return Typed(m.Const(value=value, span=e.span), "number")
+        return Typed(m.Const.make(value=value, span=e.span), "number")
     raise error(f"unknown function '{func}'", e.func,
                 hint=did_you_mean(func, ["abs", "min", "max", "participates", *OUTCOMES])
                 or "payoffs may use abs, min, max, participates, units, paid, worth and sum/max/min(i in agents: ...)")
@@ -357,7 +358,7 @@ def resolve_outcome(e: s.Call, scope: Scope, st: State) -> Typed:
             raise error(f"units() needs an item as its second argument, got {t.describe()}", e.args[1],
                         hint="write units(self, apple) or units(i, j) inside sum(j in items: ...)")
         item = t.expr
-    return Typed(m.Outcome(what=func, agent=agent.expr, item=item, span=e.span), "number")
+    return Typed(m.Outcome.make(what=func, agent=agent.expr, item=item, span=e.span), "number")
 
 
 def resolve_aggregate(e: s.AggExpr, scope: Scope, st: State) -> Typed:
@@ -378,7 +379,7 @@ def resolve_aggregate(e: s.AggExpr, scope: Scope, st: State) -> Typed:
         if func != "sum":
             st.payoff_work.charge(size(body.expr, st.payoff_work.limit), e.span)  # the body is copied once
         return Typed(over_others(func, var, of, body.expr, e.span), "number")
-    return Typed(m.Aggregate(func=func, var=var, domain=e.domain, body=body.expr, span=e.span), "number")
+    return Typed(m.Aggregate.make(func=func, var=var, domain=e.domain, body=body.expr, span=e.span), "number")
 
 
 def others_of(e: s.AggExpr, scope: Scope, st: State) -> m.Expr:
@@ -387,7 +388,7 @@ def others_of(e: s.AggExpr, scope: Scope, st: State) -> m.Expr:
         if scope.self_agent is None:
             raise error(f"'others' means every agent but self, and {scope.where} has no self", e,
                         hint="inside sum(i in agents: ...) write `others of i`")
-        of = Typed(m.Const(value=scope.self_agent), "agent")
+        of = Typed(m.Const.make(value=scope.self_agent), "agent")
     else:
         of = resolve_expr(s.Name(name=e.of.name, span=e.of.span), scope, st)
         if of.ty != "agent":
@@ -413,7 +414,7 @@ def resolve_binary(e: s.BinOp, scope: Scope, st: State) -> Typed:
             if t.ty != "bool":
                 raise error(f"'{e.op}' needs bools (comparisons), got {t.describe()}", node,
                             hint=f"write comparisons on both sides: a == A {e.op} b > 0")
-        return Typed(m.Binary(op=e.op, left=left.expr, right=right.expr, span=e.span), "bool")
+        return Typed(m.Binary.make(op=e.op, left=left.expr, right=right.expr, span=e.span), "bool")
     if e.op in ARITHMETIC:
         for t, node in ((left, e.left), (right, e.right)):
             if t.ty == "label" or t.ty == "bare":
@@ -425,8 +426,8 @@ def resolve_binary(e: s.BinOp, scope: Scope, st: State) -> Typed:
             raise error("division by zero", e, hint="the divisor is 0")
         if isinstance(left.expr, m.Const) and isinstance(right.expr, m.Const):
             folded = arithmetic(e.op, left.expr.value, right.expr.value, e.span)
-            return Typed(m.Const(value=folded, span=e.span), "number")
-        return Typed(m.Binary(op=e.op, left=left.expr, right=right.expr, span=e.span), "number")
+            return Typed(m.Const.make(value=folded, span=e.span), "number")
+        return Typed(m.Binary.make(op=e.op, left=left.expr, right=right.expr, span=e.span), "number")
     # comparisons
     if left.ty in NUMERIC and right.ty in NUMERIC:
         pass
@@ -441,7 +442,7 @@ def resolve_binary(e: s.BinOp, scope: Scope, st: State) -> Typed:
         raise error(f"type mismatch: cannot compare {left.describe()} with {right.describe()}", e, hint=COMPARE_HINT)
     elif left.ty in ("per_item", "bare"):
         raise error(f"cannot compare {left.describe()}", e, hint=COMPARE_HINT)
-    return Typed(m.Binary(op=e.op, left=left.expr, right=right.expr, span=e.span), "bool")
+    return Typed(m.Binary.make(op=e.op, left=left.expr, right=right.expr, span=e.span), "bool")
 
 
 def _equality_sides(e: s.BinOp, scope: Scope, st: State) -> tuple[Typed, Typed]:
@@ -464,7 +465,8 @@ def _equality_sides(e: s.BinOp, scope: Scope, st: State) -> tuple[Typed, Typed]:
 def _side(node: s.SExpr, other: Typed, scope: Scope, st: State) -> Typed:
     if other.ty == "label" and isinstance(node, s.Name) and node.name not in scope.vars:
         if node.name in other.labels:
-            return Typed(m.Const(value=other.labels.index(node.name), span=node.span), "label", labels=other.labels)
+            index = m.Const.make(value=other.labels.index(node.name), span=node.span)
+            return Typed(index, "label", labels=other.labels)
         if not known(node.name, scope, st):
             raise error(f"'{node.name}' is not one of the labels {{{', '.join(other.labels)}}}", node,
                         hint=did_you_mean(node.name, other.labels, f"write one of: {', '.join(other.labels)}"))

@@ -14,6 +14,7 @@ import networkx as nx
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("compiler", "mechdsl")
 MAX_LINES = 500
+DATA = "mechdsl.grammar"  # grammar/: mech.lark and the parser tables made from it (grammar/tables.py)
 
 
 def modules() -> dict[str, Path]:
@@ -43,6 +44,8 @@ def import_graph() -> nx.DiGraph:
                     base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
                 targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in mods else base for a in node.names]
             for t in targets:
+                if t == DATA or t.startswith(DATA + "."):  # the grammar and its tables: data, no code of ours
+                    continue
                 while t and t not in mods:
                     t = t.rpartition(".")[0]
                 if t and t != name:

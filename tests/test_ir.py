@@ -69,6 +69,19 @@ def test_json_round_trip_and_hash(path: Path) -> None:
     assert moved.content_hash() == ir.content_hash()
 
 
+@pytest.mark.parametrize("path", sorted((ROOT / "specs").rglob("*.mech")), ids=lambda p: p.stem)
+def test_plain_dump_is_pydantics(path: Path, monkeypatch) -> None:
+    """`plain()` (the hash of a small IR, read without building pydantic's schemas) is
+    `model_dump(mode="json")`, and the hash is the same whichever way it is dumped."""
+    from mechdsl.compiler import ir as ir_module
+
+    ir = mechdsl.compile(mechdsl.load(str(path)))
+    assert json.dumps(ir.plain()) == json.dumps(ir.model_dump(mode="json"))
+    small = ir.content_hash()
+    monkeypatch.setattr(ir_module, "PLAIN_DUMP_SIZE", 0)
+    assert ir.content_hash() == small
+
+
 def test_paper_shapes_by_hand() -> None:
     """A few facts read straight off the paper, independent of the golden files."""
     spm = mechdsl.compile(mechdsl.load(str(ROOT / "specs/paper/spm_messages.mech")))

@@ -2,7 +2,11 @@
 and turns bad text into `MechSyntaxError`s that say what was expected."""
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import lark
@@ -49,6 +53,39 @@ def test_grammar_is_lalr_and_packaged():
     p = parser()
     assert p.options.parser == "lalr"
     assert p.options.propagate_positions
+
+
+def test_shipped_tables_are_the_grammars():
+    """grammar/tables.py was made from grammar/mech.lark as it is now (after changing the
+    grammar, run `python -m mechdsl.grammar`), and with the installed Lark it is what
+    `lark.Lark` builds, so the parser loads it instead of building the tables."""
+    from mechdsl.compiler.lalr_cache import table_key
+    from mechdsl.compiler.parse import LALR_OPTIONS, grammar_text
+    from mechdsl.grammar import tables
+
+    text = grammar_text()
+    stale = "grammar/tables.py is stale: run `python -m mechdsl.grammar`"
+    assert tables.GRAMMAR_SHA256 == hashlib.sha256(text.encode()).hexdigest(), stale
+    if tables.LARK_VERSION != lark.__version__:
+        pytest.skip(f"tables made with Lark {tables.LARK_VERSION}, Lark {lark.__version__} installed")
+    assert tables.KEY == table_key(text, LALR_OPTIONS), stale
+    assert parser().parse("param x = 1", start="start") is not None and not hasattr(parser(), "grammar")
+    fresh = lark.Lark(text, **LALR_OPTIONS)
+    for path in SPECS:
+        src = path.read_text()
+        assert parser().parse(src, start="start") == fresh.parse(src, start="start")
+
+
+def test_parser_writes_no_cache_with_shipped_tables(tmp_path: Path):
+    """With the tables shipped for this Lark, a fresh process parses without building or caching."""
+    from mechdsl.grammar import tables
+
+    if tables.LARK_VERSION != lark.__version__:
+        pytest.skip(f"tables made with Lark {tables.LARK_VERSION}, Lark {lark.__version__} installed")
+    code = "from mechdsl.compiler.parse import parse; parse('param x = 1')"
+    env = {**os.environ, "MECHDSL_CACHE_DIR": str(tmp_path / "cache")}
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, timeout=120)
+    assert not (tmp_path / "cache").exists()
 
 
 @pytest.mark.parametrize("path", SPECS + [FIXTURES / "features.mech"], ids=lambda p: p.name)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from mechdsl import compiler
 from mechdsl.compiler import MechSemanticError, MechUsageError, load, loads
@@ -403,3 +404,36 @@ def test_independent_prior_is_outer_product(weights):
         expected = [p * w / sum(ws) for p in expected for w in ws]
     assert model.type_counts == [len(ws) for ws in weights]
     assert model.prior == pytest.approx(expected)
+
+
+# ---- models built unvalidated (`make`) are what validation would make ------------------
+
+
+def typed(x):
+    """`x` with every value's type beside it and fields in the order held (the order JSON
+    is written in), so 1 and 1.0, or a list and a tuple, differ."""
+    if isinstance(x, BaseModel):
+        return type(x).__name__, [(k, typed(v)) for k, v in x.__dict__.items()]
+    if isinstance(x, (list, tuple)):
+        return type(x).__name__, [typed(v) for v in x]
+    if isinstance(x, dict):
+        return "dict", [(k, typed(v)) for k, v in x.items()]
+    return type(x).__name__, x
+
+
+@pytest.mark.parametrize("path", SPECS + [FIXTURES / "features.mech"], ids=lambda p: p.name)
+def test_made_models_are_what_validation_makes(path: Path) -> None:
+    """The compiler builds its models with `make` (no validation, so `check` builds no
+    pydantic schema); validating them again changes no value, type or field order."""
+    from mechdsl.compiler.build import build_ir
+    from mechdsl.compiler.ir import GameIR
+    from mechdsl.compiler.parse import parse
+    from mechdsl.compiler.spec import Spec
+    from mechdsl.compiler.transform import to_spec
+
+    spec = to_spec(parse(path.read_text(), str(path)), str(path))
+    assert typed(Spec.model_validate(spec.model_dump())) == typed(spec)
+    model = load(path)
+    assert typed(m.Model.model_validate(model.model_dump())) == typed(model)
+    ir = build_ir(model)
+    assert typed(GameIR.model_validate(ir.model_dump())) == typed(ir)

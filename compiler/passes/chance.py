@@ -174,14 +174,14 @@ def _lower(e: m.Expr, st: State) -> m.Expr:
 def _node(e: m.Expr, st: State) -> m.Expr:
     """One node whose children are lowered already."""
     if isinstance(e, m.Aggregate) and e.domain == "agents":
-        parts = [substitute(e.body, e.var, m.Const(value=float(k))) for k in range(st.people)]
+        parts = [substitute(e.body, e.var, m.Const.make(value=k)) for k in range(st.people)]
         return balanced("+" if e.func == "sum" else e.func, parts, e.span)
     if isinstance(e, (m.TypeRef, m.ActionRef, m.Outcome)) and not isinstance(e.agent, m.Const):
-        chain = _node(e.model_copy(update={"agent": m.Const(value=float(st.people - 1))}), st)
+        chain = _node(e.model_copy(update={"agent": m.Const.make(value=st.people - 1)}), st)
         for k in reversed(range(st.people - 1)):
-            same = m.Binary(op="==", left=e.agent, right=m.Const(value=float(k)))
-            chain = m.If(cond=same, then=_node(e.model_copy(update={"agent": m.Const(value=float(k))}), st),
-                         orelse=chain, span=e.span)
+            same = m.Binary.make(op="==", left=e.agent, right=m.Const.make(value=k))
+            chain = m.If.make(cond=same, then=_node(e.model_copy(update={"agent": m.Const.make(value=k)}), st),
+                              orelse=chain, span=e.span)
         return chain
     if isinstance(e, m.ChoiceRef) and e.name in st.plans.choices:
         return _planned_choice(e, st)
@@ -192,14 +192,14 @@ def _node(e: m.Expr, st: State) -> m.Expr:
 
 def _nature_index(st: State) -> m.Expr:
     """The position of the observed chance combination (first observed field slowest)."""
-    index: m.Expr = m.Const(value=0.0)
-    me = m.Const(value=float(st.nature))
+    index: m.Expr = m.Const.make(value=0.0)
+    me = m.Const.make(value=st.nature)
     for f in st.plans.fields:
         info = st.fields[st.nature][f]
-        ref = m.TypeRef(agent=me, field=f)
+        ref = m.TypeRef.make(agent=me, field=f)
         pos = position(ref, info.support, None) if info.kind == "scalar" else ref
-        index = m.Binary(op="+", left=m.Binary(op="*", left=index, right=m.Const(value=float(len(info.support)))),
-                         right=pos)
+        scaled = m.Binary.make(op="*", left=index, right=m.Const.make(value=len(info.support)))
+        index = m.Binary.make(op="+", left=scaled, right=pos)
     return index
 
 
@@ -207,17 +207,18 @@ def _planned_choice(e: m.ChoiceRef, st: State) -> m.Expr:
     values, _ = st.choices[e.name]
     numbers = [float(v) if (e.numeric and v is not None) else float(i) for i, v in enumerate(values.values)]
     table = [[numbers[v] for v in plan] for plan in st.plans.choices[e.name]]
-    return m.Table(name=f"{e.name} by state", values=table, index=[m.ChoiceRef(name=e.name), _nature_index(st)],
-                   span=e.span)
+    return m.Table.make(name=f"{e.name} by state", values=table,
+                        index=[m.ChoiceRef.make(name=e.name), _nature_index(st)], span=e.span)
 
 
 def _planned_action(e: m.ActionRef, st: State) -> m.Expr:
     fmap: FollowerMap = st.plans.followers[int(e.agent.value)]
-    seen: m.Expr = m.Const(value=0.0)
+    seen: m.Expr = m.Const.make(value=0.0)
     for c in fmap.choices:
         size = len(st.choices[c][0].labels)
-        realised = _node(m.ChoiceRef(name=c), st)
-        seen = m.Binary(op="+", left=m.Binary(op="*", left=seen, right=m.Const(value=float(size))), right=realised)
+        realised = _node(m.ChoiceRef.make(name=c), st)
+        scaled = m.Binary.make(op="*", left=seen, right=m.Const.make(value=size))
+        seen = m.Binary.make(op="+", left=scaled, right=realised)
     table = [[fmap.numeric[a] if e.numeric else float(a) for a in plan] for plan in fmap.plans]
-    return m.Table(name=f"{st.agents[int(e.agent.value)].name} plan", values=table,
-                   index=[m.ActionRef(agent=e.agent), seen], span=e.span)
+    return m.Table.make(name=f"{st.agents[int(e.agent.value)].name} plan", values=table,
+                        index=[m.ActionRef.make(agent=e.agent), seen], span=e.span)

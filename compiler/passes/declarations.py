@@ -75,12 +75,12 @@ def set_position(name: str, text: str, span: Optional[Span], at_name: bool = Fal
     or the name itself."""
     prefix = len(name) + 1
     if at_name:
-        span = Span(line=1, column=1, end_line=1, end_column=prefix)
+        span = Span.make(line=1, column=1, end_line=1, end_column=prefix)
     elif span is None:
-        span = Span(line=1, column=prefix + 1, end_line=1, end_column=prefix + 1 + len(text.split("\n")[0]))
+        span = Span.make(line=1, column=prefix + 1, end_line=1, end_column=prefix + 1 + len(text.split("\n")[0]))
     else:
-        span = Span(line=span.line, column=span.column + (prefix if span.line == 1 else 0),
-                    end_line=span.end_line, end_column=span.end_column + (prefix if span.end_line == 1 else 0))
+        span = Span.make(line=span.line, column=span.column + (prefix if span.line == 1 else 0),
+                         end_line=span.end_line, end_column=span.end_column + (prefix if span.end_line == 1 else 0))
     return {"path": "--set", "span": span, "source": f"{name}={text}"}
 
 
@@ -108,7 +108,7 @@ def declare_items(st: State) -> None:
                 first = line_of(seen[name.name])
                 raise error(f"item '{name.name}' is declared twice", name, hint=f"first declared at line {first}")
             seen[name.name] = name
-            st.items.append(m.Item(name=name.name, units=count, span=decl.span))
+            st.items.append(m.Item.make(name=name.name, units=int(count), span=decl.span))
 
 
 def numbered_items(decl: s.ItemsDecl, st: State) -> list[s.Ident]:

@@ -30,14 +30,14 @@ def resolve_actions(st: State) -> None:
                 parts.append(f"{name}={info.show(v, st)}")
             labels.append(",".join(parts) if parts else "none")
         st.followers.append(
-            m.Follower(
+            m.Follower.make(
                 name=agent.name,
-                fields=[m.TypeField(name=f.name, kind=f.kind, labels=f.labels) for f in fields.values()],
+                fields=[m.TypeField.make(name=f.name, kind=f.kind, labels=list(f.labels)) for f in fields.values()],
                 type_labels=labels,
                 type_values=values,
                 action_name=action.name if action else "none",
-                action_labels=action.values.labels if action else ["none"],
-                action_values=action.values.values if action else [None],
+                action_labels=list(action.values.labels) if action else ["none"],
+                action_values=_floats(action.values.values) if action else [None],
                 span=agent.decl.span,
             )
         )
@@ -108,6 +108,11 @@ def finite_set(domain, st: State, what: str) -> FiniteSet:
     return result
 
 
+def _floats(values) -> list:
+    """Numbers as the model declares them: floats (None stays None)."""
+    return [None if v is None else float(v) for v in values]
+
+
 def resolve_leader(st: State) -> None:
     """What the leader observes, and its one-shot choices."""
     if not st.statements(s.LeaderDecl):
@@ -127,9 +132,10 @@ def resolve_leader(st: State) -> None:
                 names = [f"{stmt.name.name}[{a.name}]" for a in st.agents[:st.people]]
                 st.choice_groups[stmt.name.name] = names
             for name in names:
-                choice = m.Choice(name=name, kind=values.kind, labels=values.labels, values=values.values,
-                                  mixed=stmt.mixed and mixed_when(stmt, st), span=stmt.span,
-                                  interval=tuple(values.interval) if stmt.interval else None)
+                choice = m.Choice.make(name=name, kind=values.kind, labels=list(values.labels),
+                                       values=_floats(values.values), mixed=stmt.mixed and mixed_when(stmt, st),
+                                       interval=tuple(_floats(values.interval)) if stmt.interval else None,
+                                       span=stmt.span)
                 st.choices[choice.name] = (values, choice)
                 choices.append(choice)
     rounds = [r for r in leader.body if isinstance(r, s.RoundsDecl)]
@@ -137,7 +143,7 @@ def resolve_leader(st: State) -> None:
         raise error("a second rounds block", rounds[1], hint=f"the first one is at line {line_of(rounds[0])}")
     if not choices and not rounds:
         raise error("the leader decides nothing", leader, hint="add `choose name in {...}` or a `rounds { ... }` block")
-    st.leader = m.Leader(observe=sorted(observe), choices=choices)
+    st.leader = m.Leader.make(observe=sorted(observe), choices=choices)
 
 
 def interval_set(stmt: s.ChooseDecl, st: State) -> FiniteSet:
@@ -255,7 +261,7 @@ def resolve_rounds(st: State) -> None:
             if not math.isfinite(p):
                 raise error(f"prices must be finite numbers, got {fmt(p)}", price.grid,
                             hint="rescale the prices so they stay well below 1e308")
-        rounds.update(price_kind="grid", grid=list(dict.fromkeys(grid)), bundle_prices=price.per == "bundle")
+        rounds.update(price_kind="grid", grid=_floats(dict.fromkeys(grid)), bundle_prices=price.per == "bundle")
     else:
         env = st.env(with_support=True)
         low, high = number(price.low, env, "a price"), number(price.high, env, "a price")
@@ -265,7 +271,7 @@ def resolve_rounds(st: State) -> None:
                             hint="rescale the prices so they stay well below 1e308")
         if low > high:
             raise error(f"interval low {fmt(low)} is above high {fmt(high)}", price, hint="write interval [low, high]")
-        rounds.update(price_kind="interval", low=low, high=high, bundle_prices=price.per == "bundle")
+        rounds.update(price_kind="interval", low=float(low), high=float(high), bundle_prices=price.per == "bundle")
     field_name, where = "value", decl
     if valuation:
         rounds["valuation"] = valuation[0].kind
@@ -290,5 +296,5 @@ def resolve_rounds(st: State) -> None:
     visit = next((b for b in decl.body if isinstance(b, s.VisitDecl)), None)
     if visit is not None and visit.order is not None:
         rounds["order"] = visiting_order(visit, st)
-    st.rounds = m.Rounds(**rounds)
+    st.rounds = m.Rounds.make(**rounds)
     st.leader = st.leader.model_copy(update={"rounds": st.rounds})

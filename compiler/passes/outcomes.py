@@ -65,7 +65,7 @@ def resolve_outcomes(st: State) -> None:
     """Each outcome's probabilities: payoff expressions (after tables: they may read them)."""
     for info in st.outcomes.values():
         if info.probs is None:
-            info.probs = [m.Const(value=1.0 / len(info.values))] * len(info.values)
+            info.probs = [m.Const.make(value=1.0 / len(info.values))] * len(info.values)
         else:
             where = Scope(self_agent=None, where=f"the law of outcome '{info.name}'")
             info.probs = [_probability(p, where, st) for p in info.probs]
@@ -124,7 +124,7 @@ def expected(e: m.Expr, st: State) -> m.Expr:
         var = outcome_var(info.name)
         if not any(isinstance(x, m.Var) and x.name == var for x in nodes(e)):
             continue
-        parts = [m.Binary(op="*", left=p, right=substitute(e, var, m.Const(value=v)), span=e.span)
+        parts = [m.Binary.make(op="*", left=p, right=substitute(e, var, m.Const.make(value=v)), span=e.span)
                  for p, v in zip(info.probs, info.values)]
         e = balanced("+", parts, e.span)
     return e
@@ -134,8 +134,8 @@ def check_outcomes(st: State) -> None:
     """Each law at every combination of the types, actions and choices it reads."""
     if not st.outcomes:
         return
-    model = m.Model(name="spec", followers=st.followers, prior=st.prior, leader=st.leader,
-                    utilities=st.utilities, objective=st.objective)
+    model = m.Model.make(name="spec", followers=st.followers, prior=st.prior, leader=st.leader,
+                         utilities=st.utilities, objective=st.objective)
     for info in st.outcomes.values():
         probs = info.probs
         total = balanced("+", list(probs))

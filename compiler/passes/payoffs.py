@@ -149,21 +149,21 @@ def resolve_utilities(st: State) -> None:
     for k, agent in enumerate(st.agents):
         decl = own.get(k, generic)
         if k == st.nature:  # the chance player gains nothing (it has one action)
-            st.utilities.append(m.Const(value=0.0))
+            st.utilities.append(m.Const.make(value=0.0))
         elif decl is not None:
             scope = Scope(self_agent=k, where=f"the utility of '{agent.name}'")
             st.utilities.append(number_expr(decl.expr, scope, st, "a utility"))
         elif st.rounds is not None:
-            me = m.Const(value=k)
-            st.utilities.append(m.Binary(op="-", left=m.Outcome(what="worth", agent=me),
-                                         right=m.Outcome(what="paid", agent=me)))
+            me = m.Const.make(value=k)
+            st.utilities.append(m.Binary.make(op="-", left=m.Outcome.make(what="worth", agent=me),
+                                              right=m.Outcome.make(what="paid", agent=me)))
         else:
             raise error(f"agent '{agent.name}' has no utility", agent.decl.name,
                         hint=f"add `utility {agent.name} = ...` or a generic `utility = ...` line")
         if st.outs[k] >= 0:  # staying out is worth 0
             u = st.utilities[-1]
-            st.utilities[-1] = m.If(cond=participates(m.Const(value=k), st.outs, u.span), then=u,
-                                    orelse=m.Const(value=0.0), span=u.span)
+            st.utilities[-1] = m.If.make(cond=participates(m.Const.make(value=k), st.outs, u.span), then=u,
+                                         orelse=m.Const.make(value=0.0), span=u.span)
 
 
 def expr_size(expr: s.SExpr) -> int:
@@ -198,8 +198,8 @@ def resolve_objective(st: State) -> None:
             raise error(f"objective {name} sums the rounds' outcomes, but the leader has no rounds", decl.named,
                         hint="write `objective = ...` instead")
         what = "worth" if name == "welfare" else "paid"
-        st.objective = m.Aggregate(func="sum", var="i", domain="agents",
-                                   body=m.Outcome(what=what, agent=m.Var(name="i")), span=decl.span)
+        st.objective = m.Aggregate.make(func="sum", var="i", domain="agents",
+                                        body=m.Outcome.make(what=what, agent=m.Var.make(name="i")), span=decl.span)
         st.objective_name = name
     else:
         st.objective = number_expr(decl.expr, Scope(self_agent=None, where="the objective"), st, "the objective")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import itertools
 import math
 
-import numpy as np
-
 from mechdsl.compiler import spec as s
 from mechdsl.compiler.consts import did_you_mean, evaluate, fmt, hashable, number, number_list
 from mechdsl.compiler.limits import MAX_LIST, MAX_TYPE_PROFILES, too_big
@@ -355,29 +353,29 @@ def build_followers_types(st: State, factors) -> None:
     follower 0 slowest), so any number of followers works.
     """
     counts = check_type_profiles(st)  # every support is known now
-    total = math.prod(counts)
     alt_index = [list(itertools.product(*[range(len(f.support)) for f in fields.values()])) for fields in st.fields]
-    strides = [math.prod(counts[k + 1:]) for k in range(len(counts))]
-    flat = np.arange(total)
-    alt_of = [(flat // strides[k]) % counts[k] for k in range(len(counts))]  # follower k's alternative, per profile
-    prior = np.ones(total)
+    # Plain lists (numpy is not imported to compile): each profile's probability is the
+    # product of its factors taken in declaration order, so the floats are those of a
+    # vectorised product.
+    prior = [1.0]
     for k, fields in enumerate(st.fields):
+        prior = [p for p in prior for _ in range(counts[k])]  # follower k's alternative varies fastest
         for pos, info in enumerate(fields.values()):
             if info.probs is None:
                 continue
-            marginal = np.array([info.probs[combo[pos]] for combo in alt_index[k]])
-            prior = prior * marginal[alt_of[k]]
+            marginal = [info.probs[combo[pos]] for combo in alt_index[k]]
+            prior = [p * marginal[t % counts[k]] for t, p in enumerate(prior)]
     for refs, table in factors:
         involved = sorted({k for k, _ in refs})
         positions = [list(st.fields[k]).index(f) for k, f in refs]
-        sub = np.zeros(math.prod(counts[k] for k in involved))
+        sub = [0.0] * math.prod(counts[k] for k in involved)
         for flat_sub, alts in enumerate(itertools.product(*[range(counts[k]) for k in involved])):
             chosen = dict(zip(involved, alts))
             key = tuple(alt_index[k][chosen[k]][pos] for (k, _), pos in zip(refs, positions))
-            sub[flat_sub] = table.get(key, 0.0)
-        where = np.zeros(total, dtype=np.int64)
-        for k in involved:
-            where = where * counts[k] + alt_of[k]
-        prior = prior * sub[where]
+            sub[flat_sub] = float(table.get(key, 0.0))
+        where = [0]  # per profile, its involved followers' alternatives as one mixed-radix index
+        for k, count in enumerate(counts):
+            where = [w * count + a if k in involved else w for w in where for a in range(count)]
+        prior = [p * sub[w] for p, w in zip(prior, where)]
     st.prior = [float(p) for p in prior]
     st.alt_index = alt_index

@@ -49,7 +49,8 @@ def resolve_dynamics(st: State) -> None:
                                   "every leader policy runs the dynamics this many times; "
                                   "the paper uses equilibrium = 1000, reward = 100")
             values[key] = value
-    st.dynamics = m.Dynamics(**values)
+    floats = ("step", "learning_rate", "epsilon")
+    st.dynamics = m.Dynamics.make(**{k: float(v) if k in floats else v for k, v in values.items()})
 
 
 def resolve_training(st: State) -> None:

@@ -101,7 +101,7 @@ class State:
     utilities: list[m.Expr] = field(default_factory=list)
     objective: Optional[m.Expr] = None
     objective_name: str = "objective"
-    dynamics: m.Dynamics = field(default_factory=m.Dynamics)
+    dynamics: m.Dynamics = field(default_factory=m.Dynamics.make)
     training: dict = field(default_factory=dict)
     budget: Budget = field(default_factory=const_budget)  # list values made by constants
     payoff_work: Budget = field(default_factory=payoff_budget)  # payoff nodes resolved
@@ -174,7 +174,7 @@ def line_of(node) -> int:
 
 
 def file_start() -> Span:
-    return Span(line=1, column=1)
+    return Span.make(line=1, column=1)
 
 
 def article(word: str) -> str:

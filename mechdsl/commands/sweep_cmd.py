@@ -2,7 +2,6 @@
 on Ray (mechdsl.sweep), with a summary table and a plot across the trials."""
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -64,6 +63,8 @@ def sweep_command(spec: str, sets: tuple[str, ...], grid: tuple[str, ...], seeds
         click.echo(f"interrupted: the finished trials are summarized in {folder}", err=True)
         sys.exit(130)
     if as_json:
+        import json
+
         click.echo(json.dumps({k: v for k, v in summary.items() if k != "text"}, indent=2, default=str))
     else:
         click.echo(summary["text"])
