@@ -154,3 +154,15 @@ def test_spm_grid_three_messages_is_solved():
     assert sol.exact and sol.gap == 0 and sol.value == pytest.approx(FIRST_BEST_3)
     assert sol.policies_total == 14**9 and sol.symmetries == 71
     assert sol.certificate.verdict == "certified"
+
+
+@pytest.mark.parametrize("spec, sets, want, seconds", [
+    ("specs/paper/spm_messages.mech", ("messages=3",), 1.1, "3"),  # 3.2e11 policies: the first best
+    (GRID, (), 0.69, "15"),  # 3.1e6 policies, 0.69 < the first best 0.7 under pessimistic ties
+])
+def test_paper_specs_past_the_limit(spec, sets, want, seconds):
+    """docs/solutions.md's rows: solved and proven at the default limit (about `seconds`
+    on the loaded two-core machine)."""
+    sol = solve(load_ir(spec, sets))
+    assert sol.exact and sol.gap == 0 and sol.value == pytest.approx(want)
+    assert sol.nodes_explored > 0
