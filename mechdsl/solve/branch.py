@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 import torch
@@ -140,7 +139,7 @@ def branch_mw(space: PolicySpace, cfg: MWConfig, limit: int, symmetric: bool = T
             best = run_leaves(space, mw, cfg, idx, [rank(r) for r in idx.tolist()], best)
         return best
 
-    # 1. incumbent: coordinate ascent from two starts
+    # 1. incumbent: coordinate ascent from up to three starts
     root = bnd.root()
     best = None
     starts = [np.zeros(C, dtype=np.int64)]
@@ -184,7 +183,6 @@ def branch_mw(space: PolicySpace, cfg: MWConfig, limit: int, symmetric: bool = T
             live = order[pos:][b[order[pos:]] > best[0] + VALUE_TOL]
             leaves.append(np.concatenate([np.broadcast_to(prefix, (len(live), k)), live[:, None]], 1))
             stack.pop()
-            work["nodes"] += 1
             if sum(len(x) for x in leaves) >= batch:
                 best = run(np.concatenate(leaves), best)
                 leaves = []
