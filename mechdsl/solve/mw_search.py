@@ -102,6 +102,8 @@ def run_leaves(space: PolicySpace, mw: BatchMW, cfg: MWConfig, idx: torch.Tensor
     # worst tie reading desc and the spread of the readings asc (a policy whose value
     # does not hinge on ties); regret asc; index asc
     vmax = float(val.max())
+    if best is not None and vmax < best[0] - VALUE_TOL:  # nothing here can be preferred
+        return best
     cand = (val >= vmax - VALUE_TOL).nonzero().view(-1)
     others = [profile_values(tb, V[cand], play(tb, [w[cand] for w in logw], V[cand], r)[0])
               for r in READINGS if r != cfg.ties]
