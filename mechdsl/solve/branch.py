@@ -19,10 +19,11 @@ worst reading, the readings' spread, regret).
 Order: depth first, children by decreasing bound (then index), so memory stays one
 frame per class; a child is cut when its bound does not beat the incumbent.  The
 incumbent comes first from a coordinate ascent on the exact MW value (one class at a
-time, every sub-policy there), started from the policy of the leader-favourable
-equilibrium (one MILP per follower profile, `profile_lp`, where there are at most
-`FAVOURABLE_PROFILES`: its followers' incentives are built in, which a single-class
-move cannot find), from the root bound's best profile and from the first policy.  Symmetries (`symmetry.py`) cut every partial policy that is not the
+time, every sub-policy there), started from the leader-favourable policies of the
+`STARTS` follower profiles with the highest bound (one LP each, `profile_lp`: policies
+under which those profiles are equilibria, incentives a single-class move cannot build),
+then from the root bound's best profile and from the first policy -- stopping as soon as
+one meets the root bound, which proves it optimal.  Symmetries (`symmetry.py`) cut every partial policy that is not the
 lexicographically least of its orbit.
 
 Work is counted (nodes opened + policies run through MW) and capped by `limit`: when the
@@ -41,15 +42,15 @@ import torch
 from mechdsl.dynamics import MWConfig
 from mechdsl.solve.batch_mw import BatchMW
 from mechdsl.solve.mw_search import MW_CHUNK, better, run_leaves, upper_bounds
-from mechdsl.solve.profile_lp import solve_profiles
+from mechdsl.solve.profile_lp import favourable_starts
 from mechdsl.solve.profiles import all_profiles, profile_count, profile_table
 from mechdsl.solve.space import VALUE_TOL, chunk, PolicySpace
 from mechdsl.solve.symmetry import LexLeader, generators, group
 
-PROFILE_CELLS = 20_000_000  # table entries (sub-policies x follower profiles) the node bound may use
+PROFILE_CELLS = 30_000_000  # table entries (sub-policies x follower profiles) the node bound may use
 LEAF_PROFILES = 256  # follower profiles up to which leaves are bounded per profile (as mw_search)
 SWEEPS = 10  # coordinate-ascent sweeps per start
-FAVOURABLE_PROFILES = 4096  # up to this many follower profiles (a MILP each), start from the favourable policy
+STARTS = 8  # coordinate ascents from the favourable policies of this many follower profiles
 
 
 @dataclass
@@ -139,20 +140,21 @@ def branch_mw(space: PolicySpace, cfg: MWConfig, limit: int, symmetric: bool = T
             best = run_leaves(space, mw, cfg, idx, [rank(r) for r in idx.tolist()], best)
         return best
 
-    # 1. incumbent: coordinate ascent from up to three starts
+    # 1. incumbent: coordinate ascent from several starts, until one meets the root bound
     root = bnd.root()
     best = None
-    starts = [np.zeros(C, dtype=np.int64)]
-    if bnd.prof is not None:
+    starts = []
+    if bnd.prof is not None:  # policies that make the best profiles equilibria: incentives built in
+        for xs in favourable_starts(space, bnd.prof, STARTS):
+            starts.append(np.asarray([int(np.argmax(x)) for x in xs], dtype=np.int64))
         p = int(np.argmax(bnd.rest[0]))
-        starts.insert(0, np.asarray([int(np.argmax(g[:, p])) for g in bnd.g], dtype=np.int64))
-    if P <= FAVOURABLE_PROFILES:  # the leader-favourable equilibrium's policy: followers' incentives built in
-        fav, _ = solve_profiles(space, None, strict=False)
-        if fav is not None:
-            starts.insert(0, np.asarray([int(np.argmax(x)) for x in fav["xs"]], dtype=np.int64))
+        starts.append(np.asarray([int(np.argmax(g[:, p])) for g in bnd.g], dtype=np.int64))
+    starts.append(np.zeros(C, dtype=np.int64))
     for x in starts:
         found = _ascend(x, counts, run)
         best = found if best is None else better(found, best)
+        if best[0] >= root - VALUE_TOL:  # the bound is met: nothing can do better
+            break
     incumbent = best[0]
     # 2. depth-first branch and bound
     stack: list[list] = []  # frames [k, prefix, state, order, bounds, next position]
