@@ -150,10 +150,13 @@ def branch_mw(space: PolicySpace, cfg: MWConfig, limit: int, symmetric: bool = T
         p = int(np.argmax(bnd.rest[0]))
         starts.append(np.asarray([int(np.argmax(g[:, p])) for g in bnd.g], dtype=np.int64))
     starts.append(np.zeros(C, dtype=np.int64))
+    def spent() -> bool:
+        return work["nodes"] + work["leaves"] >= limit
+
     for x in starts:
-        found = _ascend(x, counts, run)
+        found = _ascend(x, counts, run, spent)
         best = found if best is None else better(found, best)
-        if best[0] >= root - VALUE_TOL:  # the bound is met: nothing can do better
+        if best[0] >= root - VALUE_TOL or spent():  # the bound is met: nothing can do better
             break
     incumbent = best[0]
     # 2. depth-first branch and bound
@@ -173,7 +176,7 @@ def branch_mw(space: PolicySpace, cfg: MWConfig, limit: int, symmetric: bool = T
     open_frame(0, np.zeros(0, dtype=np.int64), state0)
     budget_hit = False
     while stack:
-        if work["nodes"] + work["leaves"] >= limit:
+        if spent():
             budget_hit = True
             break
         fr = stack[-1]
@@ -200,23 +203,26 @@ def branch_mw(space: PolicySpace, cfg: MWConfig, limit: int, symmetric: bool = T
         for k, prefix, state, order, b, pos in stack:
             if pos < len(order):
                 open_bound = max(open_bound, float(b[order[pos:]].max()))
-    bound = max(best[0], open_bound)
+    proven = open_bound <= best[0] + VALUE_TOL
     x = best[4]
     idx = [(x // s) % n for s, n in zip(strides, counts)]
-    return BranchResult(idx=idx, value=best[0], bound=min(bound, root) if budget_hit else best[0],
-                        proven=not budget_hit or open_bound <= best[0] + VALUE_TOL, root_bound=root,
+    return BranchResult(idx=idx, value=best[0], bound=best[0] if proven else min(open_bound, root),
+                        proven=proven, root_bound=root,
                         incumbent=incumbent, nodes=work["nodes"], leaves=work["leaves"],
                         symmetries=len(elems), generators=[g.name for g in gens])
 
 
-def _ascend(x: np.ndarray, counts: list[int], run) -> tuple:
+def _ascend(x: np.ndarray, counts: list[int], run, spent) -> tuple:
     """Coordinate ascent on the exact value: per class in turn, the best sub-policy there
-    with the others fixed; until a sweep changes nothing (at most SWEEPS)."""
+    with the others fixed; until a sweep changes nothing (at most SWEEPS) or the budget
+    is spent."""
     strides = [math.prod(counts[c + 1:]) for c in range(len(counts))]
     best = run(x[None], None)
     for _ in range(SWEEPS):
         before = best
         for c, n in enumerate(counts):
+            if spent():
+                return best
             rows = np.repeat(x[None], n, 0)
             rows[:, c] = np.arange(n)
             best = run(rows, best)
