@@ -23,8 +23,8 @@ time, every sub-policy there), started from the leader-favourable policies of th
 `STARTS` follower profiles with the highest bound (one LP each, `profile_lp`: policies
 under which those profiles are equilibria, incentives a single-class move cannot build),
 then from the root bound's best profile and from the first policy -- stopping as soon as
-one meets the root bound, which proves it optimal.  Symmetries (`symmetry.py`) cut every partial policy that is not the
-lexicographically least of its orbit.
+one meets the root bound, which proves it optimal.  Symmetries (`symmetry.py`) cut every
+partial policy that is not the lexicographically least of its orbit.
 
 Work is counted (nodes opened + policies run through MW) and capped by `limit`: when the
 cap is hit the search stops and reports the best verified value with a proven upper
