@@ -34,7 +34,7 @@ def exact_optimum(ir, limit: int, ties: Optional[str] = None,
     from mechdsl.solve import solve
 
     try:
-        sol = solve(ir, follower_model=model, limit=n, ties=ties)
+        sol = solve(ir, follower_model=model, limit=n, ties=ties, branch=False)
     except MechError as e:
         return None, "not solved: " + str(getattr(e, "message", e)).split("\n")[0]
     if sol.value is None:

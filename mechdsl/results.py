@@ -22,7 +22,7 @@ SCHEMA = "mechdsl.result/1"
 NOISE = 1e-9  # a value this close to a short decimal is that decimal
 MAX_DENOMINATOR = 10_000
 FRACTION_TOL = 1e-11  # relative: a fraction must reproduce the value this closely to be shown
-EXACT_FIELDS = ("value", "policy_value", "optimum", "gap")  # each gets a `<field>_exact` beside it
+EXACT_FIELDS = ("value", "policy_value", "optimum", "bound", "gap")  # each gets a `<field>_exact` beside it
 
 
 def clean(x: float) -> float:

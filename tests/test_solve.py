@@ -473,9 +473,11 @@ def test_batched_mw_matches_expected_mw(types, actions):
 @pytest.mark.parametrize(
     "args, words",
     [
-        ((PAPER / "spm_grid.mech",), ["3.1e6 leader policies", "limit 1e6"]),
-        ((PAPER / "spm_messages.mech", "--set", "messages=3"), ["leader policies", "limit"]),
-        ((PAPER / "spm_messages.mech", "--limit", "1000"), ["1.3e5 leader policies", "limit 1000"]),
+        # past --limit, `mw` goes to branch and bound (tests/test_branch.py); the other models stop
+        ((PAPER / "spm_grid.mech", "--follower-model", "swap"), ["3.1e6 leader policies", "limit 1e6"]),
+        ((PAPER / "spm_messages.mech", "--set", "messages=3", "--follower-model", "swap"), ["leader policies", "limit"]),
+        ((PAPER / "spm_messages.mech", "--limit", "1000", "--follower-model", "qlearning"),
+         ["1.3e5 leader policies", "limit 1000"]),
         ((PAPER / "spm_messages_interval.mech",), ["interval", "finite grid"]),
         ((PAPER / "matrix_design_continuous.mech",), ["continuous choice 'tau'", "linspace(0, 10, 21)"]),
     ],

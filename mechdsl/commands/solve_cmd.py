@@ -16,7 +16,8 @@ from mechdsl.options import (Count, exact_option, follower_model_option, json_op
     default="1e6",
     show_default=True,
     metavar="N",
-    help="Most leader policies to enumerate (after merging equivalent ones); larger specs stop with exit status 2.",
+    help="Most leader policies to enumerate (after merging equivalent ones); beyond, pure policies under mw "
+         "go to branch and bound with N as its budget (nodes + policies run), others stop with exit status 2.",
 )
 @ties_option
 @json_option
@@ -28,9 +29,12 @@ def solve_command(spec: str, sets: tuple[str, ...], follower_model, limit: int, 
     followers' strategies it induces, and their regret.
 
     Every pure leader policy is enumerated (merging sub-policies with identical
-    payoffs, skipping ones a sound bound rules out); mixed choices are solved by one
-    linear program per follower strategy profile.  A spec too large for that stops
-    with a message saying how large it is.
+    payoffs, skipping ones a sound bound rules out); past --limit policies, MW
+    followers' pure policies are searched by branch and bound over the observation
+    classes (symmetric relabellings skipped), which reports the optimum or, when
+    --limit runs out, the best policy found and a proven bound on the optimum.  Mixed
+    choices are solved by one linear program per follower strategy profile.  A spec
+    too large for these stops with a message saying how large it is.
 
     \b
     Examples:
@@ -58,6 +62,10 @@ def solve_command(spec: str, sets: tuple[str, ...], follower_model, limit: int, 
     if sol.policies_enumerated:
         stats += f", {sol.policies_enumerated} run through " + ("MW" if sol.follower_model == "mw" else
                                                                f"the {sol.follower_model} response")
+    if sol.nodes_explored:
+        stats += f", branch and bound opened {sol.nodes_explored} partial policies"
+        if sol.symmetries:
+            stats += f", {sol.symmetries} symmetries"
     if sol.profiles_solved:
         stats += f", {sol.profiles_solved} follower profiles solved"
     write_or_echo(f"{describe(ir, sol, exact)}\n\n{stats}; {sol.seconds:.2f}s", output)

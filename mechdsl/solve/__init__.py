@@ -24,7 +24,12 @@ lower regret, then the first in enumeration order).  A policy is skipped only wh
 sound upper bound on its value -- the best pure follower profile that avoids actions
 which lose to another action by a margin in every round of MW (so they can never be
 the argmax) -- is below the best value already found.  The winner is re-checked with
-the reference `expected_mw` / `regret` / `leader_value`.
+the reference `expected_mw` / `regret` / `leader_value`.  Past `limit` policies the
+product is never listed: branch and bound over the classes (`branch.py`) bounds every
+completion of a partial policy by its best follower profile, starts from an exact
+coordinate ascent, searches one policy per orbit of the game's relabellings
+(`symmetry.py`: interchangeable messages, identical agents, checked on the tables), and
+stops at `limit` nodes + policies run with the best value found and a proven bound.
 
 `favourable`: per pure follower strategy profile, a MILP (scipy's HiGHS) picks one
 distinct sub-policy per class (binary variables) to maximize the leader's value

@@ -40,6 +40,13 @@ class Solution(BaseModel):
     unreached_classes: list[str]
     policies_enumerated: int = 0
     policies_total: int = 0  # size of the (merged) policy space
+    # a proven upper bound on the optimum (pure policies under mw), and bound - value:
+    # gap 0 when the value is proven optimal; above 0 when branch and bound ran out of
+    # --limit first (`exact` is then false: the value is attained, the optimum not proven)
+    bound: Optional[float] = None
+    gap: Optional[float] = None
+    nodes_explored: int = 0  # partial policies branch and bound opened (0: enumerated)
+    symmetries: int = 0  # relabellings of the game used to skip equivalent policies
     distinct_subpolicies: list[int] = []  # per observation class
     profiles_solved: int = 0  # LPs / MILPs
     seconds: float = 0.0

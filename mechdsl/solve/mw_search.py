@@ -18,7 +18,7 @@ PROFILE_BOUND_MAX = 256  # use the per-profile value bound up to this many follo
 MW_CHUNK = 4096  # at most this many full policies per batched MW run
 
 
-def _upper_bounds(space: PolicySpace, mw: BatchMW, idx: torch.Tensor, U: torch.Tensor, V: torch.Tensor,
+def upper_bounds(space: PolicySpace, mw: BatchMW, idx: torch.Tensor, U: torch.Tensor, V: torch.Tensor,
                   gtab: Optional[list[torch.Tensor]], prof: Optional[Profiles]) -> torch.Tensor:
     """A sound upper bound on each policy's value under MW: the best pure profile that
     avoids MW-dominated actions (or, with too many profiles, the best undominated action
@@ -66,7 +66,7 @@ def search_mw(space: PolicySpace, cfg: MWConfig, limit: int, prune: bool = True)
         idx = unrank(flat, counts)
         U, V = space.assemble(idx)
         if prune:
-            ub[start:start + len(flat)] = _upper_bounds(space, mw, idx, U, V, gtab, prof)
+            ub[start:start + len(flat)] = upper_bounds(space, mw, idx, U, V, gtab, prof)
         else:
             ub[start:start + len(flat)] = math.inf
     order = torch.argsort(-ub, stable=True)
@@ -80,32 +80,43 @@ def search_mw(space: PolicySpace, cfg: MWConfig, limit: int, prune: bool = True)
             flat = flat[keep]
             if flat.numel() == 0:
                 break
-        idx = unrank(flat, counts)
-        U, V = space.assemble(idx)
-        W = mw.matrices(U)
-        logw = mw.run(W)
-        strat, _ = play(tb, logw, V, cfg.ties)
-        val = profile_values(tb, V, strat)
-        reg = mw.regret(W, strat)
         ran += flat.numel()
-        # lexicographic: value (tolerant) desc; then, among equals, the value under the
-        # worst tie reading desc and the spread of the readings asc (a policy whose value
-        # does not hinge on ties); regret asc; index asc
-        vmax = float(val.max())
-        cand = (val >= vmax - VALUE_TOL).nonzero().view(-1)
-        others = [profile_values(tb, V[cand], play(tb, [w[cand] for w in logw], V[cand], r)[0])
-                  for r in READINGS if r != cfg.ties]
-        readings = torch.stack([val[cand]] + others)
-        worst = readings.min(0).values
-        spread = readings.max(0).values - worst
-        for q, j in enumerate(cand.tolist()):
-            key = (float(val[j]), float(worst[q]), -float(spread[q]), float(reg[j]), int(flat[j]))
-            best = key if best is None else _better(key, best)
+        best = run_leaves(space, mw, cfg, unrank(flat, counts), flat.tolist(), best)
     assert best is not None
     return unrank(torch.tensor([best[4]]), counts)[0].tolist(), best[0], ran, ""
 
 
-def _better(a: tuple, b: tuple) -> tuple:
+def run_leaves(space: PolicySpace, mw: BatchMW, cfg: MWConfig, idx: torch.Tensor, rank: list[int],
+               best: Optional[tuple]) -> Optional[tuple]:
+    """Run MW on full policies idx [B, C] (rank: each one's enumeration index) and return
+    the preferred of `best` and theirs, as a (value, worst reading, -spread, regret,
+    rank) key (see `better`)."""
+    tb = space.tb
+    U, V = space.assemble(idx)
+    W = mw.matrices(U)
+    logw = mw.run(W)
+    strat, _ = play(tb, logw, V, cfg.ties)
+    val = profile_values(tb, V, strat)
+    reg = mw.regret(W, strat)
+    # lexicographic: value (tolerant) desc; then, among equals, the value under the
+    # worst tie reading desc and the spread of the readings asc (a policy whose value
+    # does not hinge on ties); regret asc; index asc
+    vmax = float(val.max())
+    if best is not None and vmax < best[0] - VALUE_TOL:  # nothing here can be preferred
+        return best
+    cand = (val >= vmax - VALUE_TOL).nonzero().view(-1)
+    others = [profile_values(tb, V[cand], play(tb, [w[cand] for w in logw], V[cand], r)[0])
+              for r in READINGS if r != cfg.ties]
+    readings = torch.stack([val[cand]] + others)
+    worst = readings.min(0).values
+    spread = readings.max(0).values - worst
+    for q, j in enumerate(cand.tolist()):
+        key = (float(val[j]), float(worst[q]), -float(spread[q]), float(reg[j]), int(rank[j]))
+        best = key if best is None else better(key, best)
+    return best
+
+
+def better(a: tuple, b: tuple) -> tuple:
     """The preferred of two (value, worst reading, -spread of readings, regret, index)
     candidates: values compare with tolerance (higher first), then regret (lower
     first), then the enumeration index."""

@@ -471,6 +471,21 @@ def ranked_profiles(space: PolicySpace, groups: list[list[int]], ties: str, floo
     return out, solved
 
 
+def favourable_starts(space: PolicySpace, prof: Profiles, count: int) -> list[list[np.ndarray]]:
+    """The leader-favourable weights (`read_profile`) of the first `count` follower
+    profiles, by decreasing bound, that some policy makes a Bayes-Nash equilibrium
+    (trying at most 4 x count): starting points for branch.py's incumbent."""
+    builder = ProfileBuilder(space, prof)
+    out = []
+    for p in torch.argsort(-builder.bound(), stable=True)[: 4 * count].tolist():
+        res = read_profile(builder.build(p), None, "favourable")
+        if res is not None:
+            out.append(res["xs"])
+            if len(out) >= count:
+                break
+    return out
+
+
 def _single_member(groups, c: int, x: np.ndarray) -> np.ndarray:
     """Sub-policies whose group has one member (free to enter an interior mixture), plus
     the chosen member of each multi-member group."""

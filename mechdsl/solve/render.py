@@ -105,9 +105,14 @@ def describe(ir: GameIR, solution: Solution, exact: bool = False) -> str:
         if sol.note:
             out.append(f"  {sol.note}")
         return "\n".join(out)
-    kind = "optimum" if sol.exact else ("supremum" if sol.supremum else "value")
+    bounded = not sol.exact and not sol.supremum and sol.bound is not None
+    kind = ("optimum" if sol.exact else "supremum" if sol.supremum else
+            "best found, not proven optimal" if bounded else "value")
     out.append(f"{model.name}: {sol.objective} = {number_text(sol.value, exact)} ({kind}; {who})")
-    if not sol.exact:
+    if bounded:
+        out.append(f"  the optimum is at most {number_text(sol.bound, exact)} (gap {number_text(sol.gap, exact)}): "
+                   "certified within the gap through a bound")
+    elif not sol.exact:
         out.append(f"  this policy achieves {number_text(sol.policy_value, exact)}")
     if sol.note:
         out.append(f"  note: {sol.note}")

@@ -19,11 +19,11 @@ from mechdsl.solve.pure import solve_pure_favourable, solve_pure_mw
 from mechdsl.solve.space import build_space
 from mechdsl.ties import READINGS
 
-DEFAULT_LIMIT = 1_000_000  # leader policies to enumerate (after merging equivalent ones)
+DEFAULT_LIMIT = 1_000_000  # leader policies to enumerate (after merging equivalent ones); beyond, B&B work
 
 
 def solve(ir: GameIR, follower_model: Optional[str] = None, limit: int = DEFAULT_LIMIT,
-          ties: Optional[str] = None) -> Solution:
+          ties: Optional[str] = None, branch: bool = True) -> Solution:
     """The leader's optimal policy for a compiled spec (see the module docstring).
 
     `follower_model`: how the followers respond (`mechdsl.followers`; default: the spec's
@@ -33,7 +33,10 @@ def solve(ir: GameIR, follower_model: Optional[str] = None, limit: int = DEFAULT
     default: the spec's `dynamics` block, else pessimistic).  The answer carries its
     certificate.  Raises MechSizeError when the spec is too large for exact solving
     (`limit`: the most leader policies to enumerate, and the most sub-policies in one
-    class)."""
+    class).  Pure policies under `mw` beyond `limit` go to branch and bound
+    (`mechdsl/solve/branch.py`), `limit` then capping its work: the answer is the
+    optimum, or the best policy found with a proven bound (`bound`, `gap`, `exact`
+    false).  branch False: a size error instead."""
     if ties is not None and ties not in READINGS:
         raise MechUsageError(f"unknown tie reading {ties!r}", hint="use one of: " + ", ".join(READINGS))
     follower_model = follower_model or ir.model.dynamics.model
@@ -73,7 +76,7 @@ def solve(ir: GameIR, follower_model: Optional[str] = None, limit: int = DEFAULT
             if ir.mixed:
                 sol = solve_mixed(space, cfg, follower_model, limit)
             elif follower_model == "mw":
-                sol = solve_pure_mw(space, cfg, limit)
+                sol = solve_pure_mw(space, cfg, limit, branch)
             elif follower_model == "favourable":
                 sol = solve_pure_favourable(space, cfg)
             else:
