@@ -16,8 +16,8 @@ target s" (the first evaluation within tolerance; "> cap" if none) and the train
 peak memory.  In sampled mode the greedy value the target is checked against is the
 sampled estimate (its certificate is estimated too); the exact optimum is the same.
 
-Each (point, mode) runs in a fresh process (peak RSS is that process's, less what it
-held after compiling), for one iteration: `episodes` POMDP episodes of `rounds` MW rounds
+Each (point, mode) runs in a fresh process (peak RSS of the iteration: the high-water
+mark reset after compiling, less what the process held then), for one iteration: `episodes` POMDP episodes of `rounds` MW rounds
 plus the reward phase, the fastest of `REPEATS`.  Exact mode runs only where its payoff tensors fit the memory
 budget (`mechdsl.memory`).  The exponent is the least-squares slope of log(time per
 round) on log(factor) -- 1.0 means linear growth.
@@ -104,7 +104,7 @@ def one(point: dict, mode: str, episodes: int, rounds: int, device: str, target_
         pomdp = SampledPOMDP(ir, device, mw=mw, reward_rounds=10)
     gen = torch.Generator(device=device).manual_seed(0)
     leader_map = pomdp.uniform_map(episodes, gen)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    base = reset_peak()
     best = best_it = math.inf
     for _ in range(REPEATS):  # the fastest of a few: the machine is shared
         t0 = time.perf_counter()
@@ -115,17 +115,47 @@ def one(point: dict, mode: str, episodes: int, rounds: int, device: str, target_
         pomdp.reward(st, gen)
         t2 = time.perf_counter()
         best, best_it = min(best, t1 - t0), min(best_it, t2 - t0)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_bytes()
     out = {"per_round_ms": 1000 * best / max(1, rounds), "iteration_s": best_it, "mem_mb": max(0, peak - base) / 2**20,
            "T": ir.n_type_profiles, "A": ir.n_action_profiles, "S": ir.n_infosets}
     if target_seconds:
-        out.update(to_target(ir, mode, target_seconds, device, base))
+        out.update(to_target(ir, mode, target_seconds, device))
     return out
 
 
-def to_target(ir, mode: str, cap: float, device: str, base: int) -> dict:
+def _status(key: str) -> int:
+    """A /proc/self/status memory line in bytes (Linux), else -1."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return -1
+
+
+def reset_peak() -> int:
+    """Start a fresh peak-RSS measurement; returns the resident bytes now.  On Linux the
+    high-water mark is reset (/proc/self/clear_refs), so a peak of compiling or of an
+    earlier phase does not hide this one's; elsewhere the process's peak so far."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return _status("VmRSS")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def peak_bytes() -> int:
+    hwm = _status("VmHWM")
+    return hwm if hwm >= 0 else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def to_target(ir, mode: str, cap: float, device: str) -> dict:
     """Seconds until one seed's greedy map is within 1% of the exact optimum, and the
-    training's peak memory above `base`; {} where the optimum cannot be solved."""
+    training's peak memory above what the process held before it; {} where the optimum
+    cannot be solved."""
     from mechdsl.compiler.errors import MechError
     from mechdsl.config import config_for
     from mechdsl.solve import solve
@@ -142,12 +172,13 @@ def to_target(ir, mode: str, cap: float, device: str, base: int) -> dict:
         return {}
     finally:
         signal.alarm(0)
+    base = reset_peak()
     cfg = config_for(ir, {"steps": "1e12", "seed": "0", "target": str(opt), "max_seconds": str(cap), "mode": mode,
                           "device": device})
     seed = train(cfg, ir).runs[0]
     lo, hi = ir.objective_bounds
     hit = seed.first_within(opt, cfg.tol * max(hi - lo, 1e-12))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_bytes()
     return {"optimum": opt, "target_s": hit["seconds"] if hit else None, "train_mb": max(0, peak - base) / 2**20}
 
 
