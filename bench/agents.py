@@ -11,7 +11,7 @@ the report is the one `mechdsl train --json` prints (its certificate exact where
 map's tensors fit, else estimated with Hoeffding bounds).
 
     python bench/agents.py --agents 5 --seconds 900
-    python bench/agents.py --agents 6 --seconds 900 --memory-budget 1GB
+    python bench/agents.py --agents 6 --seconds 840 --seeds 2 --workers 2
 
 Prints: agents, type profiles, training seconds, steps, welfare (and its exact fraction
 of the first best), regret as a fraction of the followers' payoff range, verdict, peak RSS.
@@ -73,6 +73,7 @@ def main() -> None:
     ap.add_argument("--agents", type=int, default=6)
     ap.add_argument("--seconds", type=float, default=900.0, help="wall-clock cap per seed")
     ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=1, help="seeds trained at once (processes)")
     ap.add_argument("--memory-budget", default="", help="as `mechdsl train --memory-budget`")
     ap.add_argument("--mode", default="auto")
     args = ap.parse_args()
@@ -81,7 +82,7 @@ def main() -> None:
         spec = Path(tmp) / f"spm{args.agents}.mech"
         spec.write_text(SPEC.format(n=args.agents))
         cmd = [sys.executable, "-c", "from mechdsl.cli import main; main()", "train", str(spec), "--json",
-               "--seeds", str(args.seeds), "--workers", "1", "--mode", args.mode, "-O", f"max_seconds={args.seconds}",
+               "--seeds", str(args.seeds), "--workers", str(args.workers), "--mode", args.mode, "-O", f"max_seconds={args.seconds}",
                "--solve-limit", "0",  # the reference is the first best; the exact optimum is out of reach
                "-o", str(Path(tmp) / "run")]
         if args.memory_budget:
@@ -101,6 +102,10 @@ def main() -> None:
     print(f"{args.agents:>6} {9 ** args.agents:>9,} {rep.get('mode', '?'):>8} {wall:>8.0f} {value:>8.4f} {fb:>10.4f} "
           f"{value / fb:>6.1%} {100 * (cert.get('regret_fraction') or 0):>8.2f} {cert.get('verdict', '?'):>14} "
           f"{peak:>8.0f}")
+    for e in rep.get("per_seed", []):
+        print(f"  seed {e['seed']}: welfare {e['value']:.4f} ({e['value'] / fb:.1%} of the first best), regret "
+              f"{100 * (e.get('regret_fraction') or 0):.2f}%, {e.get('verdict')}, {e.get('steps', 0):,} steps, "
+              f"{e.get('seconds', 0):.0f} s, stopped: {e.get('stopped')}")
 
 
 if __name__ == "__main__":
