@@ -74,6 +74,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=900.0, help="wall-clock cap per seed")
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--workers", type=int, default=1, help="seeds trained at once (processes)")
+    ap.add_argument("--steps", default="", help="step budget per seed (default: train's)")
     ap.add_argument("--memory-budget", default="", help="as `mechdsl train --memory-budget`")
     ap.add_argument("--mode", default="auto")
     args = ap.parse_args()
@@ -85,6 +86,8 @@ def main() -> None:
                "--seeds", str(args.seeds), "--workers", str(args.workers), "--mode", args.mode, "-O", f"max_seconds={args.seconds}",
                "--solve-limit", "0",  # the reference is the first best; the exact optimum is out of reach
                "-o", str(Path(tmp) / "run")]
+        if args.steps:
+            cmd += ["--steps", args.steps]
         if args.memory_budget:
             cmd += ["--memory-budget", args.memory_budget]
         env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
