@@ -183,6 +183,19 @@ def _exact_rows(pomdp: StackelbergPOMDP, cands, chunk: int) -> list[Exact]:
     return out
 
 
+def fits_chunk(ir) -> bool:
+    """Whether one map's exact evaluation fits CHUNK_BYTES (polish, mechdsl.refine)."""
+    return exact_training_bytes(ir, 1) <= CHUNK_BYTES
+
+
+def cheap_exact(ir, rounds: int) -> bool:
+    """Whether one map's exact worth is cheap: it `fits_chunk` and its followers' dynamics
+    (`rounds` of them) take at most WORK payoff-cell updates.  What a sampled-mode seed
+    asks before judging its answer exactly (mechdsl.train.final_judge)."""
+    work = (ir.n_followers + 1) * ir.n_type_profiles * ir.n_action_profiles * max(1, rounds)
+    return fits_chunk(ir) and work <= WORK
+
+
 def _chunk(pomdp: StackelbergPOMDP) -> int:
     """Maps per exact evaluation batch within CHUNK_BYTES (0: not even one fits)."""
     return int(min(1024, CHUNK_BYTES // max(1, exact_training_bytes(pomdp.ir, 1))))

@@ -27,12 +27,11 @@ import torch
 
 from mechdsl.compiler.errors import MechSizeError
 from mechdsl.evaluate import Policy, single_thread, Tables
-from mechdsl.memory import exact_training_bytes
-from mechdsl.polish import better, CHUNK_BYTES, PolishReport, Rank
+from mechdsl.polish import better, fits_chunk, PolishReport, Rank
 from mechdsl.pomdp import Exact, StackelbergPOMDP
-from mechdsl.solve.mixed import mixed_policy
+from mechdsl.solve.mixed import answer_policy
 from mechdsl.solve.profile_lp import ProfileBuilder, read_profile
-from mechdsl.solve.profiles import Profiles
+from mechdsl.solve.profiles import profiles_of
 from mechdsl.solve.space import build_space
 
 SPACE_LIMIT = 4096  # distinct sub-policies per observation class the LPs may range over
@@ -63,9 +62,7 @@ def refine(pomdp: StackelbergPOMDP, gmap: Policy, start: Exact, rank: Rank,
 
 
 def _too_big(ir) -> str:
-    if exact_training_bytes(ir, 1) > CHUNK_BYTES:
-        return "not run: one map's exact evaluation is over the memory share"
-    return ""
+    return "" if fits_chunk(ir) else "not run: one map's exact evaluation is over the memory share"
 
 
 def _skip(pomdp: StackelbergPOMDP, gmap: Policy, budget: int) -> str:
@@ -83,7 +80,7 @@ def _skip(pomdp: StackelbergPOMDP, gmap: Policy, budget: int) -> str:
 def _climb(pomdp, space, gmap, start, rank, budget, report):
     ir = pomdp.ir
     reading = pomdp.mw.ties if pomdp.mw.model == "mw" else "favourable"
-    groups = [[sub[ir.root[c]] for sub in space.subs[c]] for c in range(len(space.subs))]
+    groups = space.root_groups()
     best_map, best = gmap, start
     seen: set[tuple] = set()
     report.stopped = "local optimum"
@@ -132,22 +129,21 @@ def _key(p: list[list[int]]) -> tuple:
 
 def _solved_maps(pomdp, space, cands, groups, reading, floor) -> list[tuple[str, Policy]]:
     """Per candidate profile whose LP promises more than `floor`: the LP's policy (the
-    interior one where the supremum is not attained), as a one-row `Policy`."""
-    tb = space.tb
-    ir = tb.ir
+    interior one where the supremum is not attained), as a one-row `Policy`.  A profile
+    whose value bound (incentives ignored) is no higher needs no LP."""
+    ir = space.tb.ir
     strat = [torch.tensor([p[i] for p in cands], dtype=torch.long) for i in range(ir.n_followers)]
-    strides = [1] * ir.n_followers
-    for i in range(ir.n_followers - 2, -1, -1):
-        strides[i] = strides[i + 1] * ir.action_counts[i + 1]
-    act = sum(strat[i][:, tb.tidx[:, i]] * strides[i] for i in range(ir.n_followers))
-    builder = ProfileBuilder(space, Profiles(strat=strat, act=act))
+    builder = ProfileBuilder(space, profiles_of(space.tb, strat))
+    bound = builder.bound()
+    tol = 1e-9 * pomdp.span
     out = []
     for p, prof in enumerate(cands):
-        res = read_profile(builder.build(p, leader=reading == "pessimistic"), groups, reading)
-        if res is None or res["value"] <= floor + 1e-9 * pomdp.span:
+        if float(bound[p]) <= floor + tol:
             continue
-        xs = res["xs"] if res["attained"] else res["interior"]
-        actions, probs = mixed_policy(space, xs)
+        res = read_profile(builder.build(p, leader=reading == "pessimistic"), groups, reading)
+        if res is None or res["value"] <= floor + tol:
+            continue
+        _, actions, probs = answer_policy(space, res)
         m = Policy(action=torch.tensor([actions], dtype=torch.long, device=pomdp.device),
                    probs=torch.tensor([probs], dtype=pomdp.dtype, device=pomdp.device))
         out.append((_describe(ir, prof), m))

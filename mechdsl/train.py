@@ -63,15 +63,12 @@ from mechdsl.dynamics import MWConfig
 from mechdsl.evaluate import Payoffs, Policy
 from mechdsl.fresh import check_fresh, n_central_fresh, run_fresh
 from mechdsl.greedy import policy_dict
-from mechdsl.memory import check_training, choose_mode, exact_training_bytes
+from mechdsl.memory import check_training, choose_mode
 from mechdsl.nets import Agent, Head, n_central
-from mechdsl.polish import polish
+from mechdsl.polish import cheap_exact, polish
 from mechdsl.refine import refine
 from mechdsl.pomdp import StackelbergPOMDP, State
 from mechdsl.ppo import Learner, ppo_update, update
-
-FINAL_BYTES = 256 << 20  # sampled mode: a seed's answer is valued exactly when one map's tensors fit this
-FINAL_WORK = 10**9  # ... and its followers' dynamics take at most this many payoff-cell updates (seconds)
 
 # ---------------------------------------------------------------------------
 # results
@@ -380,17 +377,12 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
 
 def final_judge(pomdp: StackelbergPOMDP, config: TrainConfig, mw: MWConfig) -> StackelbergPOMDP:
     """What the seed's answer is ranked and polished on: the POMDP itself in exact mode;
-    in sampled mode its exact twin when one map's exact worth is cheap (its payoff
-    tensors within `FINAL_BYTES`, its dynamics within `FINAL_WORK` cell updates), since
-    an estimate's noise can rank a worse map first and nothing can be polished on it;
-    else the sampled POMDP (estimates)."""
-    if type(pomdp) is StackelbergPOMDP:
+    in sampled mode its exact twin when one map's exact worth is cheap
+    (`polish.cheap_exact`), since an estimate's noise can rank a worse map first and
+    nothing can be polished on it; else the sampled POMDP (estimates)."""
+    if type(pomdp) is StackelbergPOMDP or not cheap_exact(pomdp.ir, mw.rounds):
         return pomdp
-    ir = pomdp.ir
-    work = (ir.n_followers + 1) * ir.n_type_profiles * ir.n_action_profiles * max(1, mw.rounds)
-    if exact_training_bytes(ir, 1) > FINAL_BYTES or work > FINAL_WORK:
-        return pomdp
-    return StackelbergPOMDP(ir, pomdp.device, mw=mw, reward_rounds=config.reward)
+    return StackelbergPOMDP(pomdp.ir, pomdp.device, mw=mw, reward_rounds=config.reward)
 
 
 def rank(ex, tol: float) -> tuple[bool, float, float]:

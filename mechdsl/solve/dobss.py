@@ -39,8 +39,7 @@ def dobss_reason(space: PolicySpace) -> Optional[str]:
     ir = space.tb.ir
     if ir.n_followers != 1:
         return f"{ir.n_followers} followers (DOBSS needs exactly one)"
-    for c, subs in enumerate(space.subs):
-        roots = [sub[ir.root[c]] for sub in subs]
+    for c, roots in enumerate(space.root_groups()):
         if len(set(roots)) != len(roots):
             return (f"observation class '{ir.class_labels[c]}' has pure choices below the mixed one "
                     f"(DOBSS mixes over the leader's commitment only)")

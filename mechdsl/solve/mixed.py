@@ -47,6 +47,13 @@ def mixed_policy(space: PolicySpace, xs: list[np.ndarray]) -> tuple[list[int], l
     return actions, probs
 
 
+def answer_policy(space: PolicySpace, res: dict) -> tuple[list[float], list[int], list[list[float]]]:
+    """A profile's answer (`profile_lp.read_profile`) as a policy: its optimal weights
+    where attained, else its interior point -> (weights per class, actions, probs)."""
+    xs = res["xs"] if res["attained"] else res["interior"]
+    return (xs, *mixed_policy(space, xs))
+
+
 def _solve_dobss(space: PolicySpace, cfg: MWConfig, follower_model: str) -> Solution:
     """The favourable optimum by one MILP (`mechdsl.solve.dobss`), checked by the reference evaluation."""
     ans = solve_dobss(space)
@@ -62,8 +69,7 @@ def solve_mixed(space: PolicySpace, cfg: MWConfig, follower_model: str, limit: i
                 method: str = "auto") -> Solution:
     """method (favourable model): `auto` (DOBSS where it applies, else one LP per follower
     profile), `dobss` or `profiles`."""
-    ir = space.tb.ir
-    groups = [[sub[ir.root[c]] for sub in space.subs[c]] for c in range(len(space.subs))]
+    groups = space.root_groups()
     reason = None
     if follower_model != "mw" and method != "profiles":
         reason = dobss_reason(space)
@@ -102,11 +108,12 @@ def solve_mixed(space: PolicySpace, cfg: MWConfig, follower_model: str, limit: i
     top = cands[0]["value"]
     # MW followers learning against each other need not settle on a profile at its LP's
     # mixture: verify the candidates best first and keep the first one they do play
+    first = None  # the best profile's policy and its reference numbers
     for k, best in enumerate(cands[:VERIFY_LIMIT]):
         value, attained = best["value"], bool(best["attained"])
-        xs = best["xs"] if attained else best["interior"]
-        actions, probs = mixed_policy(space, xs)
+        xs, actions, probs = answer_policy(space, best)
         ref, strategies, reg = check_policy(space.tb, cfg, actions, probs, None)
+        first = first or (actions, probs, ref, strategies, reg)
         expected = float(sum(g @ x for g, x in zip(best["prob"].g, xs)))  # the profile's value at this policy
         if abs(ref - expected) > CHECK_TOL * max(1.0, abs(value)):
             continue
@@ -130,10 +137,7 @@ def solve_mixed(space: PolicySpace, cfg: MWConfig, follower_model: str, limit: i
         pure_sol.note = claim + "; best pure policy"
         pure_sol.exact, pure_sol.profiles_solved = False, solved
         return pure_sol
-    best = cands[0]
-    xs = best["xs"] if best["attained"] else best["interior"]
-    actions, probs = mixed_policy(space, xs)
-    ref, strategies, reg = check_policy(space.tb, cfg, actions, probs, None)
+    actions, probs, ref, strategies, reg = first
     return finish(space, "mw", ref, ref, False, False, actions, probs, strategies, reg, claim + "; this policy's value",
                   enumerated=enumerated, profiles=solved)
 

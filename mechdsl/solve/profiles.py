@@ -34,9 +34,15 @@ def all_profiles(tb: Tables) -> Profiles:
     per = []
     for i in range(ir.n_followers):
         per.append(torch.tensor(list(itertools.product(range(ir.action_counts[i]), repeat=ir.type_counts[i])), dtype=torch.long))
-    P = math.prod(p.shape[0] for p in per)
     grids = torch.meshgrid(*[torch.arange(p.shape[0]) for p in per], indexing="ij") if per else []
-    strat = [per[i][grids[i].reshape(-1)] for i in range(len(per))]
+    return profiles_of(tb, [per[i][grids[i].reshape(-1)] for i in range(len(per))])
+
+
+def profiles_of(tb: Tables, strat: list[torch.Tensor]) -> Profiles:
+    """The profiles given by each follower's strategies (per follower [P, T_i]), with the
+    action profile each plays at each type profile."""
+    ir = tb.ir
+    P = strat[0].shape[0] if strat else 1
     strides = [math.prod(ir.action_counts[i + 1:]) for i in range(ir.n_followers)]
     act = torch.zeros(P, tb.T, dtype=torch.long)
     for i in range(ir.n_followers):

@@ -122,6 +122,12 @@ class PolicySpace:
     def counts(self) -> list[int]:
         return [len(s) for s in self.subs]
 
+    def root_groups(self) -> list[list[int]]:
+        """Per class, the action each distinct sub-policy takes at the class's first
+        information set (where a mixed choice mixes)."""
+        root = self.tb.ir.root
+        return [[sub[root[c]] for sub in subs] for c, subs in enumerate(self.subs)]
+
     @property
     def total(self) -> int:
         return math.prod(self.counts)
