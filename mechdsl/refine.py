@@ -2,8 +2,9 @@
 programming for the followers' learned responses and their neighbours.
 
 Why it exists.  A mixed choice is learned as logits through a Gaussian head, and the
-best mixtures sit on a knife edge: in persuasion the optimal scheme leaves the judge
-exactly indifferent, one step past it the judge's answer flips and the value collapses.
+best mixtures sit on a knife edge: in Bayesian persuasion the optimal signalling scheme
+leaves the receiver exactly indifferent, and one step past it the receiver's answer flips
+and the value collapses.
 Policy gradient on sampled dynamics keeps a safety margin from that cliff and stops a
 few percent short.  For a fixed pure follower profile, though, the leader's best mixture
 that keeps the profile a best response is a linear program (`mechdsl.solve.profile_lp`,
