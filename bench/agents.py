@@ -42,7 +42,7 @@ leader {{
     observe message
     rounds {{
         visit remaining agent
-        price each item in [0, 0.75]
+        price each item in {prices}
         observe remaining
     }}
 }}
@@ -77,15 +77,17 @@ def main() -> None:
     ap.add_argument("--steps", default="", help="step budget per seed (default: train's)")
     ap.add_argument("--memory-budget", default="", help="as `mechdsl train --memory-budget`")
     ap.add_argument("--mode", default="auto")
+    ap.add_argument("--prices", default="[0, 0.75]", help="the price grid, as the spec writes it")
+    ap.add_argument("--keep", default="", help="keep the run directory here")
     args = ap.parse_args()
     fb = first_best(args.agents)
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / f"spm{args.agents}.mech"
-        spec.write_text(SPEC.format(n=args.agents))
+        spec.write_text(SPEC.format(n=args.agents, prices=args.prices))
         cmd = [sys.executable, "-c", "from mechdsl.cli import main; main()", "train", str(spec), "--json",
                "--seeds", str(args.seeds), "--workers", str(args.workers), "--mode", args.mode, "-O", f"max_seconds={args.seconds}",
                "--solve-limit", "0",  # the reference is the first best; the exact optimum is out of reach
-               "-o", str(Path(tmp) / "run")]
+               "-o", args.keep or str(Path(tmp) / "run")]
         if args.steps:
             cmd += ["--steps", args.steps]
         if args.memory_budget:

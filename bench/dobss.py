@@ -25,7 +25,7 @@ from mechdsl.compiler.build import build_ir  # noqa: E402
 from mechdsl.dynamics import MWConfig  # noqa: E402
 from mechdsl.evaluate import Tables, single_thread  # noqa: E402
 from mechdsl.solve.mixed import solve_mixed  # noqa: E402
-from mechdsl.solve.profile_lp import MAX_PROFILES  # noqa: E402
+from mechdsl.solve.profile_search import MAX_PROFILES  # noqa: E402
 from mechdsl.solve.profiles import profile_count  # noqa: E402
 from mechdsl.solve.space import build_space  # noqa: E402
 

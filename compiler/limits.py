@@ -67,11 +67,11 @@ def payoff_budget() -> Budget:
                   "shorten the utility, or use fewer agents (a generic utility is resolved once per agent)")
 
 
-def too_big(what: str, count: int, limit: int, where, hint: str) -> MechSizeError:
+def too_big(what: str, count: int, limit: int, where, hint: str, prefix: str = "") -> MechSizeError:
     """`MechSizeError` "<what>: <count>, more than the limit of <limit>" at `where` (a
-    span, or a node that has one)."""
+    span, or a node that has one); `prefix` qualifies the count ("at least ")."""
     span = where if where is None or isinstance(where, Span) else getattr(where, "span", None)
-    return MechSizeError(f"{what}: {show(count)}, more than the limit of {limit:,}", span=span, hint=hint)
+    return MechSizeError(f"{what}: {prefix}{show(count)}, more than the limit of {limit:,}", span=span, hint=hint)
 
 
 def show(count: int) -> str:

@@ -158,7 +158,13 @@ def exact_option(fn: Callable) -> Callable:
                         help="Print values that are fractions as fractions (17/9 rather than 1.88889).")(fn)
 
 
+REFERENCE_SECONDS = 120.0  # wall-clock budget of the report's reference solve
+
+
 def solve_limit_option(fn: Callable) -> Callable:
+    """--solve-limit and --solve-seconds: the work and time the report's exact optimum may take."""
+    fn = click.option("--solve-seconds", type=click.FloatRange(min=0), default=REFERENCE_SECONDS, show_default=True,
+                      help="Wall-clock seconds the exact solver may spend on the optimum (0: no limit).")(fn)
     return click.option("--solve-limit", type=Count(), default="1e6", show_default=True,
                         help="Leader policies the exact solver may enumerate for the optimum (0: skip).")(fn)
 

@@ -25,16 +25,20 @@ def seed_from_checkpoint(ir, meta: dict[str, Any], part: dict[str, Any]) -> dict
             "curve": part["curve"], "stopped": "interrupted"}
 
 
-def exact_optimum(ir, limit: int, ties: Optional[str] = None,
-                  model: Optional[str] = None) -> tuple[Optional[float], str]:
-    """The exact optimum (same follower model, same tie reading) when the spec is small enough."""
+def exact_optimum(ir, limit: int, ties: Optional[str] = None, model: Optional[str] = None,
+                  seconds: Optional[float] = None) -> tuple[Optional[float], str]:
+    """The exact optimum (same follower model, same tie reading) when the spec is small
+    enough to solve within `limit` policies and `seconds` (None: the default budget, 0:
+    none) -- a report must not wait on its reference for longer than that."""
     n = int(limit)
     if n <= 0:
         return None, "not solved (--solve-limit 0)"
+    from mechdsl.options import REFERENCE_SECONDS
     from mechdsl.solve import solve
 
     try:
-        sol = solve(ir, follower_model=model, limit=n, ties=ties, branch=False)
+        sol = solve(ir, follower_model=model, limit=n, ties=ties, branch=False,
+                    seconds=REFERENCE_SECONDS if seconds is None else seconds)
     except MechError as e:
         return None, "not solved: " + str(getattr(e, "message", e)).split("\n")[0]
     if sol.value is None:
@@ -44,7 +48,7 @@ def exact_optimum(ir, limit: int, ties: Optional[str] = None,
 
 
 def build_report(ir, runs: list[dict[str, Any]], config_dict: dict[str, Any], spec: str, sets: dict[str, str],
-                 solve_limit: int, seconds: float) -> dict[str, Any]:
+                 solve_limit: int, seconds: float, solve_seconds: Optional[float] = None) -> dict[str, Any]:
     """Every seed's greedy map re-evaluated exactly, with its certificate.  The headline
     is the best *certified* seed (highest value, then lowest regret); when none is
     certified, the seed with the lowest regret, and a warning says so -- a high-regret
@@ -52,10 +56,10 @@ def build_report(ir, runs: list[dict[str, Any]], config_dict: dict[str, Any], sp
     from mechdsl.evaluate import single_thread
 
     with single_thread():
-        return _build_report(ir, runs, config_dict, spec, sets, solve_limit, seconds)
+        return _build_report(ir, runs, config_dict, spec, sets, solve_limit, seconds, solve_seconds)
 
 
-def _build_report(ir, runs, config_dict, spec, sets, solve_limit, seconds) -> dict[str, Any]:
+def _build_report(ir, runs, config_dict, spec, sets, solve_limit, seconds, solve_seconds) -> dict[str, Any]:
     from mechdsl.certificate import certify
     from mechdsl.config import TrainConfig
     from mechdsl.dynamics import MWConfig
@@ -75,7 +79,7 @@ def _build_report(ir, runs, config_dict, spec, sets, solve_limit, seconds) -> di
     if exact:
         tb = Tables(ir)
         pomdp = StackelbergPOMDP(ir, mw=mw, reward_rounds=cfg.reward)
-        optimum, opt_kind = exact_optimum(ir, solve_limit, mw.ties, mw.model)
+        optimum, opt_kind = exact_optimum(ir, solve_limit, mw.ties, mw.model, solve_seconds)
     else:
         optimum, opt_kind = None, "not solved: the exact payoff tensors exceed the memory budget"
     per_seed, certs, worth = [], {}, {}

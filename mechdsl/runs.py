@@ -282,14 +282,15 @@ class RunDir:
         return sorted(runs, key=lambda r: int(r["seed"]))
 
     def write_results(self, ir: GameIR, runs: list[dict[str, Any]], config: dict[str, Any], spec: str,
-                      sets: dict[str, str], solve_limit: int, title: str, interrupted: bool = False) -> dict[str, Any]:
+                      sets: dict[str, str], solve_limit: int, title: str, interrupted: bool = False,
+                      solve_seconds: Optional[float] = None) -> dict[str, Any]:
         """policy.pt, summary.json and the curve from `runs` -- at the end of training, or on
         Ctrl-C with the seeds so far (`interrupted` is then true in the summary)."""
         from mechdsl.report import build_report, report_result
 
         self.save_policy(runs)
         report = build_report(ir, runs, config_dict=config, spec=spec, sets=sets, solve_limit=solve_limit,
-                              seconds=sum(float(r.get("seconds", 0.0)) for r in runs))
+                              seconds=sum(float(r.get("seconds", 0.0)) for r in runs), solve_seconds=solve_seconds)
         report["run_dir"] = str(self.path)
         if interrupted:
             report["interrupted"] = True

@@ -63,6 +63,7 @@ class Plan:
     sets: dict[str, str] = field(default_factory=dict)
     options: dict[str, str] = field(default_factory=dict)
     solve_limit: int = 1_000_000
+    solve_seconds: Optional[float] = None
 
 
 def require_ray() -> None:
@@ -135,7 +136,7 @@ def parse_grid(spec: str, items: tuple[str, ...]) -> list[Axis]:
 
 
 def make_plan(spec: str, axes: list[Axis], sets: dict[str, str], options: dict[str, str], seeds: Optional[int],
-              seed: Optional[int], solve_limit: int = 1_000_000) -> Plan:
+              seed: Optional[int], solve_limit: int = 1_000_000, solve_seconds: Optional[float] = None) -> Plan:
     """Every grid point compiled and its settings and memory checked: a bad value stops the
     sweep here, before any trial runs."""
     from mechdsl import compile as compile_model, load
@@ -159,7 +160,7 @@ def make_plan(spec: str, axes: list[Axis], sets: dict[str, str], options: dict[s
         points.append(Point(values, p_sets, config, ir, label=point_label(values)))
     base = points[0].config
     n, first = seeds or base.seeds, base.seed if seed is None else seed
-    return Plan(spec, axes, points, list(range(first, first + n)), sets, options, solve_limit)
+    return Plan(spec, axes, points, list(range(first, first + n)), sets, options, solve_limit, solve_seconds)
 
 
 def point_label(values: dict[str, str]) -> str:
@@ -176,7 +177,7 @@ def _folder(label: str) -> str:
 
 
 def run_trial(spec_name: str, spec_text: str, shown: str, sets: dict[str, str], config: TrainConfig, ir: GameIR,
-              final: str, solve_limit: int) -> dict[str, Any]:
+              final: str, solve_limit: int, solve_seconds: Optional[float] = None) -> dict[str, Any]:
     """Train one seed into a run directory as `mechdsl train` does, in a temporary folder;
     return its files (relative path -> bytes) and its summary."""
     import tempfile
@@ -199,7 +200,7 @@ def run_trial(spec_name: str, spec_text: str, shown: str, sets: dict[str, str], 
 
             result = train(config, ir, callback=on_eval, checkpoint=run.save_checkpoint)
             report = run.write_results(ir, [asdict(r) for r in result.runs], asdict(config), shown, sets,
-                                       solve_limit, title)
+                                       solve_limit, title, solve_seconds=solve_seconds)
             tb.summary(report_text(report), report.get("optimum"), {r.seed: r.steps for r in result.runs})
         summary = run.read_summary() or {}
         summary["run_dir"] = final
@@ -256,7 +257,8 @@ def run_sweep(plan: Plan, out: Path, address: Optional[str] = None, cpus: Option
     for p, s in trials:
         final = out / _folder(p.label) / f"seed-{s}"
         cfg = replace(p.config, seeds=1, seed=s)
-        refs[task.remote(Path(plan.spec).name, text, plan.spec, p.sets, cfg, p.ir, str(final), plan.solve_limit)] = \
+        refs[task.remote(Path(plan.spec).name, text, plan.spec, p.sets, cfg, p.ir, str(final), plan.solve_limit,
+                         plan.solve_seconds)] = \
             (p, s, final)
     rows: list[dict[str, Any]] = []
     t0, interrupted = time.time(), False

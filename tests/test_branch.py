@@ -168,3 +168,47 @@ def test_paper_specs_past_the_limit(spec, sets, want, seconds):
     sol = solve(load_ir(spec, sets))
     assert sol.exact and sol.gap == 0 and sol.value == pytest.approx(want)
     assert sol.nodes_explored > 0
+
+
+# ---- the wall-clock budget (mechdsl/solve/budget.py) ----------------------------------------
+
+
+def test_time_budget_stops_building_with_a_located_size_error():
+    from mechdsl.compiler.errors import MechSizeError
+
+    ir = load_ir(GRID, ("types=3", "messages=3"))
+    with pytest.raises(MechSizeError) as info:
+        solve(ir, seconds=1e-9)
+    assert "time budget of 1e-09 s" in info.value.message and "sub-policies" in info.value.message
+    assert info.value.span is not None  # at the leader's choice, like every size error of solve
+
+
+def test_time_budget_ends_branch_and_bound_with_its_bound(monkeypatch):
+    """Past the budget, branch and bound answers as when --limit runs out: the best found,
+    a bound at least as high, and a note naming the budget."""
+    from mechdsl.solve import budget
+
+    ir = load_ir(GRID, ("types=3", "messages=3"))
+    monkeypatch.setattr(budget, "check", lambda stage: None)  # the space is built in any case
+    monkeypatch.setattr(budget, "expired", lambda: True)  # then the budget is spent at once
+    sol = solve(ir, seconds=7.0)
+    assert not sol.exact and sol.bound >= sol.value and sol.gap >= 0
+    assert "time budget of 7 s" in sol.note
+    assert sol.certificate is not None
+
+
+def test_report_reference_solve_honours_its_budget():
+    from mechdsl.report import exact_optimum
+
+    ir = load_ir(GRID, ("types=3", "messages=3"))
+    value, kind = exact_optimum(ir, 10**6, seconds=1e-9)
+    assert value is None and "time budget" in kind
+    value, kind = exact_optimum(load_ir("specs/paper/spm_messages.mech", ()), 10**6)  # the default budget
+    assert value == pytest.approx(1.1) and kind == "exact optimum"
+
+
+def test_cli_time_budget_options():
+    r = CliRunner().invoke(main, ["solve", GRID, "--set", "types=3", "--set", "messages=3", "--seconds", "1e-9"])
+    assert r.exit_code == 2 and "time budget" in r.output and "^" in r.output
+    for cmd in ("train", "eval", "sweep"):
+        assert "--solve-seconds" in CliRunner().invoke(main, [cmd, "--help"]).output

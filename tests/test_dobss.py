@@ -16,7 +16,7 @@ from mechdsl.dynamics import MWConfig
 from mechdsl.evaluate import Tables, single_thread
 from mechdsl.solve.dobss import dobss_reason
 from mechdsl.solve.mixed import solve_mixed
-from mechdsl.solve.profile_lp import MAX_PROFILES
+from mechdsl.solve.profile_search import MAX_PROFILES
 from mechdsl.solve.profiles import profile_count
 from mechdsl.solve.solver import solve
 from mechdsl.solve.space import build_space

@@ -137,6 +137,15 @@ def test_prior_is_the_product_of_marginals_and_joints():
     assert model.prior == pytest.approx(expected, abs=1e-15)
 
 
+def test_type_profile_error_quotes_the_whole_count():
+    """The error stops resolving at the first agent past the limit, but quotes every
+    agent's count (the family's members count alike), not where it stopped."""
+    err = error_of("agents b[20] { type v ~ uniform [0, 0.2, 0.4, 0.6, 0.8, 1]\n action m in range(2) }\n" + TAIL)
+    assert isinstance(err, MechSizeError) and err.span.line == 1
+    assert "about 10^15" in err.message and "(20 agents)" in err.message, err.message  # 6^20 = 3.7e15
+    assert "1,679,616" not in err.message  # 6^8, where the count went past the limit
+
+
 def test_agent_count_limit():
     err = error_of("agents a[1e6] { action m in {A} }\n" + TAIL)
     assert isinstance(err, MechSizeError) and err.span.line == 1

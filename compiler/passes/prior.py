@@ -30,15 +30,22 @@ def resolve_types(st: State) -> None:
 
 def check_type_profiles(st: State) -> list[int]:
     """Type alternatives per follower resolved so far (fields whose support a joint
-    block still has to give count as one value); too many profiles is a size error."""
+    block still has to give count as one value); too many profiles is a size error.
+    Agents not resolved yet count as the resolved members of their family (the same
+    declaration), so the error quotes the whole spec's count, not where it stopped."""
     counts = [math.prod(max(1, len(f.support)) for f in fields.values()) for fields in st.fields]
     total = math.prod(counts)
     if total > MAX_TYPE_PROFILES:
+        family = {id(a.decl): c for a, c in zip(st.agents, counts)}
+        rest = [family.get(id(a.decl)) for a in st.agents[len(counts):]]
+        whole = total * math.prod(c for c in rest if c is not None)
         k = max(range(len(counts)), key=lambda i: counts[i])
-        shown = ", ".join(f"{a.name}: {c}" for a, c in zip(st.agents[:6], counts))
-        raise too_big(f"too many type profiles (types per agent: {shown}{', ...' if len(counts) > 6 else ''})",
-                      total, MAX_TYPE_PROFILES, st.agents[k].decl.name,
-                      "use fewer type values or fewer agents: the type profiles multiply")
+        shown = ", ".join(f"{a.name}: {c}" for a, c in zip(st.agents[:6], counts + rest) if c is not None)
+        more = f", ... ({len(st.agents)} agents)" if len(st.agents) > 6 else ""
+        what = "at least " if None in rest else ""
+        raise too_big(f"too many type profiles (types per agent: {shown}{more})", whole, MAX_TYPE_PROFILES,
+                      st.agents[k].decl.name, "use fewer type values or fewer agents: the type profiles multiply",
+                      prefix=what)
     return counts
 
 

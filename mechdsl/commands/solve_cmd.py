@@ -19,12 +19,17 @@ from mechdsl.options import (Count, exact_option, follower_model_option, json_op
     help="Most leader policies to enumerate (after merging equivalent ones); beyond, pure policies under mw "
          "go to branch and bound with N as its budget (nodes + policies run), others stop with exit status 2.",
 )
+@click.option(
+    "--seconds", type=click.FloatRange(min=0), default=0, show_default=True, metavar="S",
+    help="Wall-clock budget (0: none).  Branch and bound then answers as when --limit runs out (the best "
+         "found and a proven bound); other stages stop with exit status 2.",
+)
 @ties_option
 @json_option
 @exact_option
 @output_option
-def solve_command(spec: str, sets: tuple[str, ...], follower_model, limit: int, ties, as_json: bool, exact: bool,
-                  output) -> None:
+def solve_command(spec: str, sets: tuple[str, ...], follower_model, limit: int, seconds: float, ties, as_json: bool,
+                  exact: bool, output) -> None:
     """Solve SPEC exactly: the leader policy that maximizes the objective, the
     followers' strategies it induces, and their regret.
 
@@ -51,7 +56,7 @@ def solve_command(spec: str, sets: tuple[str, ...], follower_model, limit: int, 
 
     ir = load_ir(spec, sets)
     try:
-        sol = solve(ir, follower_model=follower_model, limit=limit, ties=ties)
+        sol = solve(ir, follower_model=follower_model, limit=limit, ties=ties, seconds=seconds or None)
     except MechError as err:
         raise err.located(spec, None)
     if as_json:

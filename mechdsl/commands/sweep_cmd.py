@@ -27,7 +27,7 @@ from mechdsl.options import Count, parse_sets, solve_limit_option, spec_argument
 @solve_limit_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary (summary.json: trials, points) as JSON.")
 def sweep_command(spec: str, sets: tuple[str, ...], grid: tuple[str, ...], seeds, seed, steps, options, address,
-                  cpus, out, solve_limit: int, as_json: bool) -> None:
+                  cpus, out, solve_limit: int, solve_seconds: float, as_json: bool) -> None:
     """Train SPEC over a grid of params and training options, several seeds each, on Ray.
 
     Each trial (grid point x seed) trains one seed exactly as `mechdsl train --seeds 1
@@ -53,7 +53,7 @@ def sweep_command(spec: str, sets: tuple[str, ...], grid: tuple[str, ...], seeds
     if steps is not None:
         overrides["steps"] = str(steps)
     axes = parse_grid(spec, grid)
-    plan = make_plan(spec, axes, parse_sets(sets), overrides, seeds, seed, solve_limit)
+    plan = make_plan(spec, axes, parse_sets(sets), overrides, seeds, seed, solve_limit, solve_seconds)
     folder = RunDir.new(spec, out, root="sweeps").path
     click.echo(f"sweep: {len(plan.points)} grid points x {len(plan.seeds)} seeds -> {folder}", err=True)
     try:

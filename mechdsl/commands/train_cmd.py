@@ -44,7 +44,7 @@ def _checked_run_dir(out) -> None:
 @exact_option
 @mode_options
 def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, device, options, workers, out, resume,
-                  ties, follower_model, solve_limit: int, as_json: bool, exact: bool,
+                  ties, follower_model, solve_limit: int, solve_seconds: float, as_json: bool, exact: bool,
                   mode, memory_budget) -> None:
     """Learn the leader's policy for SPEC in its Stackelberg POMDP.
 
@@ -111,6 +111,7 @@ def train_command(spec: str, sets: tuple[str, ...], seeds, seed, steps, algo, de
         progress.update(row)
 
     finish = dict(ir=ir, config=asdict(config), spec=spec, sets=sets_d, solve_limit=solve_limit,
+                  solve_seconds=solve_seconds,
                   title=_title(spec, sets_d))
     with tb:
         try:
@@ -153,7 +154,7 @@ def _interrupted(run, tb, finish: dict[str, Any], resuming: bool, as_json: bool,
 @exact_option
 @output_option
 @mode_options
-def eval_command(run_dir: str, solve_limit: int, follower_model, as_json: bool, exact: bool, output, mode, memory_budget) -> None:
+def eval_command(run_dir: str, solve_limit: int, solve_seconds: float, follower_model, as_json: bool, exact: bool, output, mode, memory_budget) -> None:
     """Re-evaluate the policies saved in RUN_DIR exactly and print the same report
     as `mechdsl train` (value, optimum, gap, regret).  --follower-model re-evaluates
     them against another follower model (default: the one trained against).
@@ -185,7 +186,7 @@ def eval_command(run_dir: str, solve_limit: int, follower_model, as_json: bool, 
     if memory_budget is not None:
         config_dict["memory_budget"] = _budget(memory_budget)
     report = build_report(ir, runs, config_dict=config_dict, spec=meta["spec"], sets=meta["sets"],
-                          solve_limit=solve_limit, seconds=seconds)
+                          solve_limit=solve_limit, seconds=seconds, solve_seconds=solve_seconds)
     report["run_dir"] = str(run.path)
     write_or_echo(report_json(report, "eval") if as_json else report_text(report, exact), output)
 

@@ -40,9 +40,10 @@ import numpy as np
 import torch
 
 from mechdsl.dynamics import MWConfig
+from mechdsl.solve import budget
 from mechdsl.solve.batch_mw import BatchMW
 from mechdsl.solve.mw_search import MW_CHUNK, better, run_leaves, upper_bounds
-from mechdsl.solve.profile_lp import favourable_starts
+from mechdsl.solve.profile_search import favourable_starts
 from mechdsl.solve.profiles import all_profiles, profile_count, profile_table
 from mechdsl.solve.space import VALUE_TOL, chunk, PolicySpace
 from mechdsl.solve.symmetry import LexLeader, generators, group
@@ -151,7 +152,7 @@ def branch_mw(space: PolicySpace, cfg: MWConfig, limit: int, symmetric: bool = T
         starts.append(np.asarray([int(np.argmax(g[:, p])) for g in bnd.g], dtype=np.int64))
     starts.append(np.zeros(C, dtype=np.int64))
     def spent() -> bool:
-        return work["nodes"] + work["leaves"] >= limit
+        return work["nodes"] + work["leaves"] >= limit or budget.expired()
 
     for x in starts:
         found = _ascend(x, counts, run, spent)

@@ -10,9 +10,11 @@ import numpy as np
 
 from mechdsl.compiler.errors import MechSizeError
 from mechdsl.dynamics import MWConfig
+from mechdsl.solve import budget
 from mechdsl.solve.answer import Solution, check_policy, finish, none_found
 from mechdsl.solve.dobss import dobss_reason, solve_dobss
-from mechdsl.solve.profile_lp import INTERIOR_STEP, ranked_profiles, solve_profiles
+from mechdsl.solve.profile_lp import INTERIOR_STEP
+from mechdsl.solve.profile_search import ranked_profiles, solve_profiles
 from mechdsl.solve.pure import solve_pure_mw
 from mechdsl.solve.space import VALUE_TOL, fmt_count, PolicySpace
 
@@ -110,6 +112,7 @@ def solve_mixed(space: PolicySpace, cfg: MWConfig, follower_model: str, limit: i
     # mixture: verify the candidates best first and keep the first one they do play
     first = None  # the best profile's policy and its reference numbers
     for k, best in enumerate(cands[:VERIFY_LIMIT]):
+        budget.check(f"checking the best follower profiles' mixtures under MW ({k} checked)")
         value, attained = best["value"], bool(best["attained"])
         xs, actions, probs = answer_policy(space, best)
         ref, strategies, reg = check_policy(space.tb, cfg, actions, probs, None)

@@ -18,6 +18,7 @@ import torch
 from mechdsl.compiler.errors import MechSizeError, MechUsageError
 from mechdsl.dynamics import MWConfig
 from mechdsl.followers import EQUILIBRIUM, NOTION, respond
+from mechdsl.solve import budget
 from mechdsl.solve.answer import Solution, check_policy, finish, none_found
 from mechdsl.solve.space import VALUE_TOL, chunk, fmt_count, PolicySpace, unrank
 from mechdsl.ties import profile_values
@@ -59,6 +60,7 @@ def solve_pure_model(space: PolicySpace, cfg: MWConfig, limit: int) -> Solution:
             flat = flat[ub[flat] > best[0] + VALUE_TOL]
             if flat.numel() == 0:
                 break
+        budget.check(f"running the followers' response on the leader policies ({ran:,} run)")
         U, V = space.assemble(unrank(flat, counts))
         got = respond(tb, U, V, cfg)
         val = profile_values(tb, V, got.strat)

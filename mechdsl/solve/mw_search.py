@@ -9,6 +9,7 @@ import torch
 
 from mechdsl.compiler.errors import MechSizeError
 from mechdsl.dynamics import MWConfig
+from mechdsl.solve import budget
 from mechdsl.solve.batch_mw import BatchMW
 from mechdsl.solve.profiles import all_profiles, profile_count, profile_table, Profiles
 from mechdsl.solve.space import VALUE_TOL, chunk, fmt_count, PolicySpace, unrank
@@ -62,6 +63,7 @@ def search_mw(space: PolicySpace, cfg: MWConfig, limit: int, prune: bool = True)
     # 1. bounds for every policy
     ub = torch.empty(total, dtype=tb.dtype)
     for start in range(0, total, step):
+        budget.check(f"bounding every leader policy ({start:,} of {total:,} done)")
         flat = torch.arange(start, min(total, start + step))
         idx = unrank(flat, counts)
         U, V = space.assemble(idx)
@@ -80,6 +82,7 @@ def search_mw(space: PolicySpace, cfg: MWConfig, limit: int, prune: bool = True)
             flat = flat[keep]
             if flat.numel() == 0:
                 break
+        budget.check(f"running MW on the leader policies ({ran:,} run)")
         ran += flat.numel()
         best = run_leaves(space, mw, cfg, unrank(flat, counts), flat.tolist(), best)
     assert best is not None

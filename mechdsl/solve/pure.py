@@ -4,10 +4,11 @@ from __future__ import annotations
 import numpy as np
 
 from mechdsl.dynamics import MWConfig
+from mechdsl.solve import budget
 from mechdsl.solve.answer import Solution, check_policy, finish, none_found
 from mechdsl.solve.branch import branch_mw
 from mechdsl.solve.mw_search import search_mw
-from mechdsl.solve.profile_lp import solve_profiles
+from mechdsl.solve.profile_search import solve_profiles
 from mechdsl.solve.space import PolicySpace
 
 
@@ -22,9 +23,9 @@ def solve_pure_mw(space: PolicySpace, cfg: MWConfig, limit: int, branch: bool = 
         res = branch_mw(space, cfg, limit)
         idx, value, ran, nodes, syms = res.idx, res.value, res.leaves, res.nodes, res.symmetries
         bound, proven = res.bound, res.proven
-        note = ("branch and bound: proven optimal" if proven else
-                f"branch and bound stopped at --limit {limit:g} (partial policies opened + policies run) "
-                "before closing the gap")
+        stop = (f"its time budget of {budget.seconds():g} s" if budget.expired() else
+                f"--limit {limit:g} (partial policies opened + policies run)")
+        note = "branch and bound: proven optimal" if proven else f"branch and bound stopped at {stop} before closing the gap"
         if res.generators:
             note += "; symmetries used: " + ", ".join(res.generators)
     actions = space.actions(idx)

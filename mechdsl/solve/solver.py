@@ -12,6 +12,7 @@ from mechdsl.dynamics import MWConfig
 from mechdsl.evaluate import Tables, single_thread
 from mechdsl.certificate import certify, certify_profile
 from mechdsl.solve.answer import Solution, policy_tensor
+from mechdsl.solve.budget import time_budget
 from mechdsl.compiler.model import FOLLOWER_MODELS
 from mechdsl.solve.mixed import solve_mixed
 from mechdsl.solve.models import mixed_unsupported, solve_pure_model
@@ -23,7 +24,7 @@ DEFAULT_LIMIT = 1_000_000  # leader policies to enumerate (after merging equival
 
 
 def solve(ir: GameIR, follower_model: Optional[str] = None, limit: int = DEFAULT_LIMIT,
-          ties: Optional[str] = None, branch: bool = True) -> Solution:
+          ties: Optional[str] = None, branch: bool = True, seconds: Optional[float] = None) -> Solution:
     """The leader's optimal policy for a compiled spec (see the module docstring).
 
     `follower_model`: how the followers respond (`mechdsl.followers`; default: the spec's
@@ -36,7 +37,9 @@ def solve(ir: GameIR, follower_model: Optional[str] = None, limit: int = DEFAULT
     class).  Pure policies under `mw` beyond `limit` go to branch and bound
     (`mechdsl/solve/branch.py`), `limit` then capping its work: the answer is the
     optimum, or the best policy found with a proven bound (`bound`, `gap`, `exact`
-    false).  branch False: a size error instead."""
+    false).  branch False: a size error instead.  `seconds`: a wall-clock budget
+    (`mechdsl.solve.budget`): branch and bound then answers as when `limit` runs out;
+    the other stages stop with a size error."""
     if ties is not None and ties not in READINGS:
         raise MechUsageError(f"unknown tie reading {ties!r}", hint="use one of: " + ", ".join(READINGS))
     follower_model = follower_model or ir.model.dynamics.model
@@ -64,7 +67,7 @@ def solve(ir: GameIR, follower_model: Optional[str] = None, limit: int = DEFAULT
                   "payoff tensors), or use fewer agents, types or messages")
     t0 = time.perf_counter()
     try:
-        with single_thread():
+        with single_thread(), time_budget(seconds):
             tb = Tables(ir)
             cfg = MWConfig.from_ir(ir, ties, model=follower_model)
             if ir.mixed and follower_model not in ("mw", "favourable"):

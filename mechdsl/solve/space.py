@@ -13,6 +13,7 @@ from mechdsl.compiler.errors import MechSizeError
 from mechdsl.compiler.ir import GameIR
 from mechdsl.cells import unravel
 from mechdsl.evaluate import Policy, Tables, evaluate
+from mechdsl.solve import budget
 
 VALUE_TOL = 1e-9  # values this close are ties
 EVAL_CHUNK = 4096  # at most this many sub-policies per evaluate() call
@@ -179,6 +180,7 @@ def build_space(ir: GameIR, tb: Tables, limit: int) -> PolicySpace:
     pidx = [torch.tensor(p, dtype=torch.long) for p in profiles]
     step = chunk(EVAL_CHUNK, (ir.n_followers + 1) * ir.n_type_profiles * ir.n_action_profiles)
     for start in range(0, width, step):
+        budget.check(f"evaluating the sub-policies of each observation class ({start:,} of {width:,} done)")
         stop = min(width, start + step)
         act = torch.tensor(default, dtype=torch.long).repeat(stop - start, 1)
         for b in range(start, stop):
