@@ -111,6 +111,10 @@ def main() -> None:
         print(f"  seed {e['seed']}: welfare {e['value']:.4f} ({e['value'] / fb:.1%} of the first best), regret "
               f"{100 * (e.get('regret_fraction') or 0):.2f}%, {e.get('verdict')}, {e.get('steps', 0):,} steps, "
               f"{e.get('seconds', 0):.0f} s, stopped: {e.get('stopped')}")
+        p = e.get("polish") or {}
+        if e.get("learned") is not None:
+            print(f"    learned map {e['learned']:.4f} ({e['learned'] / fb:.1%}); after training: {p.get('method')}, "
+                  f"{p.get('stopped')}, {p.get('evaluated', 0):,} candidates, {p.get('seconds', 0):.0f} s")
 
 
 if __name__ == "__main__":

@@ -178,18 +178,21 @@ def _last_loss(curve: list[dict[str, Any]]) -> Optional[float]:
     return None
 
 
+METHODS = {"exact local search": "exact local search",
+           "linear programs": "exact linear programs on the followers' responses",
+           "pooled map": "the best map that ignores the followers' actions"}
+
+
 def _polish_lines(per_seed: list[dict[str, Any]]) -> list[str]:
-    """One line per seed whose map the exact step after training changed (mechdsl/polish.py
-    for pure maps, mechdsl/refine.py for mixtures)."""
+    """One line per seed whose map the step after training changed (mechdsl/polish.py for
+    pure maps, mechdsl/refine.py for mixtures, mechdsl/pooling.py in sampled mode)."""
     out = []
     for e in per_seed:
         p = e.get("polish") or {}
         if p.get("steps"):
             method = p.get("method", "exact local search")
-            if method == "exact local search":
-                how, unit = "exact local search", "maps"
-            else:
-                how, unit = "exact linear programs on the followers' responses", "follower profiles"
+            how = ", then ".join(METHODS.get(m, m) for m in method.split(", then "))
+            unit = "follower profiles" if method == "linear programs" else "maps"
             out.append(f"seed {e['seed']}: learned {p['learned']:.6g}, polished to {p['value']:.6g} by {how} "
                        f"({p['steps']} step{'s' if p['steps'] != 1 else ''}, {p['evaluated']:,} {unit} "
                        f"evaluated, {p.get('seconds', 0.0):.1f}s)")

@@ -31,7 +31,10 @@ still at their initial value; the rewards come at the end.  So:
 
 The answer.  Each evaluation values the greedy map (the argmax action at every
 information set) exactly; a run returns the best greedy map it evaluated (as SB3's
-EvalCallback keeps the best model).  ``population`` learners (actor, critic,
+EvalCallback keeps the best model), then ends with an exact step on it: the hill climb
+of `mechdsl.polish` (pure maps), the linear programs of `mechdsl.refine` (mixtures), or
+in sampled mode the best message-blind map of `mechdsl.pooling`, each kept only where it
+ranks higher.  ``population`` learners (actor, critic,
 optimizers, `episodes` each) may train side by side on one batched simulation --
 independent restarts sharing the simulation calls -- and the best map of any counts.
 
@@ -66,6 +69,7 @@ from mechdsl.greedy import policy_dict
 from mechdsl.memory import check_training, choose_mode
 from mechdsl.nets import Agent, Head, n_central
 from mechdsl.polish import cheap_exact, polish
+from mechdsl.pooling import pool
 from mechdsl.refine import refine
 from mechdsl.pomdp import StackelbergPOMDP, State
 from mechdsl.ppo import Learner, ppo_update, update
@@ -360,8 +364,7 @@ def train_seed(config: TrainConfig, ir: GameIR, seed: int, callback: Optional[Ca
             if gmap is not None:
                 finals.append((judge.exact(gmap), gmap, x))
     ex, gmap, x = max(finals, key=lambda f: rank(f[0], config.tol))
-    finish = refine if gmap.probs is not None else polish  # a mixture is re-solved by LP, a pure map hill-climbed
-    gmap, ex, polished = finish(judge, gmap, ex, lambda e: rank(e, config.tol), config.polish)
+    gmap, ex, polished = finish_map(judge, gmap, ex, lambda e: rank(e, config.tol), config.polish, seed)
     return SeedResult(
         seed=seed, value=float(ex.value[0]), normalized=float(ex.normalized[0]), regret=float(ex.regret[0]),
         steps=steps, seconds=time.time() - t_start, curve=curve, policy=policy_dict(gmap),
@@ -383,6 +386,24 @@ def final_judge(pomdp: StackelbergPOMDP, config: TrainConfig, mw: MWConfig) -> S
     if type(pomdp) is StackelbergPOMDP or not cheap_exact(pomdp.ir, mw.rounds):
         return pomdp
     return StackelbergPOMDP(pomdp.ir, pomdp.device, mw=mw, reward_rounds=config.reward)
+
+
+def finish_map(judge: StackelbergPOMDP, gmap: Policy, ex, key, budget: int, seed: int):
+    """The step after training, each part kept only where it ranks higher: a mixture is
+    re-solved by LP (`mechdsl.refine`); a pure map is set against the best map that
+    ignores the followers' actions (`mechdsl.pooling`), then hill-climbed where its exact
+    worth is at hand (`mechdsl.polish`).  Returns (map, worth, one `PolishReport`)."""
+    if gmap.probs is not None:
+        return refine(judge, gmap, ex, key, budget)
+    gmap, ex, pooled = pool(judge, gmap, ex, key, budget, seed)
+    if type(judge) is not StackelbergPOMDP:
+        return gmap, ex, pooled
+    gmap, ex, climbed = polish(judge, gmap, ex, key, budget)
+    if pooled.steps:  # one report of both: from the learned value to the final one
+        climbed = replace(climbed, learned=pooled.learned, steps=pooled.steps + climbed.steps,
+                          evaluated=pooled.evaluated + climbed.evaluated, seconds=pooled.seconds + climbed.seconds,
+                          moves=pooled.moves + climbed.moves, method=f"{pooled.method}, then {climbed.method}")
+    return gmap, ex, climbed
 
 
 def rank(ex, tol: float) -> tuple[bool, float, float]:

@@ -1,0 +1,185 @@
+"""The best map that ignores what the followers did: a step after training.
+
+Why it exists.  When the followers' actions are cheap talk -- messages that change
+nothing but what the leader sees -- a map that acts alike in every observation class
+leaves them nothing to gain by any message: every strategy profile is an equilibrium
+(regret exactly 0) and the map's worth is a plain expectation over the prior, with no
+dynamics in it.  Policy gradient on sampled dynamics tends to give messages meanings
+(maps that differ between classes) and, with many agents, can settle below what the
+best message-blind mechanism earns.  That mechanism is one decision problem for the
+leader alone, solved here on common random type profiles; the seed keeps it only where
+it ranks higher (certified first, then value) valued as the learned map is (exactly, or
+on the same estimate in sampled mode); the exact hill climb of `mechdsl.polish` follows
+where a map's exact worth is at hand.
+
+How.  The classes must be copies of one tree: the same decision points (kind, choice,
+visited agents, allocation, stock) with the same legal actions.  From the learned map's
+most played class, every decision point of that class is set to its best action in turn,
+deepest first (backward induction, repeated while anything changes), each candidate
+valued on the `SAMPLES` type profiles that reach the point; then the class's decisions
+are copied to every class.  Cheap talk is checked on the same samples: the pooled map's
+payoffs must not move when the followers' actions do.
+"""
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+import torch
+
+from mechdsl.cells import Cells, evaluate_cells, observation_class
+from mechdsl.evaluate import Policy, single_thread
+from mechdsl.polish import PolishReport, Rank, better
+
+SAMPLES = 20_000  # common random type profiles the decision problem is solved on
+SWEEPS = 4  # backward-induction passes at most
+CHECK = 4_096  # type profiles the cheap-talk check rolls out twice
+TALK_TOL = 1e-9  # payoff change that counts as the followers' actions mattering
+
+
+def class_copies(ir) -> Optional[torch.Tensor]:
+    """[C, S0] the information set of each class at each decision point of class 0 (in
+    class 0's order), or None when the classes are not copies of one tree."""
+    key = lambda i: (i.kind, i.choice, tuple(i.visited), tuple(map(tuple, i.alloc)), tuple(i.stock))  # noqa: E731
+    where: list[dict] = [{} for _ in ir.root]
+    for s, info in enumerate(ir.infosets):
+        where[info.cls][key(info)] = s
+    base = list(where[0])
+    if any(len(w) != len(base) or any(k not in w or ir.legal[w[k]] != ir.legal[where[0][k]] for k in base)
+           for w in where):
+        return None
+    return torch.tensor([[w[k] for k in base] for w in where], dtype=torch.long)
+
+
+def pool(pomdp, gmap: Policy, start, rank: Rank, budget: int, seed: int = 0):
+    """The better (by `rank`) of `gmap` (`start`: its `pomdp.exact`) and the best pooled
+    map, valued the same way (`pomdp`: the exact or the sampled POMDP); returns (map,
+    its worth, report).  `budget`: candidate maps valued at most.  Deterministic given
+    `seed`."""
+    t0 = time.perf_counter()
+    report = PolishReport(learned=float(start.value[0]), value=float(start.value[0]), method="pooled map")
+    why = _unsupported(pomdp, gmap, budget)
+    copies = None if why else class_copies(pomdp.ir)
+    if why is None and copies is None:
+        why = "the observation classes are not copies of one decision tree"
+    if why:
+        report.stopped = "not run: " + why
+        return gmap, start, report
+    with single_thread():
+        act, evaluated, why = _solve(pomdp, gmap, start, copies, budget, seed)
+    report.evaluated = evaluated
+    if act is None:
+        report.stopped = "not run: " + why
+        report.seconds = time.perf_counter() - t0
+        return gmap, start, report
+    cand = Policy(action=act.unsqueeze(0))
+    est = pomdp.exact(cand)
+    report.seconds = time.perf_counter() - t0
+    if better(rank(est), rank(start), pomdp.span):
+        report.value, report.steps, report.stopped = float(est.value[0]), 1, "taken"
+        report.moves.append(f"pooled: {float(est.value[0]):.6g} (regret {float(est.regret[0]):.3g})")
+        return cand, est, report
+    report.stopped = f"kept the learned map: the pooled one ranks lower ({float(est.value[0]):.6g})"
+    return gmap, start, report
+
+
+def _unsupported(pomdp, gmap: Policy, budget: int) -> Optional[str]:
+    if budget <= 0:
+        return "off"
+    if gmap.probs is not None or gmap.prices is not None:
+        return "the map has mixed rows or continuous prices"
+    if len(pomdp.ir.root) < 2:
+        return "the leader observes no follower action"
+    return None
+
+
+def _solve(pomdp, gmap: Policy, start, copies: torch.Tensor, budget: int, seed: int):
+    """The pooled map's action table [S] (None and why when it does not apply), and the
+    candidate maps valued."""
+    from mechdsl.sampled import TypeSampler
+
+    ir, tb, dev = pomdp.ir, pomdp.tb, pomdp.device
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    sampler = getattr(pomdp, "sampler", None) or TypeSampler(ir, dev, "dense")
+    types = sampler.draw(1, SAMPLES, gen)[0]  # [M, n]
+    M = types.shape[0]
+    played = torch.stack([s[0].to(dev)[types[:, i]] for i, s in enumerate(start.strategies)], 1)  # learned play
+    classes = observation_class(tb, played)
+    c = int(torch.bincount(classes, minlength=len(ir.root)).argmax())
+    talk = played[int((classes == c).nonzero()[0])]  # one action profile of that class
+    act = gmap.action[0].clone()
+    own = copies[c]
+    act[copies.reshape(-1)] = act[own].repeat(copies.shape[0])  # class c's decisions everywhere
+    if not _cheap_talk(tb, act, types[:CHECK], talk, gen):
+        return None, 0, "the followers' actions change payoffs, not only what the leader sees"
+    actions = talk.expand(M, -1)
+    out = evaluate_cells(tb, Policy(action=act.unsqueeze(0)), Cells(torch.zeros(M, dtype=torch.long, device=dev),
+                                                                   types, actions), utilities=False)
+    V, path = out.V, out.branches[0][1]
+    evaluated, tol = 0, 1e-12 * pomdp.span * M
+    legal = torch.as_tensor(ir.legal, dtype=torch.bool)
+    for _ in range(SWEEPS):
+        changed = False
+        for s in _deepest_first(own, path):
+            reach = (path == s).any(1).nonzero().squeeze(1)
+            ks = [k for k in legal[s].nonzero().squeeze(1).tolist() if k != int(act[s])]
+            if reach.numel() == 0 or not ks:
+                continue
+            if evaluated + len(ks) > budget:
+                return _copied(act, copies, own), evaluated, ""
+            evaluated += len(ks)
+            rows = act.unsqueeze(0).repeat(len(ks), 1)
+            rows[torch.arange(len(ks)), s] = torch.tensor(ks)
+            R = reach.numel()
+            cells = Cells(torch.arange(len(ks), device=dev).repeat_interleave(R), types[reach].repeat(len(ks), 1),
+                          actions[:R].repeat(len(ks), 1))
+            got = evaluate_cells(tb, Policy(action=rows), cells, utilities=False)
+            gain = (got.V.view(len(ks), R) - V[reach]).sum(1)
+            b = int(gain.argmax())
+            if float(gain[b]) > tol:
+                act[s] = ks[b]
+                V[reach] = got.V.view(len(ks), R)[b]
+                new = got.branches[0][1].view(len(ks), R, -1)[b]
+                path = _write_rows(path, reach, new)
+                changed = True
+        if not changed:
+            break
+    return _copied(act, copies, own), evaluated, ""
+
+
+def _copied(act: torch.Tensor, copies: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
+    out = act.clone()
+    out[copies.reshape(-1)] = act[own].repeat(copies.shape[0])
+    return out
+
+
+def _deepest_first(own: torch.Tensor, path: torch.Tensor) -> list[int]:
+    """The class's decision points that some sample reaches, latest in a path first."""
+    depth = {}
+    for d in range(path.shape[1]):
+        for s in path[:, d].unique().tolist():
+            if s >= 0:
+                depth[s] = max(depth.get(s, 0), d)
+    mine = set(own.tolist())
+    return sorted((s for s in depth if s in mine), key=lambda s: (-depth[s], s))
+
+
+def _write_rows(path: torch.Tensor, rows: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+    D = max(path.shape[1], new.shape[1])
+    pad = lambda x: torch.nn.functional.pad(x, (0, D - x.shape[1]), value=-1)  # noqa: E731
+    path = pad(path)
+    path[rows] = pad(new)
+    return path
+
+
+def _cheap_talk(tb, act: torch.Tensor, types: torch.Tensor, talk: torch.Tensor, gen: torch.Generator) -> bool:
+    """Whether the pooled map's payoffs stay put when the followers' actions change (on
+    `types`, against random action profiles)."""
+    N, n = types.shape
+    other = torch.stack([torch.randint(a, (N,), generator=gen, device=types.device) for a in tb.ir.action_counts], 1) \
+        if n else types
+    row = torch.zeros(N, dtype=torch.long, device=types.device)
+    p = Policy(action=act.unsqueeze(0))
+    a = evaluate_cells(tb, p, Cells(row, types, talk.expand(N, -1)))
+    b = evaluate_cells(tb, p, Cells(row, types, other))
+    return bool(torch.allclose(a.V, b.V, atol=TALK_TOL, rtol=0) and torch.allclose(a.U, b.U, atol=TALK_TOL, rtol=0))
