@@ -14,7 +14,10 @@ map's tensors fit, else estimated with Hoeffding bounds).
     python bench/agents.py --agents 6 --seconds 840 --seeds 2 --workers 2
 
 Prints: agents, type profiles, training seconds, steps, welfare (and its exact fraction
-of the first best), regret as a fraction of the followers' payoff range, verdict, peak RSS.
+of the first best), regret as a fraction of the followers' payoff range, verdict, peak RSS;
+per seed the learned map's value and what the step after training did, and, for a map
+that ignores the messages (`mechdsl/pooling.py`), its exact welfare over every type
+profile (one rollout each: no message changes anything, so that mean is exact).
 """
 from __future__ import annotations
 
@@ -68,6 +71,36 @@ def first_best(n: int) -> float:
     return float(np.where(eye, -np.inf, pair).max((1, 2)).mean())
 
 
+def blind_welfare(run_dir: Path) -> dict[int, float]:
+    """Per seed whose map acts alike in every observation class (it ignores the messages,
+    e.g. after mechdsl/pooling.py): its exact welfare, the mean over all 9^n type
+    profiles of one rollout each -- exact because no message changes anything."""
+    import torch
+
+    from mechdsl.cells import Cells, evaluate_cells, unravel
+    from mechdsl.evaluate import Policy, Tables
+    from mechdsl.pooling import class_copies
+    from mechdsl.runs import RunDir
+
+    run = RunDir.existing(str(run_dir))
+    ir, saved = run.read_ir(), run.load_policy()
+    copies = class_copies(ir)
+    out: dict[int, float] = {}
+    if saved is None or copies is None:
+        return out
+    tb = Tables(ir, profiles=False)
+    types = unravel(torch.arange(ir.n_type_profiles), list(ir.type_counts))
+    prior = torch.tensor(ir.prior, dtype=torch.float64)
+    for r in saved["runs"]:
+        act = r["policy"]["action"]
+        if any(not torch.equal(act[copies[c]], act[copies[0]]) for c in range(len(copies))):
+            continue
+        cells = Cells(torch.zeros(len(types), dtype=torch.long), types, torch.zeros_like(types))
+        V = evaluate_cells(tb, Policy(action=act.unsqueeze(0)), cells, utilities=False).V
+        out[int(r["seed"])] = float((V * prior).sum())
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--agents", type=int, default=6)
@@ -82,12 +115,13 @@ def main() -> None:
     args = ap.parse_args()
     fb = first_best(args.agents)
     with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(args.keep) if args.keep else Path(tmp) / "run"
         spec = Path(tmp) / f"spm{args.agents}.mech"
         spec.write_text(SPEC.format(n=args.agents, prices=args.prices))
         cmd = [sys.executable, "-c", "from mechdsl.cli import main; main()", "train", str(spec), "--json",
                "--seeds", str(args.seeds), "--workers", str(args.workers), "--mode", args.mode, "-O", f"max_seconds={args.seconds}",
                "--solve-limit", "0",  # the reference is the first best; the exact optimum is out of reach
-               "-o", args.keep or str(Path(tmp) / "run")]
+               "-o", str(run_dir)]
         if args.steps:
             cmd += ["--steps", args.steps]
         if args.memory_budget:
@@ -96,7 +130,8 @@ def main() -> None:
         t0 = time.perf_counter()
         out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
         wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**10
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**10
+        blind = blind_welfare(run_dir) if out.returncode == 0 else {}
     if out.returncode != 0:
         raise SystemExit(f"train failed ({out.returncode}):\n{out.stderr[-3000:]}")
     rep = json.loads(out.stdout)
@@ -112,6 +147,10 @@ def main() -> None:
               f"{100 * (e.get('regret_fraction') or 0):.2f}%, {e.get('verdict')}, {e.get('steps', 0):,} steps, "
               f"{e.get('seconds', 0):.0f} s, stopped: {e.get('stopped')}")
         p = e.get("polish") or {}
+        if e["seed"] in blind:
+            w = blind[e["seed"]]
+            print(f"    its map ignores the messages: exact welfare {w:.4f} ({w / fb:.1%}) over all "
+                  f"{9 ** args.agents:,} type profiles")
         if e.get("learned") is not None:
             print(f"    learned map {e['learned']:.4f} ({e['learned'] / fb:.1%}); after training: {p.get('method')}, "
                   f"{p.get('stopped')}, {p.get('evaluated', 0):,} candidates, {p.get('seconds', 0):.0f} s")

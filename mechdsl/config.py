@@ -136,10 +136,11 @@ class TrainConfig:
     or that differ in two classes at once; the summary shows the learned value beside
     the polished one.  A map with mixed rows is instead re-solved by linear programs for
     the followers' learned responses and their one-type neighbours (mechdsl/refine.py;
-    the budget then counts follower profiles).  Before the climb a pure map is set against
+    the budget then counts follower profiles).  After the climb a pure map is set against
     the best map that ignores the followers' actions, where those are cheap talk
-    (mechdsl/pooling.py: regret 0 by construction; the budget counts candidate maps);
-    in sampled mode, where no exact worth is at hand, that is the only step."""
+    (mechdsl/pooling.py: regret 0 by construction; the budget counts candidate maps),
+    climbed in turn when taken; in sampled mode, where no exact worth is at hand, that
+    is the only step."""
     ties: Optional[str] = None
     """How exact ties in the followers' final weights are read (`pessimistic`, `first`,
     `favourable`; see mechdsl.ties); None: the spec's `dynamics` block, else pessimistic."""

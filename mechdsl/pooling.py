@@ -9,8 +9,9 @@ dynamics in it.  Policy gradient on sampled dynamics tends to give messages mean
 best message-blind mechanism earns.  That mechanism is one decision problem for the
 leader alone, solved here on common random type profiles; the seed keeps it only where
 it ranks higher (certified first, then value) valued as the learned map is (exactly, or
-on the same estimate in sampled mode); the exact hill climb of `mechdsl.polish` follows
-where a map's exact worth is at hand.
+on the same estimate in sampled mode); where a map's exact worth is at hand it comes
+after the exact hill climb of `mechdsl.polish`, which then climbs from it in turn
+(`mechdsl.train.finish_map`).
 
 How.  The classes must be copies of one tree: the same decision points (kind, choice,
 visited agents, allocation, stock) with the same legal actions.  From the learned map's
@@ -35,6 +36,7 @@ SAMPLES = 20_000  # common random type profiles the decision problem is solved o
 SWEEPS = 4  # backward-induction passes at most
 CHECK = 4_096  # type profiles the cheap-talk check rolls out twice
 TALK_TOL = 1e-9  # payoff change that counts as the followers' actions mattering
+CANDIDATE_CELLS = 1 << 21  # candidate maps x (reaching samples or information sets) valued at once
 
 
 def class_copies(ir) -> Optional[torch.Tensor]:
@@ -107,44 +109,57 @@ def _solve(pomdp, gmap: Policy, start, copies: torch.Tensor, budget: int, seed: 
     classes = observation_class(tb, played)
     c = int(torch.bincount(classes, minlength=len(ir.root)).argmax())
     talk = played[int((classes == c).nonzero()[0])]  # one action profile of that class
-    act = gmap.action[0].clone()
     own = copies[c]
-    act[copies.reshape(-1)] = act[own].repeat(copies.shape[0])  # class c's decisions everywhere
+    act = _copied(gmap.action[0], copies, own)  # class c's decisions everywhere
     if not _cheap_talk(tb, act, types[:CHECK], talk, gen):
         return None, 0, "the followers' actions change payoffs, not only what the leader sees"
     actions = talk.expand(M, -1)
-    out = evaluate_cells(tb, Policy(action=act.unsqueeze(0)), Cells(torch.zeros(M, dtype=torch.long, device=dev),
-                                                                   types, actions), utilities=False)
-    V, path = out.V, out.branches[0][1]
+    V, path = _rollout(tb, act, types, actions)
     evaluated, tol = 0, 1e-12 * pomdp.span * M
     legal = torch.as_tensor(ir.legal, dtype=torch.bool)
+    mine = set(own.tolist())
     for _ in range(SWEEPS):
         changed = False
-        for s in _deepest_first(own, path):
-            reach = (path == s).any(1).nonzero().squeeze(1)
+        for s, reach in _deepest_first(mine, path):
+            reach = reach[(path[reach] == s).any(1)]  # rows a change earlier in this sweep sent elsewhere
             ks = [k for k in legal[s].nonzero().squeeze(1).tolist() if k != int(act[s])]
             if reach.numel() == 0 or not ks:
                 continue
             if evaluated + len(ks) > budget:
                 return _copied(act, copies, own), evaluated, ""
             evaluated += len(ks)
-            rows = act.unsqueeze(0).repeat(len(ks), 1)
-            rows[torch.arange(len(ks)), s] = torch.tensor(ks)
-            R = reach.numel()
-            cells = Cells(torch.arange(len(ks), device=dev).repeat_interleave(R), types[reach].repeat(len(ks), 1),
-                          actions[:R].repeat(len(ks), 1))
-            got = evaluate_cells(tb, Policy(action=rows), cells, utilities=False)
-            gain = (got.V.view(len(ks), R) - V[reach]).sum(1)
-            b = int(gain.argmax())
-            if float(gain[b]) > tol:
-                act[s] = ks[b]
-                V[reach] = got.V.view(len(ks), R)[b]
-                new = got.branches[0][1].view(len(ks), R, -1)[b]
-                path = _write_rows(path, reach, new)
+            best = None  # (gain, action, values [R], paths [R, D])
+            step = max(1, min(len(ks), CANDIDATE_CELLS // max(reach.numel(), act.numel())))
+            for at in range(0, len(ks), step):
+                part = ks[at:at + step]
+                rows = act.unsqueeze(0).repeat(len(part), 1)
+                rows[torch.arange(len(part)), s] = torch.tensor(part)
+                R = reach.numel()
+                cells = Cells(torch.arange(len(part), device=dev).repeat_interleave(R),
+                              types[reach].repeat(len(part), 1), actions[:R].repeat(len(part), 1))
+                got = evaluate_cells(tb, Policy(action=rows), cells, utilities=False)
+                vals = got.V.view(len(part), R)
+                gain = (vals - V[reach]).sum(1)
+                j = int(gain.argmax())
+                if best is None or float(gain[j]) > best[0]:
+                    best = (float(gain[j]), part[j], vals[j], got.branches[0][1].view(len(part), R, -1)[j])
+            if best[0] > tol:
+                act[s] = best[1]
+                V[reach] = best[2]
+                path = _write_rows(path, reach, best[3])
                 changed = True
         if not changed:
             break
+        V, path = _rollout(tb, act, types, actions)  # in step with the map again for the next sweep
     return _copied(act, copies, own), evaluated, ""
+
+
+def _rollout(tb, act: torch.Tensor, types: torch.Tensor, actions: torch.Tensor):
+    """The objective [M] and the information sets met [M, D] of each sample under `act`."""
+    M = types.shape[0]
+    out = evaluate_cells(tb, Policy(action=act.unsqueeze(0)),
+                         Cells(torch.zeros(M, dtype=torch.long, device=types.device), types, actions), utilities=False)
+    return out.V, out.branches[0][1]
 
 
 def _copied(act: torch.Tensor, copies: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
@@ -153,15 +168,23 @@ def _copied(act: torch.Tensor, copies: torch.Tensor, own: torch.Tensor) -> torch
     return out
 
 
-def _deepest_first(own: torch.Tensor, path: torch.Tensor) -> list[int]:
-    """The class's decision points that some sample reaches, latest in a path first."""
-    depth = {}
-    for d in range(path.shape[1]):
-        for s in path[:, d].unique().tolist():
-            if s >= 0:
-                depth[s] = max(depth.get(s, 0), d)
-    mine = set(own.tolist())
-    return sorted((s for s in depth if s in mine), key=lambda s: (-depth[s], s))
+def _deepest_first(mine: set[int], path: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
+    """The class's decision points that some sample reaches, each with the samples that
+    reach it, latest in a path first (one sort of the paths, not a scan per point)."""
+    M, D = path.shape
+    flat = path.reshape(-1)
+    keep = flat >= 0
+    ids, rows = flat[keep], torch.arange(M, device=path.device).repeat_interleave(D)[keep]
+    depth = torch.arange(D, device=path.device).repeat(M)[keep]
+    order = torch.argsort(ids, stable=True)
+    ids, rows, depth = ids[order], rows[order], depth[order]
+    uniq, counts = torch.unique_consecutive(ids, return_counts=True)
+    out = []
+    for s, r, d in zip(uniq.tolist(), torch.split(rows, counts.tolist()), torch.split(depth, counts.tolist())):
+        if s in mine:
+            out.append((int(d.max()), s, r.unique()))
+    out.sort(key=lambda x: (-x[0], x[1]))
+    return [(s, r) for _, s, r in out]
 
 
 def _write_rows(path: torch.Tensor, rows: torch.Tensor, new: torch.Tensor) -> torch.Tensor:

@@ -390,20 +390,28 @@ def final_judge(pomdp: StackelbergPOMDP, config: TrainConfig, mw: MWConfig) -> S
 
 def finish_map(judge: StackelbergPOMDP, gmap: Policy, ex, key, budget: int, seed: int):
     """The step after training, each part kept only where it ranks higher: a mixture is
-    re-solved by LP (`mechdsl.refine`); a pure map is set against the best map that
-    ignores the followers' actions (`mechdsl.pooling`), then hill-climbed where its exact
-    worth is at hand (`mechdsl.polish`).  Returns (map, worth, one `PolishReport`)."""
+    re-solved by LP (`mechdsl.refine`); a pure map is hill-climbed where its exact worth
+    is at hand (`mechdsl.polish`), then set against the best map that ignores the
+    followers' actions (`mechdsl.pooling`), itself climbed when taken -- so the answer
+    is never below the climb from the learned map.  Returns (map, worth, one report)."""
     if gmap.probs is not None:
         return refine(judge, gmap, ex, key, budget)
-    gmap, ex, pooled = pool(judge, gmap, ex, key, budget, seed)
-    if type(judge) is not StackelbergPOMDP:
-        return gmap, ex, pooled
-    gmap, ex, climbed = polish(judge, gmap, ex, key, budget)
-    if pooled.steps:  # one report of both: from the learned value to the final one
-        climbed = replace(climbed, learned=pooled.learned, steps=pooled.steps + climbed.steps,
-                          evaluated=pooled.evaluated + climbed.evaluated, seconds=pooled.seconds + climbed.seconds,
-                          moves=pooled.moves + climbed.moves, method=f"{pooled.method}, then {climbed.method}")
-    return gmap, ex, climbed
+    exact = type(judge) is StackelbergPOMDP
+    gmap, ex, first = polish(judge, gmap, ex, key, budget)  # sampled mode: not run, says why
+    done = [first] if first.steps else []
+    pmap, pex, pooled = pool(judge, gmap, ex, key, budget, seed)
+    if pooled.steps:
+        gmap, ex = pmap, pex
+        done.append(pooled)
+        if exact:
+            gmap, ex, again = polish(judge, gmap, ex, key, budget)
+            done += [again] if again.steps else []
+    if not done:
+        return gmap, ex, first if exact else pooled
+    last = done[-1]
+    return gmap, ex, replace(last, learned=first.learned, steps=sum(r.steps for r in done),
+                             evaluated=sum(r.evaluated for r in done), seconds=sum(r.seconds for r in done),
+                             moves=[m for r in done for m in r.moves], method=", then ".join(r.method for r in done))
 
 
 def rank(ex, tol: float) -> tuple[bool, float, float]:
