@@ -81,7 +81,7 @@ def pool(pomdp, gmap: Policy, start, rank: Rank, budget: int, seed: int = 0):
         report.value, report.steps, report.stopped = float(est.value[0]), 1, "taken"
         report.moves.append(f"pooled: {float(est.value[0]):.6g} (regret {float(est.regret[0]):.3g})")
         return cand, est, report
-    report.stopped = f"kept the learned map: the pooled one ranks lower ({float(est.value[0]):.6g})"
+    report.stopped = f"kept the map it was given: the pooled one ranks lower ({float(est.value[0]):.6g})"
     return gmap, start, report
 
 

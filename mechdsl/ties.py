@@ -14,7 +14,8 @@ Only exact ties (within `TIE_TOL` of the top weight, as `argmax_strategy` reads 
 ever re-read, so every reading is a best response of the dynamics.  Joint readings are
 exact: coordinate ascent over one follower at a time (exact when at most one follower
 has ties), then enumeration of every joint choice when several followers have ties and
-there are at most `CAP` of them; beyond that the coordinate-ascent answer is flagged.
+there are at most `CAP` of them; beyond that the coordinate-ascent answer is flagged,
+unless no tie can move the leader's value at all (`_immaterial`).
 """
 from __future__ import annotations
 
@@ -68,12 +69,32 @@ def play(tb: Tables, logw: list[torch.Tensor], V: torch.Tensor, reading: str) ->
         log_k = (sizes.double().log().sum((1, 2)))  # log of the number of joint choices
         small = joint & (log_k <= math.log(CAP) + 1e-9)
         exact = ~joint | small
+        if not bool(exact.all()):  # every joint choice is worth the same where no tie moves the leader's value
+            exact = exact | _immaterial(tb, V, masks)
         rows = small.nonzero().view(-1)
         if rows.numel():
             best = _enumerate(tb, V[rows], [m[rows] for m in masks], sizes[rows], sign)
             for i in range(tb.n):
                 strat[i][rows] = best[i]
     return strat, exact
+
+
+def _immaterial(tb: Tables, V: torch.Tensor, masks: list[torch.Tensor]) -> torch.Tensor:
+    """[B] whether no tie can change the leader's value: at every type profile and every
+    action of the others, V is the same under each of a follower's tied actions (as when
+    its actions are messages the map ignores).  Then every joint reading is worth the
+    same, and the coordinate-ascent answer is exact however many choices there are."""
+    ac = tb.ir.action_counts
+    out = torch.ones(V.shape[0], dtype=torch.bool, device=V.device)
+    for i in range(tb.n):
+        pre, post = math.prod(ac[:i]), math.prod(ac[i + 1:])
+        v = V.reshape(V.shape[0], tb.T, pre, ac[i], post)
+        tied = masks[i][:, tb.tidx[:, i], :].view(V.shape[0], tb.T, 1, ac[i], 1)  # [B, T, 1, A_i, 1]
+        hi = torch.where(tied, v, torch.full_like(v, -math.inf)).amax(3)
+        lo = torch.where(tied, v, torch.full_like(v, math.inf)).amin(3)
+        scale = v.abs().amax((1, 2, 3, 4)).clamp(min=1.0).view(-1, 1, 1, 1)
+        out &= ((hi - lo) <= EPS * scale).flatten(1).all(1)
+    return out
 
 
 def _actions(tb: Tables, strat: list[torch.Tensor]) -> torch.Tensor:

@@ -10,6 +10,7 @@ import itertools
 import pytest
 import torch
 
+from mechdsl.certificate import certify
 from mechdsl.compiler import load, loads
 from mechdsl.compiler.build import build_ir
 from mechdsl.dynamics import MWConfig
@@ -18,25 +19,10 @@ from mechdsl.pomdp import StackelbergPOMDP
 from mechdsl.pooling import class_copies, pool
 from mechdsl.sampled import SampledPOMDP
 from mechdsl.train import rank
+from tests.test_sampled import SPM_N  # issue 9's n-bidder sequential price mechanism
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-SPM = """items left, right
-agents bidder[{n}] {{
-    type value[item] ~ uniform [0, 0.5, 1]
-    action message in range(2)
-}}
-leader {{
-    observe message
-    rounds {{
-        visit remaining agent
-        price each item in [0, 0.75]
-        observe remaining
-    }}
-}}
-valuation unit-demand of value
-objective welfare
-"""
 NO_TALK = """agent worker {
     type cost ~ uniform [0.1, 0.3]
     action effort in {shirk, work}
@@ -85,7 +71,7 @@ def _key(e):
 
 
 def test_pooled_map_is_the_message_blind_optimum_exactly():
-    ir = build_ir(loads(SPM.format(n=3), "spm3.mech"))
+    ir = build_ir(loads(SPM_N, "spm3.mech", {"n": "3"}))
     p = SampledPOMDP(ir, mw=MWConfig.from_ir(ir), samples=20_000, seed=0)
     gmap = random_map(ir, 1)
     start = p.exact(gmap)
@@ -98,6 +84,8 @@ def test_pooled_map_is_the_message_blind_optimum_exactly():
     assert abs(float(est.value[0]) - optimum) <= float(est.value_bound[0])
     ex = StackelbergPOMDP(ir, mw=MWConfig.from_ir(ir)).exact(out)  # three agents: exact mode can value it
     assert float(ex.regret[0]) == 0.0
+    cert = certify(ir, out)  # every type of every bidder ties (2^27 joint readings), none moves the value
+    assert cert.verdict == "certified" and cert.exact_readings and len(set(cert.values.values())) == 1
     assert optimum - 1e-3 <= float(ex.value[0]) <= optimum + 1e-12  # solved on 20,000 samples, not the prior
     again, _, _ = pool(p, gmap, start, _key, 20_000)
     assert torch.equal(again.action, out.action)  # deterministic
@@ -129,5 +117,5 @@ def test_a_map_that_uses_the_messages_well_is_kept():
     p = SampledPOMDP(ir, mw=MWConfig.from_ir(ir), samples=20_000, seed=0)
     start = p.exact(gmap)
     out, est, rep = pool(p, gmap, start, _key, 20_000)
-    assert rep.stopped.startswith("kept the learned map") and out is gmap and est is start
+    assert rep.stopped.startswith("kept the map it was given") and out is gmap and est is start
     assert rep.evaluated > 0
