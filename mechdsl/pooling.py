@@ -8,7 +8,7 @@ dynamics in it.  Policy gradient on sampled dynamics tends to give messages mean
 (maps that differ between classes) and, with many agents, can settle below what the
 best message-blind mechanism earns.  That mechanism is one decision problem for the
 leader alone, solved here on common random type profiles; the seed keeps it only where
-it ranks higher (certified first, then value) valued as the learned map is (exactly, or
+it ranks at least as high (certified first, then value) valued as the learned map is (exactly, or
 on the same estimate in sampled mode); where a map's exact worth is at hand it comes
 after the exact hill climb of `mechdsl.polish`, which then climbs from it in turn
 (`mechdsl.train.finish_map`).
@@ -77,7 +77,9 @@ def pool(pomdp, gmap: Policy, start, rank: Rank, budget: int, seed: int = 0):
     cand = Policy(action=act.unsqueeze(0))
     est = pomdp.exact(cand)
     report.seconds = time.perf_counter() - t0
-    if better(rank(est), rank(start), pomdp.span):
+    # taken unless the given map is strictly better: on equal worth the pooled map's
+    # regret is 0 by construction and every tie reading of it is exact
+    if not better(rank(start), rank(est), pomdp.span) and not torch.equal(act, gmap.action[0]):
         report.value, report.steps, report.stopped = float(est.value[0]), 1, "taken"
         report.moves.append(f"pooled: {float(est.value[0]):.6g} (regret {float(est.regret[0]):.3g})")
         return cand, est, report

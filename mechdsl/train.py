@@ -33,8 +33,8 @@ The answer.  Each evaluation values the greedy map (the argmax action at every
 information set) exactly; a run returns the best greedy map it evaluated (as SB3's
 EvalCallback keeps the best model), then ends with an exact step on it: the hill climb
 of `mechdsl.polish` (pure maps), the linear programs of `mechdsl.refine` (mixtures), or
-in sampled mode the best message-blind map of `mechdsl.pooling`, each kept only where it
-ranks higher.  ``population`` learners (actor, critic,
+the best message-blind map of `mechdsl.pooling`, each kept only where it ranks higher
+(`finish_map`).  ``population`` learners (actor, critic,
 optimizers, `episodes` each) may train side by side on one batched simulation --
 independent restarts sharing the simulation calls -- and the best map of any counts.
 
@@ -389,7 +389,8 @@ def final_judge(pomdp: StackelbergPOMDP, config: TrainConfig, mw: MWConfig) -> S
 
 
 def finish_map(judge: StackelbergPOMDP, gmap: Policy, ex, key, budget: int, seed: int):
-    """The step after training, each part kept only where it ranks higher: a mixture is
+    """The step after training, each part kept only where it ranks higher (the pooled map
+    also on equal rank: its regret is 0 by construction): a mixture is
     re-solved by LP (`mechdsl.refine`); a pure map is hill-climbed where its exact worth
     is at hand (`mechdsl.polish`), then set against the best map that ignores the
     followers' actions (`mechdsl.pooling`), itself climbed when taken -- so the answer
