@@ -65,6 +65,24 @@ class Count(click.ParamType):
         return int(number)
 
 
+class Seconds(click.FloatRange):
+    """A wall-clock budget: a finite number of seconds >= 0 (nan and inf are refused)."""
+
+    name = "S"
+
+    def __init__(self):
+        super().__init__(min=0)
+
+    def convert(self, value, param, ctx):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"expected a number of seconds such as 60, got {value!r}", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"expected a finite number of seconds, got {value!r}", param, ctx)
+        return super().convert(number, param, ctx)
+
+
 def parse_sets(values: tuple[str, ...], flag: str = "--set", example: str = "eps=0.1") -> dict[str, str]:
     """`NAME=VALUE` pairs into a dict (values stay text: the resolver evaluates them)."""
     from mechdsl.compiler.errors import MechUsageError
@@ -163,7 +181,7 @@ REFERENCE_SECONDS = 120.0  # wall-clock budget of the report's reference solve
 
 def solve_limit_option(fn: Callable) -> Callable:
     """--solve-limit and --solve-seconds: the work and time the report's exact optimum may take."""
-    fn = click.option("--solve-seconds", type=click.FloatRange(min=0), default=REFERENCE_SECONDS, show_default=True,
+    fn = click.option("--solve-seconds", type=Seconds(), default=REFERENCE_SECONDS, show_default=True,
                       help="Wall-clock seconds the exact solver may spend on the optimum (0: no limit).")(fn)
     return click.option("--solve-limit", type=Count(), default="1e6", show_default=True,
                         help="Leader policies the exact solver may enumerate for the optimum (0: skip).")(fn)

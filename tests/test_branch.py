@@ -212,3 +212,9 @@ def test_cli_time_budget_options():
     assert r.exit_code == 2 and "time budget" in r.output and "^" in r.output
     for cmd in ("train", "eval", "sweep"):
         assert "--solve-seconds" in CliRunner().invoke(main, [cmd, "--help"]).output
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "abc"])
+def test_time_budget_option_refuses_what_is_no_budget(value):
+    r = CliRunner().invoke(main, ["solve", GRID, "--seconds", value])
+    assert r.exit_code == 2 and "Invalid value for '--seconds'" in r.output

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from mechdsl.options import (Count, exact_option, follower_model_option, json_option, load_ir, output_option, parse_sets, spec_argument,
+from mechdsl.options import (Count, Seconds, exact_option, follower_model_option, json_option, load_ir, output_option, parse_sets, spec_argument,
                              ties_option, write_or_echo)
 
 
@@ -20,7 +20,7 @@ from mechdsl.options import (Count, exact_option, follower_model_option, json_op
          "go to branch and bound with N as its budget (nodes + policies run), others stop with exit status 2.",
 )
 @click.option(
-    "--seconds", type=click.FloatRange(min=0), default=0, show_default=True, metavar="S",
+    "--seconds", type=Seconds(), default=0, show_default=True, metavar="S",
     help="Wall-clock budget (0: none).  Branch and bound then answers as when --limit runs out (the best "
          "found and a proven bound); other stages stop with exit status 2.",
 )
