@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from mechdsl.compiler.ir import GameIR
 from mechdsl.dynamics import MWConfig, leader_value, pure, regret
 from mechdsl.evaluate import Policy, Tables, evaluate
-from mechdsl.ties import DEFAULT, READINGS, play, profile_values
+from mechdsl.ties import DEFAULT, READINGS, immaterial, play, profile_values, tie_masks
 
 TOL = 0.01  # as a fraction of the payoff ranges
 
@@ -86,6 +86,8 @@ def certify(ir: GameIR, policy: Policy, ties: str = DEFAULT, mw: Optional[MWConf
         values[reading] = float(profile_values(tb, pay.V, strat)[0])
         played[reading] = strat
         exact = exact and bool(ok.all())
+    if not exact:  # past the enumeration cap, but every joint reading is worth the same where no tie matters
+        exact = bool(immaterial(tb, pay.V, tie_masks(resp.scores)).all())
     mixed = resp.mixed
     values["mixed"] = float(leader_value(tb, pay.V, mixed)[0])
     reg = regret(tb, pay.U, pure(played[ties], tb))[0]  # [n, Tmax]

@@ -7,11 +7,11 @@ leaves them nothing to gain by any message: every strategy profile is an equilib
 dynamics in it.  Policy gradient on sampled dynamics tends to give messages meanings
 (maps that differ between classes) and, with many agents, can settle below what the
 best message-blind mechanism earns.  That mechanism is one decision problem for the
-leader alone, solved here on common random type profiles; the seed keeps it only where
-it ranks at least as high (certified first, then value) valued as the learned map is (exactly, or
-on the same estimate in sampled mode); where a map's exact worth is at hand it comes
-after the exact hill climb of `mechdsl.polish`, which then climbs from it in turn
-(`mechdsl.train.finish_map`).
+leader alone, solved here on common random type profiles.  The seed keeps it unless the
+map it was given ranks strictly higher (certified first, then value), both valued the
+same way (exactly, or on the same estimate in sampled mode).  Where a map's exact worth
+is at hand it comes after the exact hill climb of `mechdsl.polish`, which then climbs
+from it in turn (`mechdsl.train.finish_map`).
 
 How.  The classes must be copies of one tree: the same decision points (kind, choice,
 visited agents, allocation, stock) with the same legal actions.  From the learned map's

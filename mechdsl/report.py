@@ -184,8 +184,8 @@ METHODS = {"exact local search": "exact local search",
 
 
 def _polish_lines(per_seed: list[dict[str, Any]]) -> list[str]:
-    """One line per seed whose map the step after training changed (mechdsl/polish.py for
-    pure maps, mechdsl/refine.py for mixtures, mechdsl/pooling.py in sampled mode)."""
+    """One line per seed whose map the step after training changed (mechdsl/polish.py and
+    mechdsl/pooling.py for pure maps, mechdsl/refine.py for mixtures)."""
     out = []
     for e in per_seed:
         p = e.get("polish") or {}

@@ -14,8 +14,10 @@ Only exact ties (within `TIE_TOL` of the top weight, as `argmax_strategy` reads 
 ever re-read, so every reading is a best response of the dynamics.  Joint readings are
 exact: coordinate ascent over one follower at a time (exact when at most one follower
 has ties), then enumeration of every joint choice when several followers have ties and
-there are at most `CAP` of them; beyond that the coordinate-ascent answer is flagged,
-unless no tie can move the leader's value at all (`_immaterial`).
+there are at most `CAP` of them; beyond that the coordinate-ascent answer is flagged.  A
+flagged reading is still exact where no tie can move the leader's value at all
+(`immaterial`), which the certificate checks -- not `play`, which runs on every
+training batch.
 """
 from __future__ import annotations
 
@@ -69,8 +71,6 @@ def play(tb: Tables, logw: list[torch.Tensor], V: torch.Tensor, reading: str) ->
         log_k = (sizes.double().log().sum((1, 2)))  # log of the number of joint choices
         small = joint & (log_k <= math.log(CAP) + 1e-9)
         exact = ~joint | small
-        if not bool(exact.all()):  # every joint choice is worth the same where no tie moves the leader's value
-            exact = exact | _immaterial(tb, V, masks)
         rows = small.nonzero().view(-1)
         if rows.numel():
             best = _enumerate(tb, V[rows], [m[rows] for m in masks], sizes[rows], sign)
@@ -79,7 +79,7 @@ def play(tb: Tables, logw: list[torch.Tensor], V: torch.Tensor, reading: str) ->
     return strat, exact
 
 
-def _immaterial(tb: Tables, V: torch.Tensor, masks: list[torch.Tensor]) -> torch.Tensor:
+def immaterial(tb: Tables, V: torch.Tensor, masks: list[torch.Tensor]) -> torch.Tensor:
     """[B] whether no tie can change the leader's value: at every type profile and every
     action of the others, V is the same under each of a follower's tied actions (as when
     its actions are messages the map ignores).  Then every joint reading is worth the

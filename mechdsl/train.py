@@ -34,7 +34,7 @@ information set) exactly; a run returns the best greedy map it evaluated (as SB3
 EvalCallback keeps the best model), then ends with an exact step on it: the hill climb
 of `mechdsl.polish` (pure maps), the linear programs of `mechdsl.refine` (mixtures), or
 the best message-blind map of `mechdsl.pooling`, each kept only where it ranks higher
-(`finish_map`).  ``population`` learners (actor, critic,
+(the pooled map also on equal rank; `finish_map`).  ``population`` learners (actor, critic,
 optimizers, `episodes` each) may train side by side on one batched simulation --
 independent restarts sharing the simulation calls -- and the best map of any counts.
 

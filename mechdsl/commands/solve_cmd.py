@@ -56,7 +56,7 @@ def solve_command(spec: str, sets: tuple[str, ...], follower_model, limit: int, 
 
     ir = load_ir(spec, sets)
     try:
-        sol = solve(ir, follower_model=follower_model, limit=limit, ties=ties, seconds=seconds or None)
+        sol = solve(ir, follower_model=follower_model, limit=limit, ties=ties, seconds=seconds)
     except MechError as err:
         raise err.located(spec, None)
     if as_json:
